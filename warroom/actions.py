@@ -1,0 +1,70 @@
+"""The activity boundary every action kind shares: render templates, validate parameters,
+convert errors to typed ApplicationErrors, scrub secrets from what goes back into history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from warroom.errors import ActionParamsError, WarroomError
+from warroom.models import ActionInput, ActionResult
+from warroom.templating import Secrets, render_value
+
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R", bound=ActionResult)
+
+ActionFn = Callable[[ActionInput], Awaitable[ActionResult]]
+
+#: Parameter model of every action kind, by activity name (filled as action modules import).
+ACTION_PARAMS: dict[str, type[BaseModel]] = {}
+
+
+def _scrubbed(model: R, secrets: Secrets) -> R:
+    if not secrets.used:
+        return model
+    text = secrets.scrub(model.model_dump_json(by_alias=True))
+    return type(model).model_validate(json.loads(text))
+
+
+def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitable[R]]], ActionFn]:
+    """Make `fn(params) -> result` the activity `name` taking one ActionInput."""
+
+    def decorate(fn: Callable[[P], Awaitable[R]]) -> ActionFn:
+        async def run(inp: ActionInput) -> ActionResult:
+            attempt = activity.info().attempt
+            secrets = Secrets()
+            try:
+                rendered: Any = render_value(inp.params, {**inp.context, "secret": secrets})
+                try:
+                    params = params_model.model_validate(rendered)
+                except ValidationError as exc:
+                    raise ActionParamsError(_describe(name, exc)) from exc
+                result = await fn(params)
+            except WarroomError as exc:
+                raise ApplicationError(
+                    secrets.scrub(str(exc)),
+                    {"attempt": attempt},
+                    type=exc.type_name,
+                    non_retryable=not exc.retryable,
+                    next_retry_delay=exc.retry_after,
+                ) from None
+            return _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
+
+        run.__name__ = run.__qualname__ = fn.__name__
+        run.__doc__ = fn.__doc__
+        ACTION_PARAMS[name] = params_model
+        return activity.defn(name=name)(run)
+
+    return decorate
+
+
+def _describe(name: str, exc: ValidationError) -> str:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'with'}: {err['msg']}" for err in exc.errors()
+    )
+    return f"{name} parameters are invalid: {problems}"

@@ -1,0 +1,60 @@
+"""Human durations in runbooks ("30s", "15m", "1h30m") as pydantic-validated timedeltas."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
+_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_WHOLE = re.compile(r"^(?:\d+(?:ms|s|m|h|d))+$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse "90s", "15m", "1h30m" into a timedelta; raise ValueError saying what to write."""
+    compact = text.strip().replace(" ", "")
+    if not _WHOLE.match(compact):
+        raise ValueError(
+            f"{text!r} is not a duration: write a number with a unit, e.g. 30s, 15m, 1h, 1h30m"
+        )
+    total = timedelta()
+    for amount, unit in _PART.findall(compact):
+        total += timedelta(**{_UNITS[unit]: int(amount)})
+    if total <= timedelta():
+        raise ValueError(f"{text!r}: a duration must be longer than zero")
+    return total
+
+
+def format_duration(value: timedelta) -> str:
+    """Render a timedelta the way runbooks write it ("1h30m", "45s", "250ms")."""
+    ms = int(value.total_seconds() * 1000)
+    if ms % 1000:
+        return f"{ms}ms"
+    seconds = ms // 1000
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+def _coerce(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool | int | float):
+        raise ValueError(f"{value!r} has no unit: write it with one, e.g. {value}s or {value}m")
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_coerce),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+"""A timedelta that reads and writes the runbook notation ("15m") everywhere."""

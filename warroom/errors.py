@@ -1,0 +1,120 @@
+"""The one error hierarchy of warroom: typed errors carrying context, messages that say what to do."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+
+class WarroomError(Exception):
+    """Base of every error warroom raises on purpose."""
+
+    #: Stable type name used for ApplicationError.type at the activity boundary.
+    type_name = "warroom.Error"
+    #: Whether retrying the same call could succeed.
+    retryable = False
+    #: How long the far side asked us to wait before retrying, when it said so.
+    retry_after: timedelta | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RunbookError(WarroomError):
+    """A runbook could not be found, parsed or validated."""
+
+    type_name = "warroom.RunbookError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        runbook: str | None = None,
+    ) -> None:
+        self.path, self.line, self.runbook = path, line, runbook
+        where = path or runbook or "runbook"
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}")
+
+
+class TemplateError(WarroomError):
+    """A step parameter template failed to render (syntax, unknown variable, sandbox)."""
+
+    type_name = "warroom.TemplateError"
+
+    def __init__(self, message: str, *, step: str | None = None) -> None:
+        self.step = step
+        super().__init__(f"step {step!r}: {message}" if step else message)
+
+
+class SecretMissing(WarroomError):
+    """A template referenced a secret that the worker does not have."""
+
+    type_name = "warroom.SecretMissing"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"secret {name!r} is not set: export WARROOM_SECRET_{name} on the worker"
+            " (secrets are resolved on the worker and never enter workflow history)"
+        )
+
+
+class ActionParamsError(WarroomError):
+    """Rendered step parameters do not fit the action's parameter model."""
+
+    type_name = "warroom.ActionParamsError"
+
+
+class HttpStatusError(WarroomError):
+    """An HTTP call answered with a status the step did not expect."""
+
+    type_name = "warroom.HttpStatusError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        retryable: bool,
+        retry_after: timedelta | None = None,
+    ) -> None:
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class HttpTransportError(WarroomError):
+    """An HTTP call could not complete (connection refused, timeout, reset)."""
+
+    type_name = "warroom.HttpTransportError"
+    retryable = True
+
+
+class ServerUnreachable(WarroomError):
+    """The Temporal server did not answer."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach the Temporal server at {address} ({reason}); "
+            "start one with `warroom dev` or set TEMPORAL_ADDRESS"
+        )
+
+
+class IncidentNotFound(WarroomError):
+    """No incident has the given id."""
+
+    def __init__(self, incident_id: str) -> None:
+        self.incident_id = incident_id
+        super().__init__(f"no incident {incident_id!r}: `warroom list` shows the open ones")
+
+
+class DecisionRefused(WarroomError):
+    """A human decision (approve, reject) cannot apply to the incident as it is now."""

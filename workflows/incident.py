@@ -1,0 +1,369 @@
+"""IncidentWorkflow: one production incident, from declared to resolved.
+
+Runs the runbook's steps in order as activities, holds risky steps at approval gates,
+pauses on a step that failed after its retries until a human says retry, skip or abort,
+and posts status updates on a durable timer at the severity's cadence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+
+with workflow.unsafe.imports_passed_through():
+    from warroom import search_attributes as sa
+    from warroom.durations import format_duration
+    from warroom.models import (
+        Abort,
+        ActionInput,
+        Decision,
+        IncidentInput,
+        IncidentState,
+        IncidentStatusName,
+        StepCommand,
+        StepState,
+    )
+    from warroom.runbook import RETRY_POLICIES, RetrySpec, Step
+
+#: Time given to one status-update post (each target), retries included per RETRY_POLICIES["update"].
+UPDATE_TIMEOUT = timedelta(seconds=30)
+
+DecisionKind = Literal["approve", "reject"]
+CommandKind = Literal["retry", "skip"]
+
+
+def retry_policy(spec: RetrySpec) -> RetryPolicy:
+    return RetryPolicy(
+        maximum_attempts=spec.max_attempts,
+        initial_interval=spec.initial_interval,
+        backoff_coefficient=spec.backoff,
+        maximum_interval=spec.max_interval,
+    )
+
+
+def approver_allowed(approvers: list[str], who: str) -> bool:
+    return "*" in approvers or who in approvers
+
+
+@workflow.defn(name="IncidentWorkflow")
+class IncidentWorkflow:
+    @workflow.init
+    def __init__(self, inp: IncidentInput) -> None:
+        rb = inp.runbook
+        self._runbook = rb
+        self._state = IncidentState(
+            incident_id=workflow.info().workflow_id,
+            title=rb.title,
+            summary=inp.summary,
+            runbook=rb.name,
+            service=rb.service_name,
+            severity=inp.severity or rb.severity,
+            declared_by=inp.declared_by,
+            started_at=workflow.now(),
+            steps=[
+                StepState(
+                    id=s.id,
+                    phase=s.phase,
+                    action=s.action,
+                    approvers=list(s.approval.approvers) if s.approval else [],
+                )
+                for s in rb.steps
+            ],
+        )
+        self._decisions: dict[str, tuple[DecisionKind, Decision]] = {}
+        self._commands: dict[str, tuple[CommandKind, StepCommand]] = {}
+        self._abort: Abort | None = None
+        self._outputs: dict[str, Any] = {}
+        self._published: dict[str, str] = {}
+
+    # ---- run -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> IncidentState:
+        self._publish()
+        cadence = asyncio.create_task(self._cadence_loop())
+        for step in self._runbook.steps:
+            if not await self._run_step(step):
+                break
+        else:
+            self._close("resolved", "all steps done")
+        await cadence
+        await self._post_updates("final")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    async def _run_step(self, step: Step) -> bool:
+        """Run one step to its end; False when the incident closed instead."""
+        state = self._step(step.id)
+        if self._abort:
+            return self._aborted()
+        if step.phase != "communicate":
+            self._state.phase = step.phase
+        if step.approval and not await self._approved(step, state):
+            return False
+        while True:
+            state.status, state.started_at, state.error = "running", workflow.now(), None
+            self._set_status("active")
+            try:
+                result = await workflow.execute_activity(
+                    step.action,
+                    ActionInput(
+                        incident_id=self._state.incident_id,
+                        step=step.id,
+                        params=step.with_,
+                        context=self._template_data(),
+                    ),
+                    result_type=dict,
+                    start_to_close_timeout=step.timeout,
+                    retry_policy=retry_policy(step.retry),
+                    summary=step.id,
+                )
+            except ActivityError as err:
+                state.attempts += _attempts(err, step.retry)
+                state.status, state.error = "failed", _failure_message(err)
+                state.finished_at = workflow.now()
+                kind = await self._await_command(step)
+                if kind is None:
+                    return self._aborted()
+                if kind == "skip":
+                    state.status = "skipped"
+                    return True
+                continue
+            state.attempts += int(result.get("attempt", 1))
+            state.status, state.finished_at = "succeeded", workflow.now()
+            self._outputs[step.id] = result
+            return True
+
+    async def _approved(self, step: Step, state: StepState) -> bool:
+        assert step.approval is not None
+        state.status = "awaiting_approval"
+        self._set_status("awaiting_approval")
+        try:
+            await workflow.wait_condition(
+                lambda: step.id in self._decisions or self._abort is not None,
+                timeout=step.approval.timeout,
+                timeout_summary=f"approval: {step.id}",
+            )
+        except asyncio.TimeoutError:
+            state.status, state.decided_by = "rejected", "timeout"
+            waited = format_duration(step.approval.timeout or timedelta())
+            self._close("aborted", f"approval of {step.id} timed out after {waited}")
+            return False
+        if self._abort:
+            return self._aborted()
+        kind, decision = self._decisions[step.id]
+        state.decided_by, state.comment = decision.by, decision.comment or None
+        if kind == "reject":
+            state.status, state.finished_at = "rejected", workflow.now()
+            reason = f": {decision.comment}" if decision.comment else ""
+            self._close("aborted", f"{step.id} rejected by {decision.by}{reason}")
+            return False
+        return True
+
+    async def _await_command(self, step: Step) -> CommandKind | None:
+        """A step failed after its retries: wait for retry, skip or abort (None)."""
+        self._set_status("paused")
+        await workflow.wait_condition(
+            lambda: step.id in self._commands or self._abort is not None
+        )
+        if self._abort:
+            return None
+        kind, command = self._commands.pop(step.id)
+        self._step(step.id).decided_by = command.by
+        self._set_status("active")
+        return kind
+
+    def _aborted(self) -> bool:
+        assert self._abort is not None
+        reason = f": {self._abort.reason}" if self._abort.reason else ""
+        self._close("aborted", f"aborted by {self._abort.by}{reason}")
+        return False
+
+    # ---- status updates on the severity's cadence ------------------------------------
+
+    async def _cadence_loop(self) -> None:
+        while not self._state.is_closed:
+            interval = self._runbook.cadence.get(self._state.severity)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._state.is_closed,
+                    timeout=interval,
+                    timeout_summary="next status update",
+                )
+            except asyncio.TimeoutError:
+                await self._post_updates("cadence")
+
+    async def _post_updates(self, kind: Literal["cadence", "final"]) -> None:
+        data = {**self._template_data(), "update": {"kind": kind, "text": self._status_line()}}
+        for number, target in enumerate(self._runbook.updates, start=1):
+            try:
+                await workflow.execute_activity(
+                    target.action,
+                    ActionInput(
+                        incident_id=self._state.incident_id,
+                        step=f"update-{number}",
+                        params={"text": "{{ update.text }}", **target.with_},
+                        context=data,
+                    ),
+                    result_type=dict,
+                    start_to_close_timeout=UPDATE_TIMEOUT,
+                    retry_policy=retry_policy(RETRY_POLICIES["update"]),
+                    summary=f"status update ({kind}) #{number}",
+                )
+                self._state.updates_posted += 1
+            except ActivityError as err:
+                # A lost status update must never stop the incident: count it and go on.
+                self._state.updates_failed += 1
+                workflow.logger.warning("status update %s failed: %s", number, err.cause)
+
+    def _status_line(self) -> str:
+        s = self._state
+        done = sum(1 for st in s.steps if st.status in ("succeeded", "skipped"))
+        line = f"[{s.severity}] {s.title} ({s.incident_id}): {s.status.replace('_', ' ')}"
+        if s.is_closed:
+            return f"{line} — {s.outcome}"
+        return f"{line}, phase {s.phase}, {done}/{len(s.steps)} steps done"
+
+    # ---- human decisions: signals (fire-and-forget) and updates (answer at once) -------
+
+    @workflow.signal
+    def approve(self, decision: Decision) -> None:
+        self._record_decision("approve", decision)
+
+    @workflow.signal
+    def reject(self, decision: Decision) -> None:
+        self._record_decision("reject", decision)
+
+    @workflow.update
+    def approve_step(self, decision: Decision) -> StepState:
+        self._record_decision("approve", decision)
+        return self._step(decision.step)
+
+    @approve_step.validator
+    def _validate_approve(self, decision: Decision) -> None:
+        self._refuse_if_invalid(decision)
+
+    @workflow.update
+    def reject_step(self, decision: Decision) -> StepState:
+        self._record_decision("reject", decision)
+        return self._step(decision.step)
+
+    @reject_step.validator
+    def _validate_reject(self, decision: Decision) -> None:
+        self._refuse_if_invalid(decision)
+
+    @workflow.signal
+    def retry_step(self, command: StepCommand) -> None:
+        self._record_command("retry", command)
+
+    @workflow.signal
+    def skip_step(self, command: StepCommand) -> None:
+        self._record_command("skip", command)
+
+    @workflow.signal
+    def abort(self, abort: Abort) -> None:
+        if self._abort is None and not self._state.is_closed:
+            self._abort = abort
+
+    @workflow.query
+    def status(self) -> IncidentState:
+        return self._state
+
+    def _decision_problem(self, decision: Decision) -> str | None:
+        state = next((s for s in self._state.steps if s.id == decision.step), None)
+        if state is None:
+            known = ", ".join(s.id for s in self._state.steps)
+            return f"no step {decision.step!r} in this incident (steps: {known})"
+        if not state.approvers:
+            return f"step {decision.step!r} needs no approval"
+        if decision.step in self._decisions:
+            kind, earlier = self._decisions[decision.step]
+            return f"step {decision.step!r} was already {kind}d by {earlier.by}"
+        if state.status != "awaiting_approval":
+            return f"step {decision.step!r} is not waiting for approval (it is {state.status})"
+        if not approver_allowed(state.approvers, decision.by):
+            return (
+                f"{decision.by!r} may not decide step {decision.step!r}: "
+                f"approvers are {', '.join(state.approvers)}"
+            )
+        return None
+
+    def _refuse_if_invalid(self, decision: Decision) -> None:
+        problem = self._decision_problem(decision)
+        if problem:
+            raise ApplicationError(problem, type="warroom.DecisionRefused", non_retryable=True)
+
+    def _record_decision(self, kind: DecisionKind, decision: Decision) -> None:
+        problem = self._decision_problem(decision)
+        if problem:
+            workflow.logger.warning("ignored %s: %s", kind, problem)
+            return
+        self._decisions[decision.step] = (kind, decision)
+
+    def _record_command(self, kind: CommandKind, command: StepCommand) -> None:
+        state = next((s for s in self._state.steps if s.id == command.step), None)
+        if state is None or state.status != "failed" or command.step in self._commands:
+            workflow.logger.warning("ignored %s_step for %r: step is not failed", kind, command.step)
+            return
+        self._commands[command.step] = (kind, command)
+
+    # ---- state ------------------------------------------------------------------------
+
+    def _step(self, step_id: str) -> StepState:
+        return next(s for s in self._state.steps if s.id == step_id)
+
+    def _template_data(self) -> dict[str, Any]:
+        incident = self._state.model_dump(mode="json", exclude={"steps"})
+        return {"incident": incident, "steps": dict(self._outputs)}
+
+    def _set_status(self, status: IncidentStatusName) -> None:
+        self._state.status = status
+        self._publish()
+
+    def _close(self, status: IncidentStatusName, outcome: str) -> None:
+        self._state.outcome, self._state.closed_at = outcome, workflow.now()
+        self._set_status(status)
+
+    def _publish(self) -> None:
+        """Keep the search attributes current; upsert only what changed."""
+        s = self._state
+        wanted = {
+            sa.SEVERITY.name: s.severity,
+            sa.SERVICE.name: s.service,
+            sa.STATUS.name: s.status,
+            sa.PHASE.name: s.phase,
+            sa.RUNBOOK.name: s.runbook,
+        }
+        changed = [
+            key.value_set(wanted[key.name])
+            for key in sa.ALL
+            if self._published.get(key.name) != wanted[key.name]
+        ]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+            self._published = wanted
+
+
+def _attempts(err: ActivityError, retry: RetrySpec) -> int:
+    """How many attempts a failed activity made: from the error details, else from the policy."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
+            return int(detail["attempt"])
+    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+        return retry.max_attempts
+    return 1
+
+
+def _failure_message(err: ActivityError) -> str:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type or 'error'}: {cause.message}"
+    return str(cause or err)
+
