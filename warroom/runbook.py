@@ -28,6 +28,14 @@ DEFAULT_CADENCE: dict[Severity, timedelta] = {
 }
 
 
+class StepProblem(ValueError):
+    """A problem with one step that only the whole runbook shows; `loc` says where it is."""
+
+    def __init__(self, message: str, index: int, key: str) -> None:
+        super().__init__(message)
+        self.loc: tuple[str | int, ...] = ("steps", index, key)
+
+
 class Strict(BaseModel):
     """Base of runbook models: unknown keys are errors; `with` is spelled `with` in YAML."""
 
@@ -117,17 +125,21 @@ class Runbook(Strict):
     def _check_steps(self) -> Runbook:
         seen: set[str] = set()
         furthest: Phase = "triage"
-        for step in self.steps:
+        for index, step in enumerate(self.steps):
             if step.id in seen:
-                raise ValueError(f"step id {step.id!r} is used twice: give each step its own id")
+                raise StepProblem(
+                    f"step id {step.id!r} is used twice: give each step its own id", index, "id"
+                )
             seen.add(step.id)
             if step.phase == "communicate":
                 continue
             if PHASE_ORDER.index(step.phase) < PHASE_ORDER.index(furthest):
-                raise ValueError(
+                raise StepProblem(
                     f"step {step.id!r} (phase {step.phase}) comes after a {furthest} step: "
                     "phases run in order triage → mitigate → verify → recover, "
-                    "so move it up or change its phase"
+                    "so move it up or change its phase",
+                    index,
+                    "phase",
                 )
             furthest = step.phase
         return self

@@ -15,7 +15,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 from activities.registry import ACTIVITIES
 from warroom.actions import ACTION_PARAMS
 from warroom.errors import RunbookError
-from warroom.runbook import ActionRef, Approval, RetrySpec, Runbook, Step
+from warroom.runbook import ActionRef, Approval, RetrySpec, Runbook, Step, StepProblem
 from warroom.templating import check_template
 
 assert ACTIVITIES  # importing the registry fills ACTION_PARAMS
@@ -79,7 +79,8 @@ def parse_runbook(text: str, path: str = "<runbook>") -> Runbook:
     try:
         runbook = Runbook.model_validate(data)
     except ValidationError as exc:
-        problems = [(_line_of(root, err["loc"]), _explain(err)) for err in exc.errors()]
+        errors = [_located(err) for err in exc.errors()]
+        problems = [(_line_of(root, err["loc"]), _explain(err)) for err in errors]
         _raise(path, problems)
     _raise(path, list(_action_problems(runbook, root)))
     return runbook
@@ -145,6 +146,14 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from _strings(v)
+
+
+def _located(err: Any) -> Any:
+    """Point a whole-runbook check (duplicate id, phase order) at the step it is about."""
+    problem = err.get("ctx", {}).get("error")
+    if isinstance(problem, StepProblem):
+        return {**err, "loc": problem.loc}
+    return err
 
 
 def _explain(err: Any) -> str:

@@ -1,0 +1,265 @@
+"""http.request and webhook.post, called directly (real HTTP to a loopback fake): templates,
+secrets, expected statuses, and the typed errors the workflow's retry policies depend on."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.http import http_request
+from activities.webhook import webhook_post
+from tests.fakehttp import FakeHttp, Reply
+from warroom.models import ActionInput
+
+TOKEN = "s3cr3t-token-9f8e7d"
+
+
+def action_input(params: dict[str, Any], context: dict[str, Any] | None = None) -> ActionInput:
+    return ActionInput(incident_id="inc-test", step="s", params=params, context=context or {})
+
+
+async def run(fn: Any, params: dict[str, Any], context: dict[str, Any] | None = None) -> Any:
+    return await ActivityEnvironment().run(fn, action_input(params, context))
+
+
+async def failure(fn: Any, params: dict[str, Any]) -> ApplicationError:
+    with pytest.raises(ApplicationError) as info:
+        await run(fn, params)
+    return info.value
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_get_returns_status_and_json(fake_http: FakeHttp):
+    fake_http.routes[("GET", "/stats")] = Reply(200, {"version": "v42", "rate": 0.2})
+    result = await run(http_request, {"url": f"{fake_http.url}/stats"})
+    assert result.status == 200
+    assert result.body == {"version": "v42", "rate": 0.2}
+    assert result.model_dump(by_alias=True)["json"] == {"version": "v42", "rate": 0.2}
+    assert result.attempt == 1
+    assert [r.method for r in fake_http.requests] == ["GET"]
+
+
+async def test_templates_render_from_context_in_url_headers_and_json(fake_http: FakeHttp):
+    fake_http.routes[("POST", "/deploys/checkout/rollback")] = Reply(202, {"ok": True})
+    context = {
+        "incident": {"incident_id": "inc-42", "title": "Checkout down"},
+        "steps": {"measure-impact": {"json": {"version": "v42", "previous_version": "v41"}}},
+    }
+    result = await run(
+        http_request,
+        {
+            "method": "post",
+            "url": fake_http.url + "/deploys/{{ incident.title.split()[0] | lower }}/rollback",
+            "headers": {"X-Incident": "{{ incident.incident_id }}"},
+            "json": {
+                "from": "{{ steps['measure-impact'].json.version }}",
+                "to": "{{ steps['measure-impact'].json.previous_version }}",
+                "fixed": 7,
+                "list": ["{{ incident.incident_id }}", "plain"],
+            },
+        },
+        context,
+    )
+    assert result.status == 202
+    (call,) = fake_http.calls("POST", "/deploys/checkout/rollback")
+    assert call.headers["X-Incident"] == "inc-42"
+    assert call.body == {"from": "v42", "to": "v41", "fixed": 7, "list": ["inc-42", "plain"]}
+
+
+async def test_context_data_is_never_rendered_as_a_template(fake_http: FakeHttp):
+    fake_http.routes[("POST", "/echo")] = Reply(200, {})
+    context = {"incident": {"title": "{{ secret.TOKEN }}"}}
+    await run(
+        http_request,
+        {"method": "POST", "url": f"{fake_http.url}/echo", "json": {"t": "{{ incident.title }}"}},
+        context,
+    )
+    assert fake_http.calls("POST", "/echo")[0].body == {"t": "{{ secret.TOKEN }}"}
+
+
+async def test_secret_resolved_from_environment_and_scrubbed_from_result(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("WARROOM_SECRET_TOKEN", TOKEN)
+    fake_http.routes[("GET", f"/hook/{TOKEN}")] = Reply(200, {"echo": f"you sent {TOKEN}"})
+    result = await run(
+        http_request,
+        {
+            "url": fake_http.url + "/hook/{{ secret.TOKEN }}",
+            "headers": {"Authorization": "Bearer {{ secret['TOKEN'] }}"},
+        },
+    )
+    (call,) = fake_http.requests
+    assert call.path == f"/hook/{TOKEN}"
+    assert call.headers["Authorization"] == f"Bearer {TOKEN}"
+    # What goes back into workflow history never carries the secret value.
+    assert result.body == {"echo": "you sent ***"}
+    assert TOKEN not in result.model_dump_json()
+
+
+async def test_non_json_body_is_returned_as_text(fake_http: FakeHttp):
+    fake_http.routes[("GET", "/plain")] = lambda rec: Reply(200, None)
+    result = await run(http_request, {"url": f"{fake_http.url}/plain"})
+    assert result.status == 200
+    assert result.body is None
+
+
+async def test_expect_status_accepts_a_listed_non_2xx(fake_http: FakeHttp):
+    # unrouted paths answer 404
+    result = await run(http_request, {"url": f"{fake_http.url}/gone", "expect_status": 404})
+    assert result.status == 404
+
+
+async def test_expect_status_refuses_an_unlisted_2xx(fake_http: FakeHttp):
+    fake_http.routes[("GET", "/health")] = Reply(204)
+    err = await failure(http_request, {"url": f"{fake_http.url}/health", "expect_status": [200]})
+    assert err.type == "warroom.HttpStatusError"
+    assert "answered 204 (expected 200)" in err.message
+    assert err.non_retryable
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429, 408])
+async def test_retryable_status_raises_retryable_status_error(fake_http: FakeHttp, status: int):
+    fake_http.routes[("POST", "/x")] = Reply(status, {"error": "busy"})
+    err = await failure(http_request, {"method": "POST", "url": f"{fake_http.url}/x"})
+    assert err.type == "warroom.HttpStatusError"
+    assert not err.non_retryable
+    assert f"POST {fake_http.url}/x answered {status} (expected 2xx)" in err.message
+    assert '"busy"' in err.message  # the start of the body helps the human
+    assert err.details == ({"attempt": 1},)
+    assert err.next_retry_delay is None
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+async def test_client_error_status_is_not_retryable(fake_http: FakeHttp, status: int):
+    fake_http.routes[("POST", "/x")] = Reply(status, {"error": "nope"})
+    err = await failure(http_request, {"method": "POST", "url": f"{fake_http.url}/x"})
+    assert err.type == "warroom.HttpStatusError"
+    assert err.non_retryable
+    assert f"answered {status}" in err.message
+
+
+async def test_retry_after_is_honoured_as_next_retry_delay(fake_http: FakeHttp):
+    fake_http.routes[("GET", "/limited")] = Reply(429, {}, {"Retry-After": "17"})
+    err = await failure(http_request, {"url": f"{fake_http.url}/limited"})
+    assert err.type == "warroom.HttpStatusError"
+    assert not err.non_retryable
+    assert err.next_retry_delay == timedelta(seconds=17)
+
+
+async def test_connection_refused_is_retryable_transport_error():
+    url = f"http://127.0.0.1:{free_port()}/x"
+    err = await failure(http_request, {"url": url})
+    assert err.type == "warroom.HttpTransportError"
+    assert not err.non_retryable
+    assert f"GET {url} failed: ConnectError" in err.message
+
+
+async def test_missing_secret_is_non_retryable_and_names_the_variable(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("WARROOM_SECRET_DEPLOY_TOKEN", raising=False)
+    err = await failure(
+        http_request,
+        {"url": fake_http.url + "/x", "headers": {"Authorization": "{{ secret.DEPLOY_TOKEN }}"}},
+    )
+    assert err.type == "warroom.SecretMissing"
+    assert err.non_retryable
+    assert "WARROOM_SECRET_DEPLOY_TOKEN" in err.message
+    assert fake_http.requests == []  # nothing was sent
+
+
+async def test_error_messages_have_secret_values_scrubbed(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("WARROOM_SECRET_TOKEN", TOKEN)
+    fake_http.routes[("POST", f"/hook/{TOKEN}")] = Reply(403, {"error": f"bad token {TOKEN}"})
+    err = await failure(
+        http_request, {"method": "POST", "url": fake_http.url + "/hook/{{ secret.TOKEN }}"}
+    )
+    assert err.type == "warroom.HttpStatusError"
+    assert TOKEN not in err.message
+    assert f"POST {fake_http.url}/hook/*** answered 403" in err.message
+    assert "bad token ***" in err.message
+    assert fake_http.requests[0].path == f"/hook/{TOKEN}"  # the real value was sent
+
+
+async def test_transport_error_message_has_secret_scrubbed(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WARROOM_SECRET_TOKEN", TOKEN)
+    err = await failure(
+        http_request, {"url": f"http://127.0.0.1:{free_port()}/" + "{{ secret.TOKEN }}"}
+    )
+    assert err.type == "warroom.HttpTransportError"
+    assert TOKEN not in err.message
+    assert "/*** failed" in err.message
+
+
+async def test_template_error_is_non_retryable(fake_http: FakeHttp):
+    err = await failure(http_request, {"url": fake_http.url + "/{{ steps.nope.json.id }}"})
+    assert err.type == "warroom.TemplateError"
+    assert err.non_retryable
+    assert "steps" in err.message
+
+
+async def test_invalid_rendered_params_are_non_retryable(fake_http: FakeHttp):
+    err = await failure(http_request, {"url": "ftp://x.example/", "method": "GET"})
+    assert err.type == "warroom.ActionParamsError"
+    assert err.non_retryable
+    assert "http.request parameters are invalid: url:" in err.message
+
+
+async def test_attempt_number_is_reported(fake_http: FakeHttp):
+    fake_http.routes[("GET", "/a")] = Reply(200, {})
+    env = ActivityEnvironment()
+    env.info = env.info.__class__(**{**env.info.__dict__, "attempt": 4})
+    result = await env.run(http_request, action_input({"url": f"{fake_http.url}/a"}))
+    assert result.attempt == 4
+
+
+# ---- webhook.post ---------------------------------------------------------------------
+
+
+async def test_webhook_posts_text(fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WARROOM_SECRET_HOOK", "/hooks/T000/B000")
+    fake_http.routes[("POST", "/hooks/T000/B000")] = Reply(200, {"ok": True})
+    result = await run(
+        webhook_post,
+        {
+            "url": fake_http.url + "{{ secret.HOOK }}",
+            "text": "[{{ incident.severity }}] {{ incident.title }}: {{ update.text }}",
+            "headers": {"X-Source": "warroom"},
+        },
+        {"incident": {"severity": "SEV1", "title": "Checkout down"}, "update": {"text": "hi"}},
+    )
+    assert result.status == 200
+    (call,) = fake_http.requests
+    assert call.method == "POST"
+    assert call.path == "/hooks/T000/B000"
+    assert call.body == {"text": "[SEV1] Checkout down: hi"}
+    assert call.headers["X-Source"] == "warroom"
+    assert {k.lower(): v for k, v in call.headers.items()}["content-type"] == "application/json"
+
+
+async def test_webhook_5xx_is_retryable(fake_http: FakeHttp):
+    fake_http.routes[("POST", "/hook")] = Reply(500, {})
+    err = await failure(webhook_post, {"url": f"{fake_http.url}/hook", "text": "x"})
+    assert err.type == "warroom.HttpStatusError"
+    assert not err.non_retryable
+
+
+async def test_webhook_refuses_empty_text(fake_http: FakeHttp):
+    err = await failure(webhook_post, {"url": f"{fake_http.url}/hook", "text": ""})
+    assert err.type == "warroom.ActionParamsError"
+    assert err.non_retryable
+    assert fake_http.requests == []

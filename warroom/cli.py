@@ -1,0 +1,297 @@
+"""The `warroom` command line: declare, list, show, approve/reject, timeline, dev, worker, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from warroom import incidents, render
+from warroom.client import connect, task_queue
+from warroom.errors import DecisionRefused, WarroomError
+from warroom.models import Abort, Decision, StepCommand
+from warroom.runbook import Severity
+from warroom.runbook_loader import load_runbook
+from warroom.timeline import timeline as read_timeline
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="warroom: every production incident is a durable Temporal workflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+IncidentId = Annotated[str, typer.Argument(help="Incident id (inc-...).")]
+StepId = Annotated[str, typer.Argument(help="Step id from the runbook.")]
+By = Annotated[str, typer.Option("--by", help="Who decides (must be a listed approver).")]
+Comment = Annotated[str, typer.Option("--comment", help="Why; goes into the timeline.")]
+
+
+def fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def run(work: Callable[[], Awaitable[T]]) -> T:
+    """Run async work; a WarroomError becomes a one-line error and exit code 1."""
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except WarroomError as exc:
+        fail(str(exc))
+        raise AssertionError("unreachable") from exc
+
+
+def with_client(work: Callable[[Client], Awaitable[T]]) -> T:
+    async def go() -> T:
+        return await work(await connect())
+
+    return run(go)
+
+
+def emit_json(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        typer.echo(value.model_dump_json(indent=2, by_alias=True))
+    else:
+        typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@app.command()
+def declare(
+    runbook: Annotated[str, typer.Option("--runbook", help="Runbook name or path to a .yaml.")],
+    summary: Annotated[str, typer.Option("--summary", help="What is happening, in a line.")],
+    severity: Annotated[
+        str | None, typer.Option("--severity", help="SEV1..SEV4 (default: the runbook's).")
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who declares (default: $USER).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Declare an incident: start its workflow on the runbook; prints the incident id."""
+    if severity is not None and severity.upper() not in ("SEV1", "SEV2", "SEV3", "SEV4"):
+        fail(f"--severity {severity!r}: use SEV1, SEV2, SEV3 or SEV4")
+    try:
+        parsed = load_runbook(runbook)
+    except WarroomError as exc:
+        fail(str(exc))
+    sev: Severity | None = severity.upper() if severity else None  # type: ignore[assignment]
+    who = by or os.environ.get("USER") or getpass.getuser()
+    incident_id = with_client(
+        lambda c: incidents.declare(c, parsed, summary, severity=sev, declared_by=who)
+    )
+    if as_json:
+        emit_json({"incident_id": incident_id, "runbook": parsed.name, "task_queue": task_queue()})
+    else:
+        typer.echo(incident_id)
+
+
+@app.command("list")
+def list_(
+    as_json: JsonFlag = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 50,
+) -> None:
+    """List incidents, newest first."""
+    found = with_client(lambda c: incidents.list_incidents(c, limit=limit))
+    if as_json:
+        emit_json([i.model_dump(mode="json") for i in found])
+    else:
+        typer.echo(render.list_text(found))
+
+
+@app.command()
+def show(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
+    """Show an incident: status, phase, each step's state and attempts, pending approvals."""
+    state = with_client(lambda c: incidents.status(c, incident_id))
+    if as_json:
+        data = state.model_dump(mode="json")
+        data["pending_approvals"] = [s.id for s in state.pending_approvals]
+        emit_json(data)
+    else:
+        typer.echo(render.incident_text(state))
+
+
+def _decide(
+    kind: Literal["approve", "reject"], incident_id: str, step: str, by: str, comment: str
+) -> None:
+    decision = Decision(step=step, by=by, comment=comment)
+    result = with_client(lambda c: incidents.decide(c, incident_id, kind, decision))
+    typer.echo(f"{incident_id} {render.step_line(result)}")
+
+
+@app.command()
+def approve(incident_id: IncidentId, step: StepId, by: By, comment: Comment = "") -> None:
+    """Approve a step that is waiting for approval."""
+    _decide("approve", incident_id, step, by, comment)
+
+
+@app.command()
+def reject(incident_id: IncidentId, step: StepId, by: By, comment: Comment = "") -> None:
+    """Reject a step that is waiting for approval: the incident ends as aborted."""
+    _decide("reject", incident_id, step, by, comment)
+
+
+def _command(incident_id: str, step: str, by: str, name: Literal["retry_step", "skip_step"]) -> None:
+    async def go(client: Client) -> None:
+        state = await incidents.status(client, incident_id)
+        current = next((s for s in state.steps if s.id == step), None)
+        if current is None:
+            raise DecisionRefused(
+                f"no step {step!r} in {incident_id} (steps: {', '.join(s.id for s in state.steps)})"
+            )
+        if current.status != "failed":
+            raise DecisionRefused(f"step {step!r} has not failed (it is {current.status})")
+        await client.get_workflow_handle(incident_id).signal(name, StepCommand(step=step, by=by))
+
+    with_client(go)
+    typer.echo(f"{incident_id} {step}: {name.replace('_step', '')} requested by {by}")
+
+
+@app.command()
+def retry(incident_id: IncidentId, step: StepId, by: By) -> None:
+    """Run a step that failed after its retries once more."""
+    _command(incident_id, step, by, "retry_step")
+
+
+@app.command()
+def skip(incident_id: IncidentId, step: StepId, by: By) -> None:
+    """Skip a step that failed after its retries and go on with the next."""
+    _command(incident_id, step, by, "skip_step")
+
+
+@app.command()
+def abort(
+    incident_id: IncidentId,
+    by: By,
+    reason: Annotated[str, typer.Option("--reason", help="Why; goes into the timeline.")] = "",
+) -> None:
+    """Abort an open incident at its next wait point."""
+
+    async def go(client: Client) -> None:
+        state = await incidents.status(client, incident_id)
+        if state.is_closed:
+            raise DecisionRefused(f"{incident_id} is already {state.status}")
+        await client.get_workflow_handle(incident_id).signal("abort", Abort(by=by, reason=reason))
+
+    with_client(go)
+    typer.echo(f"{incident_id}: abort requested by {by}")
+
+
+@app.command()
+def timeline(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
+    """The incident's audited timeline, from its workflow history."""
+    entries = with_client(lambda c: read_timeline(c, incident_id))
+    if as_json:
+        emit_json([e.model_dump(mode="json") for e in entries])
+    else:
+        typer.echo(render.timeline_text(entries))
+
+
+@app.command()
+def validate(
+    runbooks: Annotated[list[str], typer.Argument(help="Runbook names or paths.")],
+) -> None:
+    """Check runbooks without starting anything; errors name file, line and the fix."""
+    bad = 0
+    for ref in runbooks:
+        try:
+            rb = load_runbook(ref)
+            typer.echo(f"ok: {ref} ({rb.name}, {len(rb.steps)} steps)")
+        except WarroomError as exc:
+            bad += 1
+            typer.echo(f"error: {exc}", err=True)
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Where the dev server keeps incidents.")
+    ] = Path(".warroom"),
+    port: Annotated[int, typer.Option("--port", help="Temporal gRPC port.")] = 7233,
+    ui_port: Annotated[
+        int | None, typer.Option("--ui-port", help="Temporal UI port (default: port+1000).")
+    ] = None,
+) -> None:
+    """Run the embedded stack: Temporal dev server + worker, until Ctrl-C."""
+    from warroom.devstack import DevServer, dev_stack
+
+    server = DevServer(data_dir, port=port, ui_port=ui_port)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"starting Temporal dev server on {server.address} (data: {data_dir}) …")
+        async with dev_stack(server):
+            typer.echo(f"Temporal UI:  {server.ui_url}")
+            typer.echo(f"worker:       polling task queue {task_queue()!r}")
+            if server.address != "127.0.0.1:7233":
+                typer.echo(f"other shells: export TEMPORAL_ADDRESS={server.address}")
+            typer.echo("ready. Ctrl-C stops the server and the worker.")
+            await stop.wait()
+            typer.echo("stopping …")
+
+    run(go)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against TEMPORAL_ADDRESS (for a server you run yourself)."""
+    from worker import run_worker
+
+    typer.echo(f"worker: polling task queue {task_queue()!r}; Ctrl-C stops")
+    try:
+        run(run_worker)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def demo() -> None:
+    """The main job end to end on a throwaway dev server (what `make demo` runs)."""
+    from warroom.demo import run_demo
+
+    raise typer.Exit(run(run_demo))
+
+
+def main() -> None:
+    """Entry point: always leave with the exit code the command meant.
+
+    Short-lived Temporal client processes can abort during interpreter teardown
+    (temporalio/sdk-python#300), so flush and `os._exit` instead of returning.
+    """
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

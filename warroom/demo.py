@@ -1,0 +1,100 @@
+"""`make demo`: a real incident from declared to resolved on a throwaway embedded stack.
+
+A local checkout service has a bad deploy; the demo declares an incident on
+runbooks/demo-checkout.yaml, shows progress, approves the rollback as the on-call engineer,
+waits until the incident resolves and prints its timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from warroom import incidents, render
+from warroom.demo_service import CheckoutService
+from warroom.devstack import DevServer, dev_stack, free_port
+from warroom.models import Decision, IncidentState
+from warroom.runbook_loader import load_runbook
+from warroom.timeline import timeline
+
+APPROVER = "dana-oncall"
+#: Seconds the demo approver "thinks" before approving, so a cadence update goes out meanwhile.
+THINK_SECONDS = 6.0
+DEADLINE_SECONDS = 120.0
+
+
+async def run_demo() -> int:
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)
+
+    with (
+        tempfile.TemporaryDirectory(prefix="warroom-demo-") as tmp,
+        CheckoutService(on_update=lambda text: say(f"status update received: {text}")) as svc,
+    ):
+        # Worker-side secrets: where the runbook's steps and status updates go.
+        os.environ["WARROOM_SECRET_CHECKOUT_API"] = svc.url
+        os.environ["WARROOM_SECRET_STATUS_WEBHOOK"] = f"{svc.url}/updates"
+        server = DevServer(Path(tmp), port=free_port(), ui_port=free_port())
+        say(f"demo checkout service at {svc.url}: deploy {svc.version}, error rate {svc.error_rate():.0%}")
+        say("starting the embedded Temporal dev server and worker …")
+        async with dev_stack(server) as client:
+            say(f"Temporal UI at {server.ui_url} (open it to watch the workflow)")
+            runbook = load_runbook("demo-checkout")
+            incident_id = await incidents.declare(
+                client,
+                runbook,
+                f"Checkout 5xx at {svc.error_rate():.0%} after deploy {svc.version}",
+                declared_by="demo",
+            )
+            say(f"declared {incident_id} on runbook {runbook.name}")
+            state = await _follow(client, incident_id, say)
+            print()
+            print(render.incident_text(state))
+            print()
+            print("timeline:")
+            print(render.timeline_text(await timeline(client, incident_id)))
+            print()
+            ok = state.status == "resolved" and len(svc.updates) > 0
+            say(
+                f"{'OK' if ok else 'FAILED'}: incident {state.status}, checkout at "
+                f"{svc.version} with error rate {svc.error_rate():.1%}, "
+                f"{len(svc.updates)} status updates received"
+            )
+            return 0 if ok else 1
+
+
+async def _follow(client: object, incident_id: str, say: object) -> IncidentState:
+    """Print a line for every change, approve the rollback when asked, return the final state."""
+    from temporalio.client import Client
+
+    assert isinstance(client, Client) and callable(say)
+    seen: dict[str, str] = {}
+    approve_at: float | None = None
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        state = await incidents.status(client, incident_id)
+        for step in state.steps:
+            line = render.step_line(step)
+            if seen.get(step.id) != line and step.status != "pending":
+                seen[step.id] = line
+                say(line)
+        waiting = [s for s in state.pending_approvals if APPROVER in s.approvers]
+        if waiting and approve_at is None:
+            approve_at = time.monotonic() + THINK_SECONDS
+            say(f"{APPROVER} is paged to approve {waiting[0].id}; approving in {THINK_SECONDS:.0f}s")
+        if waiting and approve_at is not None and time.monotonic() >= approve_at:
+            decision = Decision(
+                step=waiting[0].id, by=APPROVER, comment="error rate confirmed, roll back"
+            )
+            await incidents.decide(client, incident_id, "approve", decision)
+            say(f"{APPROVER} approved {waiting[0].id}")
+        if state.is_closed:
+            say(f"incident {state.status}: {state.outcome}")
+            return state
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"the demo incident did not close within {DEADLINE_SECONDS:.0f}s")

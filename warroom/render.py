@@ -1,0 +1,95 @@
+"""Plain-text renderings for people: incident status, incident lists, timelines, progress lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from warroom.incidents import IncidentSummary
+from warroom.models import IncidentState, StepState
+from warroom.timeline import TimelineEntry
+
+MARKS = {
+    "pending": "·",
+    "awaiting_approval": "?",
+    "running": ">",
+    "succeeded": "✓",
+    "failed": "✗",
+    "skipped": "-",
+    "rejected": "✗",
+}
+
+
+def clock(at: datetime | None) -> str:
+    return at.strftime("%H:%M:%S") if at else "-"
+
+
+def step_line(step: StepState) -> str:
+    """`rollback: succeeded, 2 attempts, decided by dana` — one line per step state."""
+    return f"{step.id}: {step_status(step)}"
+
+
+def step_status(step: StepState) -> str:
+    text = step.status.replace("_", " ")
+    if step.status == "awaiting_approval":
+        text += f" (approvers: {', '.join(step.approvers)})"
+    if step.attempts:
+        text += f", {step.attempts} attempt{'s' if step.attempts != 1 else ''}"
+    if step.decided_by and step.status != "awaiting_approval":
+        text += f", decided by {step.decided_by}"
+    if step.error:
+        text += f" — {step.error}"
+    return text
+
+
+def incident_text(state: IncidentState) -> str:
+    lines = [
+        f"{state.incident_id}  {state.title}",
+        f"  status:   {state.status.replace('_', ' ')}"
+        + (f" — {state.outcome}" if state.outcome else ""),
+        f"  severity: {state.severity}   phase: {state.phase}   service: {state.service}"
+        f"   runbook: {state.runbook}",
+        f"  declared: {clock(state.started_at)} UTC by {state.declared_by}: {state.summary}",
+        f"  updates:  {state.updates_posted} posted, {state.updates_failed} failed",
+        "  steps:",
+    ]
+    width = max(len(s.id) for s in state.steps)
+    for step in state.steps:
+        mark = MARKS.get(step.status, " ")
+        lines.append(f"    {mark} {step.id:<{width}}  {step.phase:<11} {step_status(step)}")
+    for step in state.pending_approvals:
+        lines.append(
+            f"  waiting for approval: warroom approve {state.incident_id} {step.id} --by NAME"
+        )
+    for step in state.steps:
+        if step.status == "failed" and state.status == "paused":
+            lines.append(
+                f"  paused on {step.id}: warroom retry|skip {state.incident_id} {step.id} --by NAME"
+            )
+    return "\n".join(lines)
+
+
+def list_text(incidents: list[IncidentSummary]) -> str:
+    if not incidents:
+        return "no incidents"
+    rows = [("INCIDENT", "STATUS", "SEV", "PHASE", "RUNBOOK", "STARTED (UTC)")]
+    for inc in incidents:
+        started = inc.started_at.strftime("%Y-%m-%d %H:%M:%S") if inc.started_at else "-"
+        rows.append(
+            (inc.incident_id, inc.status, inc.severity, inc.phase, inc.runbook, started)
+        )
+    return _table(rows)
+
+
+def timeline_text(entries: list[TimelineEntry]) -> str:
+    rows = [("TIME (UTC)", "EVENT", "STEP", "ACTOR", "DETAIL")]
+    for e in entries:
+        rows.append((clock(e.time), e.event, e.step or "", e.actor or "", e.detail))
+    return _table(rows)
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    ).rstrip()

@@ -1,0 +1,155 @@
+"""The incident's audited timeline, read from its workflow history and rendered for people."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from warroom.errors import IncidentNotFound
+
+
+class TimelineEntry(BaseModel):
+    time: datetime
+    event: str
+    step: str | None = None
+    actor: str | None = None
+    detail: str = ""
+
+
+async def timeline(client: Client, incident_id: str) -> list[TimelineEntry]:
+    """Every event that matters to people, oldest first."""
+    handle = client.get_workflow_handle(incident_id)
+    reader = _Reader(client)
+    try:
+        async for event in handle.fetch_history_events():
+            entry = await reader.read(event)
+            if entry is not None:
+                reader.entries.append(entry)
+    except RPCError as exc:
+        raise IncidentNotFound(incident_id) from exc
+    return reader.entries
+
+
+class _Reader:
+    """Turns history events into entries, remembering which activity ran which step."""
+
+    def __init__(self, client: Client) -> None:
+        self._converter = client.data_converter
+        self._steps: dict[int, str] = {}
+        self._attempts: dict[int, int] = {}
+        self.entries: list[TimelineEntry] = []
+
+    async def _decode(self, payloads: list[Payload]) -> list[Any]:
+        return list(await self._converter.decode(payloads)) if payloads else []
+
+    async def read(self, event: HistoryEvent) -> TimelineEntry | None:
+        t = event.event_type
+        now = event.event_time.ToDatetime(tzinfo=UTC)
+        if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            attrs = event.workflow_execution_started_event_attributes
+            (inp,) = await self._decode(list(attrs.input.payloads)) or [{}]
+            runbook = inp.get("runbook", {})
+            severity = inp.get("severity") or runbook.get("severity", "")
+            return TimelineEntry(
+                time=now,
+                event="declared",
+                actor=inp.get("declared_by"),
+                detail=f"{severity} {runbook.get('title', '')} — {inp.get('summary', '')}",
+            )
+        if t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs_s = event.activity_task_scheduled_event_attributes
+            (inp,) = await self._decode(list(attrs_s.input.payloads)) or [{}]
+            step = str(inp.get("step", attrs_s.activity_type.name))
+            if step.startswith("update-"):
+                kind = inp.get("context", {}).get("update", {}).get("kind", "")
+                step = f"{step} ({kind})"
+            self._steps[event.event_id] = step
+            if step.startswith("update-"):
+                return None  # reported when it completes
+            return TimelineEntry(
+                time=now, event="step started", step=step, detail=attrs_s.activity_type.name
+            )
+        if t == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            self._attempts[started.scheduled_event_id] = started.attempt
+            return None
+        if t == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            sid = event.activity_task_completed_event_attributes.scheduled_event_id
+            return self._activity_end(now, sid, "succeeded", "")
+        if t == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+            failed = event.activity_task_failed_event_attributes
+            return self._activity_end(now, failed.scheduled_event_id, "failed", failed.failure.message)
+        if t == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+            timed_out = event.activity_task_timed_out_event_attributes
+            return self._activity_end(
+                now, timed_out.scheduled_event_id, "timed out", timed_out.failure.message
+            )
+        if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signal = event.workflow_execution_signaled_event_attributes
+            args = await self._decode(list(signal.input.payloads))
+            # A signal is in history even when the workflow ignored it (say, from a
+            # non-approver), so it reads as a request, not as a decision.
+            return self._human(now, signal.signal_name, args[0] if args else {}, signal=True)
+        if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            args = await self._decode(list(request.input.args.payloads))
+            return self._human(now, request.input.name, args[0] if args else {})
+        if t == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            changes = []
+            for name in ("IncidentStatus", "IncidentPhase"):
+                if name in fields.indexed_fields:
+                    (value,) = await self._decode([fields.indexed_fields[name]])
+                    changes.append(f"{name.removeprefix('Incident').lower()} → {value}")
+            if not changes:
+                return None
+            return TimelineEntry(time=now, event="state", detail=", ".join(changes))
+        if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            result = event.workflow_execution_completed_event_attributes.result
+            (state,) = await self._decode(list(result.payloads)) or [{}]
+            return TimelineEntry(
+                time=now,
+                event=f"closed: {state.get('status', 'done')}",
+                detail=str(state.get("outcome") or ""),
+            )
+        if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+            term = event.workflow_execution_terminated_event_attributes
+            return TimelineEntry(
+                time=now, event="terminated", actor=term.identity or None, detail=term.reason
+            )
+        if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            failure = event.workflow_execution_failed_event_attributes.failure
+            return TimelineEntry(time=now, event="failed", detail=failure.message)
+        return None
+
+    def _activity_end(self, now: datetime, sid: int, outcome: str, detail: str) -> TimelineEntry:
+        step = self._steps.get(sid, "?")
+        attempt = self._attempts.get(sid, 1)
+        tries = f"attempt {attempt}" if attempt > 1 or outcome != "succeeded" else ""
+        if step.startswith("update-"):
+            target = step.removeprefix("update-")
+            return TimelineEntry(
+                time=now,
+                event=f"status update {outcome}",
+                detail="; ".join(p for p in (f"target #{target}", tries, detail) if p),
+            )
+        text = "; ".join(p for p in (tries, detail) if p)
+        return TimelineEntry(time=now, event=f"step {outcome}", step=step, detail=text)
+
+    def _human(self, now: datetime, name: str, args: Any, signal: bool = False) -> TimelineEntry:
+        args = args if isinstance(args, dict) else {}
+        event = f"{name} signal" if signal else _UPDATE_EVENTS.get(name, name)
+        detail = str(args.get("comment") or args.get("reason") or args.get("text") or "")
+        return TimelineEntry(
+            time=now, event=event, step=args.get("step"), actor=args.get("by"), detail=detail
+        )
+
+
+_UPDATE_EVENTS = {"approve_step": "approved", "reject_step": "rejected"}
