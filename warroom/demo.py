@@ -8,6 +8,7 @@ waits until the incident resolves and prints its timeline.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 import time
@@ -28,6 +29,8 @@ DEADLINE_SECONDS = 120.0
 
 async def run_demo() -> int:
     started = time.monotonic()
+    # The progress lines and the timeline tell the story; the SDK's retry warnings would repeat it.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
 
     def say(text: str) -> None:
         print(f"[{time.monotonic() - started:5.1f}s] {text}", flush=True)

@@ -1,0 +1,195 @@
+"""The `warroom` CLI as a user runs it: real subprocesses against a real dev server and worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import installed_binary
+from tests.fakehttp import Reply
+from warroom.devstack import free_port
+from worker import build_worker
+
+GATED = """
+name: cli-gated
+title: CLI gated incident
+severity: SEV3
+steps:
+  - {id: look, phase: triage, action: http.request, with: {url: "{{ secret.CLI_API }}/look"}}
+  - id: fix
+    phase: mitigate
+    approval: {approvers: [carol, dave]}
+    action: http.request
+    with: {method: POST, url: "{{ secret.CLI_API }}/fix"}
+"""
+
+
+def warroom(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).parent / "warroom")
+    return subprocess.run(
+        [exe, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture
+async def cli(dev_env, task_queue, fake_http, monkeypatch, tmp_path):
+    """A worker on a fresh task queue, the env a CLI process needs, and a gated runbook file."""
+    monkeypatch.setenv("WARROOM_SECRET_CLI_API", fake_http.url)
+    fake_http.routes[("GET", "/look")] = Reply(200, {"ok": True})
+    fake_http.routes[("POST", "/fix")] = Reply(200, {"fixed": True})
+    runbook = tmp_path / "cli-gated.yaml"
+    runbook.write_text(GATED)
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "WARROOM_TASK_QUEUE": task_queue,
+    }
+    async with build_worker(dev_env.client, task_queue):
+        yield env, runbook, fake_http
+
+
+async def cli_json(*args: str, env: dict[str, str]) -> object:
+    done = await asyncio.to_thread(warroom, *args, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+async def wait_for(predicate, *args: str, env: dict[str, str]) -> dict:
+    for _ in range(100):
+        state = await cli_json(*args, env=env)
+        if predicate(state):
+            return state
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition never held; last state: {state}")
+
+
+async def declare(env, runbook) -> str:
+    done = await asyncio.to_thread(
+        warroom, "declare", "--runbook", str(runbook), "--summary", "checkout down", "--by", "erin", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    incident_id = done.stdout.strip()
+    assert incident_id.startswith("inc-cli-gated-")
+    return incident_id
+
+
+async def test_declare_show_approve_timeline_list(cli):
+    env, runbook, fake = cli
+    incident_id = await declare(env, runbook)
+
+    state = await wait_for(lambda s: s["status"] == "awaiting_approval", "show", incident_id, env=env)
+    assert state["pending_approvals"] == ["fix"]
+    assert [s["status"] for s in state["steps"]] == ["succeeded", "awaiting_approval"]
+    assert state["steps"][0]["attempts"] == 1
+    assert state["severity"] == "SEV3" and state["declared_by"] == "erin"
+    assert fake.calls("POST", "/fix") == []
+
+    text = await asyncio.to_thread(warroom, "show", incident_id, env=env)
+    assert "waiting for approval" in text.stdout and f"warroom approve {incident_id} fix" in text.stdout
+
+    done = await asyncio.to_thread(
+        warroom, "approve", incident_id, "fix", "--by", "carol", "--comment", "go", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    state = await wait_for(lambda s: s["status"] == "resolved", "show", incident_id, env=env)
+    assert state["steps"][1] == {**state["steps"][1], "status": "succeeded", "decided_by": "carol"}
+    assert len(fake.calls("POST", "/fix")) == 1
+
+    entries = await cli_json("timeline", incident_id, env=env)
+    events = [(e["event"], e["step"], e["actor"]) for e in entries]
+    assert events[0] == ("declared", None, "erin")
+    assert ("approved", "fix", "carol") in events
+    assert ("step succeeded", "fix", None) in events
+    assert entries[-1]["event"] == "closed: resolved"
+
+    listed = await cli_json("list", env=env)
+    assert incident_id in [i["incident_id"] for i in listed]
+
+
+async def test_reject_ends_the_incident(cli):
+    env, runbook, fake = cli
+    incident_id = await declare(env, runbook)
+    await wait_for(lambda s: s["status"] == "awaiting_approval", "show", incident_id, env=env)
+    done = await asyncio.to_thread(
+        warroom, "reject", incident_id, "fix", "--by", "dave", "--comment", "too risky", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    state = await wait_for(lambda s: s["status"] == "aborted", "show", incident_id, env=env)
+    assert state["outcome"] == "fix rejected by dave: too risky"
+    assert fake.calls("POST", "/fix") == []
+
+
+async def test_refusals_are_one_line_errors(cli):
+    env, runbook, _ = cli
+    incident_id = await declare(env, runbook)
+    await wait_for(lambda s: s["status"] == "awaiting_approval", "show", incident_id, env=env)
+
+    cases = [
+        (("approve", incident_id, "nope", "--by", "carol"), "no step 'nope'"),
+        (("approve", incident_id, "fix", "--by", "mallory"), "'mallory' may not decide step 'fix'"),
+        (("approve", incident_id, "look", "--by", "carol"), "needs no approval"),
+        (("approve", "inc-does-not-exist", "fix", "--by", "carol"), "no incident 'inc-does-not-exist'"),
+        (("show", "inc-does-not-exist"), "no incident 'inc-does-not-exist'"),
+        (("timeline", "inc-does-not-exist"), "no incident 'inc-does-not-exist'"),
+    ]
+    for args, message in cases:
+        done = await asyncio.to_thread(warroom, *args, env=env)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert done.stderr.startswith("error: ") and message in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr  # one line, no traceback
+
+    state = await cli_json("show", incident_id, env=env)
+    assert state["status"] == "awaiting_approval"  # nothing refused changed anything
+
+
+def test_unreachable_server_says_to_run_warroom_dev():
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    done = warroom("list", env=env)
+    assert done.returncode == 1
+    assert "cannot reach the Temporal server" in done.stderr and "warroom dev" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def test_malformed_runbook_is_refused_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ntitle: Bad\nsteps:\n  - id: a\n    phase: triage\n    actoin: http.request\n")
+    done = warroom("declare", "--runbook", str(bad), "--summary", "x", env=dict(os.environ))
+    assert done.returncode == 1
+    assert f"{bad}:6:" in done.stderr and "did you mean 'action'" in done.stderr
+
+
+async def test_plain_temporal_cli_signal_approves(cli, dev_env):
+    env, runbook, fake = cli
+    incident_id = await declare(env, runbook)
+    await wait_for(lambda s: s["status"] == "awaiting_approval", "show", incident_id, env=env)
+    signal = [
+        installed_binary("temporal"), "workflow", "signal",
+        "--address", env["TEMPORAL_ADDRESS"],
+        "--workflow-id", incident_id,
+        "--name", "approve",
+        "--input", '{"step": "fix", "by": "dave"}',
+    ]  # fmt: skip
+    done = await asyncio.to_thread(subprocess.run, signal, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    state = await wait_for(lambda s: s["status"] == "resolved", "show", incident_id, env=env)
+    assert state["steps"][1]["decided_by"] == "dave"
+    assert len(fake.calls("POST", "/fix")) == 1
+
+
+async def test_read_command_exits_cleanly_every_time(cli):
+    """temporalio/sdk-python#300: teardown can abort a short-lived client; the CLI must not care."""
+    env, runbook, _ = cli
+    await declare(env, runbook)
+    codes = []
+    for _ in range(30):
+        done = await asyncio.to_thread(warroom, "list", "--json", env=env)
+        codes.append(done.returncode)
+        assert "Fatal Python error" not in done.stderr
+        json.loads(done.stdout)
+    assert codes == [0] * 30
