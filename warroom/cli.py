@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -142,7 +143,9 @@ def reject(incident_id: IncidentId, step: StepId, by: By, comment: Comment = "")
     _decide("reject", incident_id, step, by, comment)
 
 
-def _command(incident_id: str, step: str, by: str, name: Literal["retry_step", "skip_step"]) -> None:
+def _command(
+    incident_id: str, step: str, by: str, name: Literal["retry_step", "skip_step"]
+) -> None:
     async def go(client: Client) -> None:
         state = await incidents.status(client, incident_id)
         current = next((s for s in state.steps if s.id == step), None)
@@ -254,10 +257,8 @@ def worker() -> None:
     from worker import run_worker
 
     typer.echo(f"worker: polling task queue {task_queue()!r}; Ctrl-C stops")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run(run_worker)
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -286,10 +287,8 @@ def main() -> None:
         code = 1
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
     os._exit(code)
 
 

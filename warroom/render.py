@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from warroom.incidents import IncidentSummary
@@ -74,9 +75,7 @@ def list_text(incidents: list[IncidentSummary]) -> str:
     rows = [("INCIDENT", "STATUS", "SEV", "PHASE", "RUNBOOK", "STARTED (UTC)")]
     for inc in incidents:
         started = inc.started_at.strftime("%Y-%m-%d %H:%M:%S") if inc.started_at else "-"
-        rows.append(
-            (inc.incident_id, inc.status, inc.severity, inc.phase, inc.runbook, started)
-        )
+        rows.append((inc.incident_id, inc.status, inc.severity, inc.phase, inc.runbook, started))
     return _table(rows)
 
 
@@ -87,7 +86,7 @@ def timeline_text(entries: list[TimelineEntry]) -> str:
     return _table(rows)
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]

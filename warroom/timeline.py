@@ -85,7 +85,9 @@ class _Reader:
             return self._activity_end(now, sid, "succeeded", "")
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
             failed = event.activity_task_failed_event_attributes
-            return self._activity_end(now, failed.scheduled_event_id, "failed", failed.failure.message)
+            return self._activity_end(
+                now, failed.scheduled_event_id, "failed", failed.failure.message
+            )
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
             timed_out = event.activity_task_timed_out_event_attributes
             return self._activity_end(

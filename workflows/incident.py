@@ -149,7 +149,7 @@ class IncidentWorkflow:
                 timeout=step.approval.timeout,
                 timeout_summary=f"approval: {step.id}",
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             state.status, state.decided_by = "rejected", "timeout"
             waited = format_duration(step.approval.timeout or timedelta())
             self._close("aborted", f"approval of {step.id} timed out after {waited}")
@@ -168,9 +168,7 @@ class IncidentWorkflow:
     async def _await_command(self, step: Step) -> CommandKind | None:
         """A step failed after its retries: wait for retry, skip or abort (None)."""
         self._set_status("paused")
-        await workflow.wait_condition(
-            lambda: step.id in self._commands or self._abort is not None
-        )
+        await workflow.wait_condition(lambda: step.id in self._commands or self._abort is not None)
         if self._abort:
             return None
         kind, command = self._commands.pop(step.id)
@@ -195,7 +193,7 @@ class IncidentWorkflow:
                     timeout=interval,
                     timeout_summary="next status update",
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self._post_updates("cadence")
 
     async def _post_updates(self, kind: Literal["cadence", "final"]) -> None:
@@ -240,22 +238,31 @@ class IncidentWorkflow:
         self._record_decision("reject", decision)
 
     @workflow.update
-    def approve_step(self, decision: Decision) -> StepState:
+    async def approve_step(self, decision: Decision) -> StepState:
         self._record_decision("approve", decision)
-        return self._step(decision.step)
+        return await self._decided(decision.step)
 
     @approve_step.validator
     def _validate_approve(self, decision: Decision) -> None:
         self._refuse_if_invalid(decision)
 
     @workflow.update
-    def reject_step(self, decision: Decision) -> StepState:
+    async def reject_step(self, decision: Decision) -> StepState:
         self._record_decision("reject", decision)
-        return self._step(decision.step)
+        return await self._decided(decision.step)
 
     @reject_step.validator
     def _validate_reject(self, decision: Decision) -> None:
         self._refuse_if_invalid(decision)
+
+    async def _decided(self, step_id: str) -> StepState:
+        """The step once the run loop has applied the decision (same workflow task), so the
+        caller sees the outcome (running / rejected, decided_by) rather than the stale wait."""
+        state = self._step(step_id)
+        await workflow.wait_condition(
+            lambda: state.status != "awaiting_approval" or self._state.is_closed
+        )
+        return state
 
     @workflow.signal
     def retry_step(self, command: StepCommand) -> None:
@@ -308,7 +315,9 @@ class IncidentWorkflow:
     def _record_command(self, kind: CommandKind, command: StepCommand) -> None:
         state = next((s for s in self._state.steps if s.id == command.step), None)
         if state is None or state.status != "failed" or command.step in self._commands:
-            workflow.logger.warning("ignored %s_step for %r: step is not failed", kind, command.step)
+            workflow.logger.warning(
+                "ignored %s_step for %r: step is not failed", kind, command.step
+            )
             return
         self._commands[command.step] = (kind, command)
 
@@ -366,4 +375,3 @@ def _failure_message(err: ActivityError) -> str:
     if isinstance(cause, ApplicationError):
         return f"{cause.type or 'error'}: {cause.message}"
     return str(cause or err)
-

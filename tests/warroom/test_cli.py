@@ -30,7 +30,9 @@ steps:
 """
 
 
-def warroom(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def warroom(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     exe = str(Path(sys.executable).parent / "warroom")
     return subprocess.run(
         [exe, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
@@ -71,7 +73,15 @@ async def wait_for(predicate, *args: str, env: dict[str, str]) -> dict:
 
 async def declare(env, runbook) -> str:
     done = await asyncio.to_thread(
-        warroom, "declare", "--runbook", str(runbook), "--summary", "checkout down", "--by", "erin", env=env
+        warroom,
+        "declare",
+        "--runbook",
+        str(runbook),
+        "--summary",
+        "checkout down",
+        "--by",
+        "erin",
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     incident_id = done.stdout.strip()
@@ -83,7 +93,9 @@ async def test_declare_show_approve_timeline_list(cli):
     env, runbook, fake = cli
     incident_id = await declare(env, runbook)
 
-    state = await wait_for(lambda s: s["status"] == "awaiting_approval", "show", incident_id, env=env)
+    state = await wait_for(
+        lambda s: s["status"] == "awaiting_approval", "show", incident_id, env=env
+    )
     assert state["pending_approvals"] == ["fix"]
     assert [s["status"] for s in state["steps"]] == ["succeeded", "awaiting_approval"]
     assert state["steps"][0]["attempts"] == 1
@@ -91,7 +103,10 @@ async def test_declare_show_approve_timeline_list(cli):
     assert fake.calls("POST", "/fix") == []
 
     text = await asyncio.to_thread(warroom, "show", incident_id, env=env)
-    assert "waiting for approval" in text.stdout and f"warroom approve {incident_id} fix" in text.stdout
+    assert (
+        "waiting for approval" in text.stdout
+        and f"warroom approve {incident_id} fix" in text.stdout
+    )
 
     done = await asyncio.to_thread(
         warroom, "approve", incident_id, "fix", "--by", "carol", "--comment", "go", env=env
@@ -134,7 +149,10 @@ async def test_refusals_are_one_line_errors(cli):
         (("approve", incident_id, "nope", "--by", "carol"), "no step 'nope'"),
         (("approve", incident_id, "fix", "--by", "mallory"), "'mallory' may not decide step 'fix'"),
         (("approve", incident_id, "look", "--by", "carol"), "needs no approval"),
-        (("approve", "inc-does-not-exist", "fix", "--by", "carol"), "no incident 'inc-does-not-exist'"),
+        (
+            ("approve", "inc-does-not-exist", "fix", "--by", "carol"),
+            "no incident 'inc-does-not-exist'",
+        ),
         (("show", "inc-does-not-exist"), "no incident 'inc-does-not-exist'"),
         (("timeline", "inc-does-not-exist"), "no incident 'inc-does-not-exist'"),
     ]
@@ -158,7 +176,9 @@ def test_unreachable_server_says_to_run_warroom_dev():
 
 def test_malformed_runbook_is_refused_with_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\ntitle: Bad\nsteps:\n  - id: a\n    phase: triage\n    actoin: http.request\n")
+    bad.write_text(
+        "name: bad\ntitle: Bad\nsteps:\n  - id: a\n    phase: triage\n    actoin: http.request\n"
+    )
     done = warroom("declare", "--runbook", str(bad), "--summary", "x", env=dict(os.environ))
     assert done.returncode == 1
     assert f"{bad}:6:" in done.stderr and "did you mean 'action'" in done.stderr
@@ -175,7 +195,9 @@ async def test_plain_temporal_cli_signal_approves(cli, dev_env):
         "--name", "approve",
         "--input", '{"step": "fix", "by": "dave"}',
     ]  # fmt: skip
-    done = await asyncio.to_thread(subprocess.run, signal, capture_output=True, text=True, timeout=60)
+    done = await asyncio.to_thread(
+        subprocess.run, signal, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     state = await wait_for(lambda s: s["status"] == "resolved", "show", incident_id, env=env)
     assert state["steps"][1]["decided_by"] == "dave"
