@@ -1,0 +1,59 @@
+"""Record workflow histories for the replay tests: `.venv/bin/python -m tests.workflows.histories.record`.
+
+Runs the demo runbook against the demo checkout service on a real dev server, once approved
+and once rejected, and saves each history as JSON beside this file. Re-record only when a
+history-changing workflow change is guarded by `workflow.patched()`, and keep the old files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from warroom import incidents, search_attributes
+from warroom.demo_service import CheckoutService
+from warroom.devstack import installed_binary
+from warroom.models import Decision
+from warroom.runbook_loader import load_runbook
+from worker import build_worker
+
+HERE = Path(__file__).resolve().parent
+
+
+async def record(kind: str) -> None:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+    )
+    with CheckoutService() as svc:
+        os.environ["WARROOM_SECRET_CHECKOUT_API"] = svc.url
+        os.environ["WARROOM_SECRET_STATUS_WEBHOOK"] = f"{svc.url}/updates"
+        async with env, build_worker(env.client, "record"):
+            os.environ["WARROOM_TASK_QUEUE"] = "record"
+            incident_id = await incidents.declare(
+                env.client, load_runbook("demo-checkout"), "recorded", declared_by="recorder",
+                incident_id=f"inc-recorded-{kind}",
+            )  # fmt: skip
+            while not (await incidents.status(env.client, incident_id)).pending_approvals:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(6)  # let one cadence update go out while waiting
+            await incidents.decide(
+                env.client, incident_id, kind, Decision(step="rollback", by="dana-oncall")
+            )
+            handle = env.client.get_workflow_handle(incident_id)
+            await handle.result()
+            history = await handle.fetch_history()
+            name = f"demo-checkout-{kind.removesuffix('e')}ed.json"
+            (HERE / name).write_text(history.to_json())
+            print(f"saved {name} ({len(history.events)} events)")
+
+
+if __name__ == "__main__":
+    for kind in sys.argv[1:] or ["approve", "reject"]:
+        asyncio.run(record(kind))
