@@ -19,17 +19,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-from bench.plain_activity import plain_get  # noqa: E402
-from bench.plain_workflow import PlainSteps  # noqa: E402
-from warroom import incidents, search_attributes  # noqa: E402
-from warroom.devstack import installed_binary  # noqa: E402
-from warroom.jsonserver import JsonServer, Reply  # noqa: E402
-from warroom.runbook_loader import parse_runbook  # noqa: E402
-from worker import build_worker  # noqa: E402
+from bench.plain_activity import plain_get
+from bench.plain_workflow import PlainSteps
+from warroom import incidents, search_attributes
+from warroom.devstack import installed_binary
+from warroom.jsonserver import JsonServer, Reply
+from warroom.runbook_loader import parse_runbook
+from worker import build_worker
 
 
 def runbook_text(steps: int) -> str:

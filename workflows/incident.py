@@ -155,6 +155,7 @@ class IncidentWorkflow:
             self._close("aborted", f"approval of {step.id} timed out after {waited}")
             return False
         if self._abort:
+            state.status = "pending"  # never decided: a closed incident waits for nobody
             return self._aborted()
         kind, decision = self._decisions[step.id]
         state.decided_by, state.comment = decision.by, decision.comment or None

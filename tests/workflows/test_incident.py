@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import itertools
 import json
 import textwrap
 import uuid
@@ -40,6 +42,8 @@ Handle = WorkflowHandle[IncidentWorkflow, IncidentState]
 
 #: How many times `wait_for` polls (x 50 ms) before it gives up: a bound, not a timing assertion.
 POLLS = 400
+#: Bound on waiting for an incident's result (a hang guard, not a timing assertion).
+RESULT_BOUND_SECONDS = 60
 
 
 def runbook(text: str, fake: FakeHttp) -> Runbook:
@@ -75,6 +79,16 @@ async def wait_for(
             return state
         await asyncio.sleep(0.05)
     pytest.fail(f"incident never reached {what}; last state: {state}")
+
+
+async def finish(handle: Handle) -> IncidentState:
+    """The incident's result; a bound so that a regression that never closes it fails the test
+    instead of hanging the suite (time-skipping would otherwise skip cadence timers forever)."""
+    try:
+        return await asyncio.wait_for(handle.result(), RESULT_BOUND_SECONDS)
+    except TimeoutError:
+        state = await handle.query(IncidentWorkflow.status)
+        pytest.fail(f"incident never closed; last state: {state}")
 
 
 def step(state: IncidentState, step_id: str) -> StepState:
@@ -122,7 +136,7 @@ async def test_steps_run_in_order_and_outputs_feed_later_steps(
     )
     async with worker(time_env.client, task_queue):
         handle = await start(time_env.client, task_queue, rb)
-        result = await handle.result()
+        result = await finish(handle)
 
     assert paths(fake_http) == ["GET /stats", "POST /rollback", "GET /health", "POST /chat"]
     assert fake_http.calls("POST", "/rollback")[0].body == {
@@ -142,7 +156,7 @@ async def test_steps_run_in_order_and_outputs_feed_later_steps(
         ("all-clear", "succeeded", 1),
     ]
     starts = [s.started_at for s in result.steps]
-    assert all(a is not None and b is not None and a <= b for a, b in zip(starts, starts[1:]))
+    assert all(a is not None and b is not None and a <= b for a, b in itertools.pairwise(starts))
 
 
 async def test_step_failing_twice_with_503_is_retried_per_its_policy(
@@ -168,7 +182,7 @@ async def test_step_failing_twice_with_503_is_retried_per_its_policy(
     )
     async with worker(time_env.client, task_queue):
         handle = await start(time_env.client, task_queue, rb)
-        result = await handle.result()
+        result = await finish(handle)
 
     assert len(fake_http.calls("POST", "/restart")) == 3
     restart = step(result, "restart")
@@ -207,7 +221,7 @@ async def test_step_that_exhausts_its_retries_pauses_the_incident(
         assert "answered 503" in restart.error
         assert len(fake_http.calls("POST", "/restart")) == 3
         await handle.signal(IncidentWorkflow.abort, Abort(by="carol"))
-        result = await handle.result()
+        result = await finish(handle)
     assert result.status == "aborted"
     assert result.outcome == "aborted by carol"
 
@@ -254,7 +268,7 @@ async def test_client_error_is_not_retried_pauses_and_retry_step_succeeds(
         await handle.signal(IncidentWorkflow.retry_step, StepCommand(step="look", by="dana"))
         fake_http.routes[("POST", "/flag")] = Reply(200, {"enabled": False})
         await handle.signal(IncidentWorkflow.retry_step, StepCommand(step="flag", by="alice"))
-        result = await handle.result()
+        result = await finish(handle)
 
     assert result.status == "resolved"
     flag = step(result, "flag")
@@ -272,7 +286,7 @@ async def test_skip_step_skips_the_failed_step_and_the_incident_resolves(
     async with worker(time_env.client, task_queue):
         handle, _ = await _paused_on_client_error(time_env.client, task_queue, fake_http)
         await handle.signal(IncidentWorkflow.skip_step, StepCommand(step="flag", by="bob"))
-        result = await handle.result()
+        result = await finish(handle)
 
     assert result.status == "resolved"
     assert step(result, "flag").status == "skipped"
@@ -287,7 +301,7 @@ async def test_abort_closes_a_paused_incident_as_aborted(
     async with worker(time_env.client, task_queue):
         handle, _ = await _paused_on_client_error(time_env.client, task_queue, fake_http)
         await handle.signal(IncidentWorkflow.abort, Abort(by="carol", reason="fixing by hand"))
-        result = await handle.result()
+        result = await finish(handle)
 
     assert result.status == "aborted"
     assert result.outcome == "aborted by carol: fixing by hand"
@@ -348,7 +362,7 @@ async def test_approval_gate_blocks_until_a_listed_approver_approves(
         await handle.signal(
             IncidentWorkflow.approve, Decision(step="rollback", by="bob", comment="go")
         )
-        result = await handle.result()
+        result = await finish(handle)
 
     assert result.status == "resolved"
     rollback = step(result, "rollback")
@@ -369,7 +383,7 @@ async def test_reject_aborts_the_incident_and_the_gated_step_never_runs(
         await handle.signal(
             IncidentWorkflow.reject, Decision(step="rollback", by="alice", comment="too risky")
         )
-        result = await handle.result()
+        result = await finish(handle)
 
     assert result.status == "aborted"
     assert result.outcome == "rollback rejected by alice: too risky"
@@ -388,10 +402,12 @@ async def test_abort_while_awaiting_approval_closes_the_incident(
         handle = await start(time_env.client, task_queue, rb)
         await awaiting_rollback(handle, fake_http)
         await handle.signal(IncidentWorkflow.abort, Abort(by="carol", reason="false alarm"))
-        result = await handle.result()
+        result = await finish(handle)
 
     assert result.status == "aborted"
     assert result.outcome == "aborted by carol: false alarm"
+    assert step(result, "rollback").status == "pending"
+    assert result.pending_approvals == []
     assert paths(fake_http) == ["GET /stats"]
 
 
@@ -401,7 +417,7 @@ async def test_approval_timeout_closes_the_incident_as_aborted(
     rb = gated_runbook(fake_http, ", timeout: 10m")
     async with worker(time_env.client, task_queue):
         handle = await start(time_env.client, task_queue, rb)
-        result = await handle.result()  # time skips to the approval timeout
+        result = await finish(handle)  # time skips to the approval timeout
 
     assert result.status == "aborted"
     assert result.outcome == "approval of rollback timed out after 10m"
@@ -495,7 +511,7 @@ async def test_approve_and_reject_updates_validate_decisions(
         )
         assert rejected.status == "rejected"
         assert rejected.decided_by == "alice"
-        result = await asyncio.wait_for(handle.result(), 30)
+        result = await finish(handle)
 
     assert result.status == "aborted"
     assert result.outcome == "failover rejected by alice"
@@ -551,7 +567,7 @@ async def test_cadence_posts_one_update_per_interval_and_a_final_one(
             }
 
         await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="alice"))
-        result = await handle.result()
+        result = await finish(handle)
 
     assert result.status == "resolved"
     assert result.updates_posted == intervals + 1
@@ -578,7 +594,7 @@ async def test_failing_status_updates_do_not_stop_the_incident(
     )
     async with worker(time_env.client, task_queue):
         handle = await start(time_env.client, task_queue, rb)
-        result = await handle.result()
+        result = await finish(handle)
 
     assert result.status == "resolved"
     assert step(result, "fix").status == "succeeded"
@@ -611,7 +627,7 @@ async def test_search_attributes_track_the_incident(
         waiting = f"WorkflowId = '{handle.id}' AND IncidentStatus = 'awaiting_approval'"
         assert await find(client, waiting) == [handle.id]
         await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="alice"))
-        result = await asyncio.wait_for(handle.result(), 30)
+        result = await finish(handle)
     assert result.status == "resolved"
 
     assert handle.id in await find(client, "IncidentStatus = 'resolved'")
@@ -644,10 +660,8 @@ def history_text(history_json: str) -> str:
             for v in value:
                 walk(v)
         elif isinstance(value, str):
-            try:
+            with contextlib.suppress(binascii.Error, ValueError):
                 texts.append(base64.b64decode(value, validate=True).decode("utf-8", "replace"))
-            except (binascii.Error, ValueError):
-                pass
 
     walk(json.loads(history_json))
     return "\n".join(texts)
@@ -697,7 +711,7 @@ async def test_secrets_never_enter_workflow_history(
         assert TOKEN not in state.model_dump_json()
         assert HOOK not in state.model_dump_json()
         await handle.signal(IncidentWorkflow.skip_step, StepCommand(step="deploy", by="alice"))
-        result = await handle.result()
+        result = await finish(handle)
     assert result.status == "resolved"
     assert result.updates_posted == 1
 

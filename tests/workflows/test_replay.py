@@ -24,7 +24,7 @@ def test_there_are_histories_to_replay():
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path):
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))  # noqa: ASYNC240
     replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

@@ -40,7 +40,8 @@ async def record(kind: str) -> None:
                 env.client, load_runbook("demo-checkout"), "recorded", declared_by="recorder",
                 incident_id=f"inc-recorded-{kind}",
             )  # fmt: skip
-            while not (await incidents.status(env.client, incident_id)).pending_approvals:
+            # polls the server's state; nothing local to wait on
+            while not (await incidents.status(env.client, incident_id)).pending_approvals:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
             await asyncio.sleep(6)  # let one cadence update go out while waiting
             await incidents.decide(
