@@ -9,8 +9,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
 
-from warroom.actions import action
-from warroom.errors import HttpStatusError, HttpTransportError
+from warroom.actions import action, clip
+from warroom.errors import ActionParamsError, HttpStatusError, HttpTransportError
 from warroom.models import ActionResult
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -64,12 +64,15 @@ async def send(
             response = await client.request(method, url, headers=headers, json=body)
     except httpx.HTTPError as exc:
         raise HttpTransportError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from exc
+    except (httpx.InvalidURL, UnicodeEncodeError) as exc:
+        # Retrying cannot fix a malformed URL or a header that is not ASCII.
+        raise ActionParamsError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
     ok = response.status_code in expect if expect else response.is_success
     if not ok:
         wanted = ", ".join(map(str, expect)) if expect else "2xx"
         raise HttpStatusError(
             f"{method} {url} answered {response.status_code} (expected {wanted}): "
-            f"{response.text[:200]}",
+            f"{clip(response.text, 200)}",
             status=response.status_code,
             retryable=response.status_code in RETRYABLE_STATUSES,
             retry_after=_retry_after(response),
@@ -87,5 +90,5 @@ async def http_request(params: HttpRequestParams) -> HttpResult:
         body = response.json() if response.content else None
         text = ""
     except ValueError:
-        body, text = None, response.text[:MAX_TEXT]
+        body, text = None, clip(response.text, MAX_TEXT)
     return HttpResult(status=response.status_code, body=body, text=text)

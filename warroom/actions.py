@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,20 @@ ActionFn = Callable[[ActionInput], Awaitable[ActionResult]]
 ACTION_PARAMS: dict[str, type[BaseModel]] = {}
 
 
+#: The secrets the running action rendered, so `clip` can scrub before it cuts.
+_secrets: ContextVar[Secrets | None] = ContextVar("warroom_action_secrets", default=None)
+
+
+def clip(text: str, limit: int) -> str:
+    """Scrub secret values from remote text, then cut it to `limit` characters.
+
+    In that order: cutting first could leave half a secret that scrubbing no longer recognises.
+    """
+    secrets = _secrets.get()
+    text = secrets.scrub(text) if secrets else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _scrubbed(model: R, secrets: Secrets) -> R:
     if not secrets.used:
         return model
@@ -38,6 +53,7 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
         async def run(inp: ActionInput) -> ActionResult:
             attempt = activity.info().attempt
             secrets = Secrets()
+            token = _secrets.set(secrets)
             try:
                 rendered: Any = render_value(inp.params, {**inp.context, "secret": secrets})
                 try:
@@ -53,6 +69,8 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
                     non_retryable=not exc.retryable,
                     next_retry_delay=exc.retry_after,
                 ) from None
+            finally:
+                _secrets.reset(token)
             return _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
 
         run.__name__ = run.__qualname__ = fn.__name__

@@ -3,7 +3,6 @@ secrets, expected statuses, and the typed errors the workflow's retry policies d
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.http import http_request
 from activities.webhook import webhook_post
 from tests.fakehttp import FakeHttp, Reply
+from warroom.devstack import free_port
 from warroom.models import ActionInput
 
 TOKEN = "s3cr3t-token-9f8e7d"
@@ -31,13 +31,6 @@ async def failure(fn: Any, params: dict[str, Any]) -> ApplicationError:
     with pytest.raises(ApplicationError) as info:
         await run(fn, params)
     return info.value
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_get_returns_status_and_json(fake_http: FakeHttp):
@@ -193,6 +186,27 @@ async def test_error_messages_have_secret_values_scrubbed(
     assert f"POST {fake_http.url}/hook/*** answered 403" in err.message
     assert "bad token ***" in err.message
     assert fake_http.requests[0].path == f"/hook/{TOKEN}"  # the real value was sent
+
+
+@pytest.mark.parametrize("offset", [0, 5, len(TOKEN) - 1])
+async def test_secret_cut_by_truncation_is_still_scrubbed(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch, offset: int
+):
+    """Remote text is scrubbed before it is clipped, so no piece of a secret survives the cut."""
+    monkeypatch.setenv("WARROOM_SECRET_TOKEN", TOKEN)
+    # The error message keeps about 200 characters of the body; put the token across that edge.
+    body = "x" * (200 - offset - len('"')) + TOKEN + "y" * 50
+    fake_http.routes[("GET", "/t")] = Reply(500, body)
+    err = await failure(
+        http_request, {"url": fake_http.url + "/t", "headers": {"X-T": "{{ secret.TOKEN }}"}}
+    )
+    assert not any(TOKEN[:n] in err.message for n in range(4, len(TOKEN) + 1))
+
+
+async def test_malformed_url_is_a_non_retryable_params_error():
+    err = await failure(http_request, {"url": "http://[::1/"})
+    assert err.type == "warroom.ActionParamsError"
+    assert err.non_retryable
 
 
 async def test_transport_error_message_has_secret_scrubbed(monkeypatch: pytest.MonkeyPatch):
