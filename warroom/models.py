@@ -10,7 +10,14 @@ from pydantic import BaseModel, Field
 from warroom.runbook import Phase, Runbook, Severity
 
 StepStatus = Literal[
-    "pending", "awaiting_approval", "running", "succeeded", "failed", "skipped", "rejected"
+    "pending",
+    "awaiting_approval",
+    "running",
+    "succeeded",
+    "failed",
+    "skipped",
+    "rejected",
+    "cancelled",
 ]
 IncidentStatusName = Literal["active", "awaiting_approval", "paused", "resolved", "aborted"]
 CLOSED_STATUSES: frozenset[str] = frozenset({"resolved", "aborted"})

@@ -17,6 +17,7 @@ MARKS = {
     "failed": "✗",
     "skipped": "-",
     "rejected": "✗",
+    "cancelled": "✗",
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from warroom.durations import Duration
+from warroom.durations import Duration, format_duration
 
 Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
 Phase = Literal["triage", "mitigate", "verify", "recover", "communicate"]
@@ -55,6 +55,16 @@ class RetrySpec(Strict):
     initial_interval: Duration = timedelta(seconds=1)
     backoff: float = Field(2.0, ge=1.0, le=10.0)
     max_interval: Duration = timedelta(minutes=1)
+
+    @model_validator(mode="after")
+    def _intervals_in_order(self) -> RetrySpec:
+        if self.max_interval < self.initial_interval:
+            raise ValueError(
+                f"max_interval ({format_duration(self.max_interval)}) is shorter than "
+                f"initial_interval ({format_duration(self.initial_interval)}): "
+                "raise max_interval or lower initial_interval"
+            )
+        return self
 
 
 #: The named retry policies a step may refer to with `retry: NAME`.

@@ -8,6 +8,7 @@ and posts status updates on a durable timer at the severity's cadence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -109,20 +110,24 @@ class IncidentWorkflow:
         while True:
             state.status, state.started_at, state.error = "running", workflow.now(), None
             self._set_status("active")
+            running = workflow.start_activity(
+                step.action,
+                ActionInput(
+                    incident_id=self._state.incident_id,
+                    step=step.id,
+                    params=step.with_,
+                    context=self._template_data(),
+                ),
+                result_type=dict,
+                start_to_close_timeout=step.timeout,
+                retry_policy=retry_policy(step.retry),
+                summary=step.id,
+            )
+            if not await self._done_unless_aborted(running):
+                state.status, state.finished_at = "cancelled", workflow.now()
+                return self._aborted()
             try:
-                result = await workflow.execute_activity(
-                    step.action,
-                    ActionInput(
-                        incident_id=self._state.incident_id,
-                        step=step.id,
-                        params=step.with_,
-                        context=self._template_data(),
-                    ),
-                    result_type=dict,
-                    start_to_close_timeout=step.timeout,
-                    retry_policy=retry_policy(step.retry),
-                    summary=step.id,
-                )
+                result = await running
             except ActivityError as err:
                 state.attempts += _attempts(err, step.retry)
                 state.status, state.error = "failed", _failure_message(err)
@@ -138,6 +143,16 @@ class IncidentWorkflow:
             state.status, state.finished_at = "succeeded", workflow.now()
             self._outputs[step.id] = result
             return True
+
+    async def _done_unless_aborted(self, running: workflow.ActivityHandle[Any]) -> bool:
+        """Wait for a step's activity; an abort cancels it at once (False), even mid-retries."""
+        await workflow.wait_condition(lambda: running.done() or self._abort is not None)
+        if running.done():
+            return True
+        running.cancel()
+        with contextlib.suppress(ActivityError, asyncio.CancelledError):
+            await running
+        return False
 
     async def _approved(self, step: Step, state: StepState) -> bool:
         assert step.approval is not None

@@ -255,6 +255,20 @@ steps:
         8,
         ["unknown retry policy 'forever'", "use one of default, none"],
     ),
+    "retry-intervals-out-of-order": (
+        """\
+name: t
+title: T
+steps:
+  - id: a
+    phase: triage
+    action: http.request
+    with: {url: "https://x.example/a"}
+    retry: {max_attempts: 5, initial_interval: 1h}
+""",
+        8,
+        ["max_interval (1m) is shorter than initial_interval (1h)", "raise max_interval"],
+    ),
     "bad-step-id": (
         """\
 name: t

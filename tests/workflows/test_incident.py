@@ -295,6 +295,40 @@ async def test_skip_step_skips_the_failed_step_and_the_incident_resolves(
     assert paths(fake_http) == ["GET /look", "POST /flag", "GET /verify"]
 
 
+async def test_abort_interrupts_a_running_step(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    fake_http.routes[("POST", "/drain")] = Reply(503, {"error": "busy"})
+    rb = runbook(
+        """
+        name: t
+        title: T
+        steps:
+          - id: drain
+            phase: mitigate
+            action: http.request
+            with: {method: POST, url: "FAKE/drain"}
+            retry: {max_attempts: 50, initial_interval: 1h, max_interval: 1h}
+          - {id: verify, phase: verify, action: http.request, with: {url: "FAKE/verify"}}
+        """,
+        fake_http,
+    )
+    async with worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, rb)
+        # Waiting an hour between attempts: the step is running (retrying) when the abort comes.
+        await wait_for(handle, lambda s: len(fake_http.calls("POST", "/drain")) == 1, "1st try")
+        state = await handle.query(IncidentWorkflow.status)
+        assert step(state, "drain").status == "running"
+        await handle.signal(IncidentWorkflow.abort, Abort(by="erin", reason="doing it by hand"))
+        result = await finish(handle)
+
+    assert result.status == "aborted"
+    assert result.outcome == "aborted by erin: doing it by hand"
+    assert step(result, "drain").status == "cancelled"
+    assert step(result, "verify").status == "pending"
+    assert paths(fake_http) == ["POST /drain"]
+
+
 async def test_abort_closes_a_paused_incident_as_aborted(
     time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
 ):
