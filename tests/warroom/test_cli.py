@@ -215,3 +215,65 @@ async def test_read_command_exits_cleanly_every_time(cli):
         assert "Fatal Python error" not in done.stderr
         json.loads(done.stdout)
     assert codes == [0] * 30
+
+
+FLAKY = """
+name: cli-flaky
+title: CLI flaky incident
+steps:
+  - {id: flag, phase: mitigate, action: http.request, with: {method: POST, url: "{{ secret.CLI_API }}/flag"}}
+  - {id: verify, phase: verify, action: http.request, with: {url: "{{ secret.CLI_API }}/look"}}
+"""
+
+
+async def test_a_failed_step_pauses_and_skip_retry_abort_drive_it(cli, tmp_path):
+    env, _, fake = cli
+    fake.routes[("POST", "/flag")] = Reply(400, {"error": "unknown flag"})
+    runbook = tmp_path / "cli-flaky.yaml"
+    runbook.write_text(FLAKY)
+
+    async def paused_incident() -> str:
+        done = await asyncio.to_thread(
+            warroom, "declare", "--runbook", str(runbook), "--summary", "flaky", env=env
+        )
+        assert done.returncode == 0, done.stderr
+        incident_id = done.stdout.strip()
+        await wait_for(lambda s: s["status"] == "paused", "show", incident_id, env=env)
+        return incident_id
+
+    first = await paused_incident()
+    text = await asyncio.to_thread(warroom, "show", first, env=env)
+    assert f"paused on flag: warroom retry|skip {first} flag" in text.stdout
+    refused = await asyncio.to_thread(warroom, "skip", first, "verify", "--by", "bo", env=env)
+    assert refused.returncode == 1 and "has not failed (it is pending)" in refused.stderr
+    done = await asyncio.to_thread(warroom, "skip", first, "flag", "--by", "bo", env=env)
+    assert done.returncode == 0, done.stderr
+    state = await wait_for(lambda s: s["status"] == "resolved", "show", first, env=env)
+    assert [s["status"] for s in state["steps"]] == ["skipped", "succeeded"]
+
+    second = await paused_incident()
+    fake.routes[("POST", "/flag")] = Reply(200, {"ok": True})
+    done = await asyncio.to_thread(warroom, "retry", second, "flag", "--by", "bo", env=env)
+    assert done.returncode == 0, done.stderr
+    state = await wait_for(lambda s: s["status"] == "resolved", "show", second, env=env)
+    assert state["steps"][0]["status"] == "succeeded" and state["steps"][0]["attempts"] == 2
+
+    fake.routes[("POST", "/flag")] = Reply(400, {"error": "unknown flag"})
+    third = await paused_incident()
+    done = await asyncio.to_thread(
+        warroom, "abort", third, "--by", "bo", "--reason", "by hand", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    state = await wait_for(lambda s: s["status"] == "aborted", "show", third, env=env)
+    assert state["outcome"] == "aborted by bo: by hand"
+    again = await asyncio.to_thread(warroom, "abort", third, "--by", "bo", env=env)
+    assert again.returncode == 1 and "already aborted" in again.stderr
+
+
+def test_validate_checks_every_runbook_given(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ntitle: Bad\nsteps: []\n")
+    done = warroom("validate", "demo-checkout", str(bad), env=dict(os.environ))
+    assert done.returncode == 1
+    assert "ok: demo-checkout (demo-checkout, 4 steps)" in done.stdout
+    assert f"{bad}:3: steps:" in done.stderr
