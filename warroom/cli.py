@@ -10,9 +10,9 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -42,18 +42,17 @@ By = Annotated[str, typer.Option("--by", help="Who decides (must be a listed app
 Comment = Annotated[str, typer.Option("--comment", help="Why; goes into the timeline.")]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 
 
-def run(work: Callable[[], Awaitable[T]]) -> T:
+def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run async work; a WarroomError becomes a one-line error and exit code 1."""
     try:
-        return asyncio.run(work())  # type: ignore[arg-type]
+        return asyncio.run(work())
     except WarroomError as exc:
         fail(str(exc))
-        raise AssertionError("unreachable") from exc
 
 
 def with_client(work: Callable[[Client], Awaitable[T]]) -> T:

@@ -12,7 +12,10 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from temporalio.client import Client
 
 from warroom import incidents, render
 from warroom.demo_service import CheckoutService
@@ -73,11 +76,8 @@ async def run_demo() -> int:
             return 0 if ok else 1
 
 
-async def _follow(client: object, incident_id: str, say: object) -> IncidentState:
+async def _follow(client: Client, incident_id: str, say: Callable[[str], None]) -> IncidentState:
     """Print a line for every change, approve the rollback when asked, return the final state."""
-    from temporalio.client import Client
-
-    assert isinstance(client, Client) and callable(say)
     seen: dict[str, str] = {}
     approve_at: float | None = None
     deadline = time.monotonic() + DEADLINE_SECONDS
