@@ -102,6 +102,8 @@ async def _follow(client: Client, incident_id: str, say: Callable[[str], None]) 
             say(f"{APPROVER} approved {waiting[0].id}")
         if state.is_closed:
             say(f"incident {state.status}: {state.outcome}")
-            return state
+            # Closed is decided before the final status update goes out; the timeline
+            # should show the whole story, so wait for the workflow to complete.
+            return await asyncio.wait_for(incidents.result(client, incident_id), DEADLINE_SECONDS)
         await asyncio.sleep(0.25)
     raise TimeoutError(f"the demo incident did not close within {DEADLINE_SECONDS:.0f}s")

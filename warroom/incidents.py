@@ -104,6 +104,12 @@ async def status(client: Client, incident_id: str) -> IncidentState:
         raise _not_found(exc, incident_id) from exc
 
 
+async def result(client: Client, incident_id: str) -> IncidentState:
+    """Wait until the incident's workflow has completed; its final state."""
+    handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+    return await handle.result()
+
+
 async def decide(
     client: Client, incident_id: str, kind: Literal["approve", "reject"], decision: Decision
 ) -> StepState:
