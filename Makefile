@@ -32,7 +32,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_incident.py
+	$(BIN)/python -m bench.bench_incident
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:

