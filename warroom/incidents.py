@@ -122,11 +122,11 @@ async def decide(
         cause = exc.cause
         raise DecisionRefused(getattr(cause, "message", None) or str(cause)) from exc
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise IncidentNotFound(incident_id) from exc
-        if exc.status == RPCStatusCode.FAILED_PRECONDITION:
-            raise DecisionRefused(f"incident {incident_id} is closed") from exc
-        raise
+        if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise
+        # The server says the same for a closed incident as for none at all: tell them apart.
+        state = await status(client, incident_id)  # IncidentNotFound when there is none
+        raise DecisionRefused(f"incident {incident_id} is closed ({state.status})") from exc
 
 
 async def list_incidents(client: Client, *, limit: int = 50) -> list[IncidentSummary]:

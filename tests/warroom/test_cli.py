@@ -129,6 +129,10 @@ async def test_declare_show_approve_timeline_list(cli):
     listed = await cli_json("list", env=env)
     assert incident_id in [i["incident_id"] for i in listed]
 
+    late = await asyncio.to_thread(warroom, "approve", incident_id, "fix", "--by", "dave", env=env)
+    assert late.returncode == 1
+    assert late.stderr == f"error: incident {incident_id} is closed (resolved)\n"
+
 
 async def test_reject_ends_the_incident(cli):
     env, runbook, fake = cli
