@@ -55,6 +55,11 @@ def render_value(value: Any, data: Mapping[str, Any]) -> Any:
             return _env.from_string(value).render(data)
         except SecretMissing:
             raise
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(
+                f"template {value!r} failed: {exc} (templates see incident, steps and secret; "
+                "steps['ID'] exists only once step ID has succeeded, not when skipped)"
+            ) from exc
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {value!r} failed: {exc}") from exc
     if isinstance(value, dict):

@@ -226,6 +226,14 @@ async def test_template_error_is_non_retryable(fake_http: FakeHttp):
     assert "steps" in err.message
 
 
+async def test_a_missing_step_result_explains_where_results_come_from(fake_http: FakeHttp):
+    err = await failure(
+        http_request, {"url": fake_http.url + "/{{ steps['measure-impact'].json.version }}"}
+    )
+    assert "has no attribute 'measure-impact'" in err.message
+    assert "steps['ID'] exists only once step ID has succeeded, not when skipped" in err.message
+
+
 async def test_invalid_rendered_params_are_non_retryable(fake_http: FakeHttp):
     err = await failure(http_request, {"url": "ftp://x.example/", "method": "GET"})
     assert err.type == "warroom.ActionParamsError"
