@@ -227,9 +227,13 @@ async def test_template_error_is_non_retryable(fake_http: FakeHttp):
 
 
 async def test_a_missing_step_result_explains_where_results_come_from(fake_http: FakeHttp):
-    err = await failure(
-        http_request, {"url": fake_http.url + "/{{ steps['measure-impact'].json.version }}"}
-    )
+    with pytest.raises(ApplicationError) as info:
+        await run(
+            http_request,
+            {"url": fake_http.url + "/{{ steps['measure-impact'].json.version }}"},
+            {"incident": {}, "steps": {"look": {"status": 200}}},
+        )
+    err = info.value
     assert "has no attribute 'measure-impact'" in err.message
     assert "steps['ID'] exists only once step ID has succeeded, not when skipped" in err.message
 
