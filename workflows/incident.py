@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         StepCommand,
         StepState,
     )
-    from warroom.runbook import RETRY_POLICIES, RetrySpec, Step
+    from warroom.runbook import RETRY_POLICIES, Approval, RetrySpec, Step
 
 #: Time given to one status-update post (each target), retries included per RETRY_POLICIES["update"].
 UPDATE_TIMEOUT = timedelta(seconds=30)
@@ -105,7 +105,7 @@ class IncidentWorkflow:
             return self._aborted()
         if step.phase != "communicate":
             self._state.phase = step.phase
-        if step.approval and not await self._approved(step, state):
+        if step.approval and not await self._approved(step, step.approval, state):
             return False
         while True:
             state.status, state.started_at, state.error = "running", workflow.now(), None
@@ -154,19 +154,18 @@ class IncidentWorkflow:
             await running
         return False
 
-    async def _approved(self, step: Step, state: StepState) -> bool:
-        assert step.approval is not None
+    async def _approved(self, step: Step, approval: Approval, state: StepState) -> bool:
         state.status = "awaiting_approval"
         self._set_status("awaiting_approval")
         try:
             await workflow.wait_condition(
                 lambda: step.id in self._decisions or self._abort is not None,
-                timeout=step.approval.timeout,
+                timeout=approval.timeout,
                 timeout_summary=f"approval: {step.id}",
             )
         except TimeoutError:
             state.status, state.decided_by = "rejected", "timeout"
-            waited = format_duration(step.approval.timeout or timedelta())
+            waited = format_duration(approval.timeout or timedelta())
             self._close("aborted", f"approval of {step.id} timed out after {waited}")
             return False
         if self._abort:
@@ -193,9 +192,9 @@ class IncidentWorkflow:
         return kind
 
     def _aborted(self) -> bool:
-        assert self._abort is not None
-        reason = f": {self._abort.reason}" if self._abort.reason else ""
-        self._close("aborted", f"aborted by {self._abort.by}{reason}")
+        abort = self._abort or Abort(by="unknown")
+        reason = f": {abort.reason}" if abort.reason else ""
+        self._close("aborted", f"aborted by {abort.by}{reason}")
         return False
 
     # ---- status updates on the severity's cadence ------------------------------------
