@@ -32,6 +32,8 @@ def step_line(step: StepState) -> str:
 
 def step_status(step: StepState) -> str:
     text = step.status.replace("_", " ")
+    if step.status == "running" and step.started_at:
+        text += f" since {clock(step.started_at)} UTC"
     if step.status == "awaiting_approval":
         text += f" (approvers: {', '.join(step.approvers)})"
     if step.attempts:
