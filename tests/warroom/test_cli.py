@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,40 @@ def test_validate_checks_every_runbook_given(tmp_path):
     assert done.returncode == 1
     assert "ok: demo-checkout (demo-checkout, 4 steps)" in done.stdout
     assert f"{bad}:3: steps:" in done.stderr
+
+
+async def test_warroom_worker_runs_incidents_and_stops_on_ctrl_c(
+    dev_env, task_queue, fake_http, monkeypatch, tmp_path
+):
+    """`warroom worker` against a server someone else runs (here: the test dev server)."""
+    fake_http.routes[("GET", "/look")] = Reply(200, {"ok": True})
+    runbook = tmp_path / "solo.yaml"
+    runbook.write_text(
+        "name: solo\ntitle: Solo\nsteps:\n"
+        '  - {id: look, phase: triage, action: http.request, with: {url: "{{ secret.CLI_API }}/look"}}\n'
+    )
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "WARROOM_TASK_QUEUE": task_queue,
+        "WARROOM_SECRET_CLI_API": fake_http.url,
+    }
+    exe = str(Path(sys.executable).parent / "warroom")
+    proc = await asyncio.to_thread(
+        subprocess.Popen, [exe, "worker"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        done = await asyncio.to_thread(
+            warroom, "declare", "--runbook", str(runbook), "--summary", "solo", env=env
+        )
+        assert done.returncode == 0, done.stderr
+        state = await wait_for(
+            lambda s: s["status"] == "resolved", "show", done.stdout.strip(), env=env
+        )
+        assert state["steps"][0]["status"] == "succeeded"
+        assert len(fake_http.calls("GET", "/look")) == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+    assert proc.returncode == 0
+    assert f"polling task queue '{task_queue}'" in out
