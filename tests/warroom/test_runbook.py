@@ -72,6 +72,21 @@ steps:
     assert runbook.service_name == "t"
 
 
+#: The first lines most malformed cases share (3 lines; STEP_A adds 3 more: the next is line 7).
+HEAD = """\
+name: t
+title: T
+steps:
+"""
+STEP_A = (
+    HEAD
+    + """\
+  - id: a
+    phase: triage
+    action: http.request
+"""
+)
+
 GOOD_STEP = """\
   - id: a
     phase: triage
@@ -81,13 +96,8 @@ GOOD_STEP = """\
 
 MALFORMED = {
     "unknown-key": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     aproval: {approvers: [alice]}
     with: {url: "https://x.example/a"}
 """,
@@ -106,10 +116,8 @@ steps:
         ["unknown key 'severty'", "did you mean 'severity'?"],
     ),
     "unknown-action": (
-        """\
-name: t
-title: T
-steps:
+        HEAD
+        + """\
   - id: a
     phase: triage
     action: http.reqest
@@ -119,13 +127,8 @@ steps:
         ["unknown action 'http.reqest'", "did you mean 'http.request'?", "known actions:"],
     ),
     "unknown-with-param": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     with:
       url: "https://x.example/a"
       methd: POST
@@ -134,13 +137,8 @@ steps:
         ["has no parameter 'methd'", "did you mean 'method'?"],
     ),
     "missing-required-with-param": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     with:
       method: GET
 """,
@@ -148,13 +146,8 @@ steps:
         ["steps[0].with", "http.request needs 'url'", "add `url: ...` under `with`"],
     ),
     "duration-without-unit": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     with: {url: "https://x.example/a"}
     timeout: 30
 """,
@@ -174,10 +167,8 @@ steps:
         ["cadence.SEV1", "15 has no unit"],
     ),
     "phases-out-of-order": (
-        """\
-name: t
-title: T
-steps:
+        HEAD
+        + """\
   - id: fix
     phase: mitigate
     action: http.request
@@ -195,13 +186,8 @@ steps:
         ],
     ),
     "duplicate-step-id": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     with: {url: "https://x.example/a"}
   - id: a
     phase: mitigate
@@ -212,13 +198,8 @@ steps:
         ["step id 'a' is used twice", "give each step its own id"],
     ),
     "bad-template-syntax": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     with:
       url: "{{ secret.API }"
 """,
@@ -226,13 +207,8 @@ steps:
         ["steps[0].with.url", "template syntax error"],
     ),
     "bad-template-in-nested-json": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     with:
       url: "https://x.example/a"
       json:
@@ -242,13 +218,8 @@ steps:
         ["steps[0].with.json", "template syntax error"],
     ),
     "unknown-retry-policy": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     with: {url: "https://x.example/a"}
     retry: forever
 """,
@@ -256,13 +227,8 @@ steps:
         ["unknown retry policy 'forever'", "use one of default, none"],
     ),
     "retry-intervals-out-of-order": (
-        """\
-name: t
-title: T
-steps:
-  - id: a
-    phase: triage
-    action: http.request
+        STEP_A
+        + """\
     with: {url: "https://x.example/a"}
     retry: {max_attempts: 5, initial_interval: 1h}
 """,
@@ -270,10 +236,8 @@ steps:
         ["max_interval (1m) is shorter than initial_interval (1h)", "raise max_interval"],
     ),
     "bad-step-id": (
-        """\
-name: t
-title: T
-steps:
+        HEAD
+        + """\
   - id: Roll Back
     phase: triage
     action: http.request
@@ -329,10 +293,9 @@ def test_malformed_runbook_is_refused_with_line_and_fix(text: str, line: int, hi
 
 
 def test_every_problem_is_reported_each_with_its_line():
-    text = """\
-name: t
-title: T
-steps:
+    text = (
+        HEAD
+        + """\
   - id: a
     phase: triage
     action: http.reqest
@@ -343,6 +306,7 @@ steps:
     with:
       url: "https://x.example/b"
 """
+    )
     with pytest.raises(RunbookError) as info:
         parse_runbook(text, "rb.yaml")
     message = str(info.value)
