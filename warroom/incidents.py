@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -23,6 +24,7 @@ from warroom.client import task_queue
 from warroom.errors import DecisionRefused, IncidentNotFound, WarroomError
 from warroom.models import Decision, IncidentInput, IncidentState, StepState
 from warroom.runbook import Runbook, Severity
+from warroom.timeline import activity_steps
 from workflows.incident import IncidentWorkflow
 
 T = TypeVar("T")
@@ -99,9 +101,28 @@ async def status(client: Client, incident_id: str) -> IncidentState:
         described = await handle.describe()
         if described.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result()
-        return await _bounded(handle.query(IncidentWorkflow.status))
+        state = await _bounded(handle.query(IncidentWorkflow.status))
     except RPCError as exc:
         raise _not_found(exc, incident_id) from exc
+    pending = described.raw_description.pending_activities
+    if pending and any(s.status == "running" for s in state.steps):
+        await _add_live_attempts(client, state, pending)
+    return state
+
+
+async def _add_live_attempts(
+    client: Client, state: IncidentState, pending: Sequence[PendingActivityInfo]
+) -> None:
+    """The workflow learns a step's attempts only when it ends; the server knows them live.
+
+    Pending activities carry only their activity id, so the history says which step each is.
+    """
+    steps = await activity_steps(client, state.incident_id)
+    for activity in pending:
+        step = next((s for s in state.steps if s.id == steps.get(activity.activity_id)), None)
+        if step is not None and step.status == "running":
+            step.attempts += activity.attempt
+            step.error = activity.last_failure.message or None
 
 
 async def result(client: Client, incident_id: str) -> IncidentState:

@@ -41,7 +41,7 @@ def step_status(step: StepState) -> str:
     if step.decided_by and step.status != "awaiting_approval":
         text += f", decided by {step.decided_by}"
     if step.error:
-        text += f" — {step.error}"
+        text += f" — {'last error: ' if step.status == 'running' else ''}{step.error}"
     return text
 
 

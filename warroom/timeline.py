@@ -25,6 +25,15 @@ class TimelineEntry(BaseModel):
 
 async def timeline(client: Client, incident_id: str) -> list[TimelineEntry]:
     """Every event that matters to people, oldest first."""
+    return (await _read_history(client, incident_id)).entries
+
+
+async def activity_steps(client: Client, incident_id: str) -> dict[str, str]:
+    """Which step (or `update-N`) each activity id of the incident ran."""
+    return (await _read_history(client, incident_id)).step_of_activity
+
+
+async def _read_history(client: Client, incident_id: str) -> _Reader:
     handle = client.get_workflow_handle(incident_id)
     reader = _Reader(client)
     try:
@@ -34,7 +43,7 @@ async def timeline(client: Client, incident_id: str) -> list[TimelineEntry]:
                 reader.entries.append(entry)
     except RPCError as exc:
         raise IncidentNotFound(incident_id) from exc
-    return reader.entries
+    return reader
 
 
 class _Reader:
@@ -45,6 +54,7 @@ class _Reader:
         self._steps: dict[int, str] = {}
         self._attempts: dict[int, int] = {}
         self.entries: list[TimelineEntry] = []
+        self.step_of_activity: dict[str, str] = {}
 
     async def _decode(self, payloads: list[Payload]) -> list[Any]:
         return list(await self._converter.decode(payloads)) if payloads else []
@@ -67,6 +77,7 @@ class _Reader:
             attrs_s = event.activity_task_scheduled_event_attributes
             (inp,) = await self._decode(list(attrs_s.input.payloads)) or [{}]
             step = str(inp.get("step", attrs_s.activity_type.name))
+            self.step_of_activity[attrs_s.activity_id] = step
             if step.startswith("update-"):
                 kind = inp.get("context", {}).get("update", {}).get("kind", "")
                 step = f"{step} ({kind})"

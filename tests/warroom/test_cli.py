@@ -322,3 +322,31 @@ async def test_warroom_worker_runs_incidents_and_stops_on_ctrl_c(
         out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
     assert proc.returncode == 0
     assert f"polling task queue '{task_queue}'" in out
+
+
+async def test_show_reports_the_live_attempt_of_a_retrying_step(cli, tmp_path):
+    env, _, fake = cli
+    fake.routes[("POST", "/flag")] = Reply(503, {"error": "flag service warming up"})
+    runbook = tmp_path / "cli-retrying.yaml"
+    runbook.write_text(
+        "name: cli-retrying\ntitle: Retrying\nsteps:\n"
+        "  - id: flag\n    phase: mitigate\n    action: http.request\n"
+        '    with: {method: POST, url: "{{ secret.CLI_API }}/flag"}\n'
+        "    retry: {max_attempts: 100, initial_interval: 1s, backoff: 1.0}\n"
+    )
+    done = await asyncio.to_thread(
+        warroom, "declare", "--runbook", str(runbook), "--summary", "retrying", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    incident_id = done.stdout.strip()
+    state = await wait_for(lambda s: s["steps"][0]["attempts"] >= 2, "show", incident_id, env=env)
+    flag = state["steps"][0]
+    assert flag["status"] == "running"
+    assert "answered 503" in flag["error"] and "flag service warming up" in flag["error"]
+    text = await asyncio.to_thread(warroom, "show", incident_id, env=env)
+    assert "last error: warroom.HttpStatusError" not in text.stdout  # the message, not the type
+    assert "running since" in text.stdout and "last error: POST" in text.stdout
+
+    fake.routes[("POST", "/flag")] = Reply(200, {"ok": True})
+    state = await wait_for(lambda s: s["status"] == "resolved", "show", incident_id, env=env)
+    assert state["steps"][0]["attempts"] == len(fake.calls("POST", "/flag"))
