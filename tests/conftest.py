@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,18 +14,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fakehttp import FakeHttp
-from warroom import search_attributes
+from warroom import devstack, search_attributes
+from warroom.errors import WarroomError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def installed_binary(name: str) -> str:
     """A binary installed into the venv by `make`; missing means a broken install: fail, never skip."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed: run `make test` (it installs the dev extras)")
-    return found
+    try:
+        return devstack.installed_binary(name)
+    except WarroomError as exc:
+        pytest.fail(f"{exc} (`make test` installs the dev extras)")
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,9 +41,7 @@ async def run_demo() -> int:
         tempfile.TemporaryDirectory(prefix="warroom-demo-") as tmp,
         CheckoutService(on_update=lambda text: say(f"status update received: {text}")) as svc,
     ):
-        # Worker-side secrets: where the runbook's steps and status updates go.
-        os.environ["WARROOM_SECRET_CHECKOUT_API"] = svc.url
-        os.environ["WARROOM_SECRET_STATUS_WEBHOOK"] = f"{svc.url}/updates"
+        svc.export_secrets()
         server = DevServer(Path(tmp), port=free_port(), ui_port=free_port())
         say(
             f"demo checkout service at {svc.url}: deploy {svc.version}, error rate {svc.error_rate():.0%}"

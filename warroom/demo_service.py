@@ -3,6 +3,7 @@ deploy and drops after `POST /rollback`; it also receives the status-update webh
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,11 @@ class CheckoutService:
             self._on_update(text)
             return Reply(200, {"ok": True})
         return Reply(404, {"error": f"no route {req.method} {req.path}"})
+
+    def export_secrets(self) -> None:
+        """Point demo-checkout's worker-side secrets at this service (the worker is in-process)."""
+        os.environ["WARROOM_SECRET_CHECKOUT_API"] = self.url
+        os.environ["WARROOM_SECRET_STATUS_WEBHOOK"] = f"{self.url}/updates"
 
     def error_rate(self) -> float:
         recovered = (

@@ -100,7 +100,7 @@ async def status(client: Client, incident_id: str) -> IncidentState:
     try:
         described = await handle.describe()
         if described.status == WorkflowExecutionStatus.COMPLETED:
-            return await handle.result()
+            return await result(client, incident_id)
         state = await _bounded(handle.query(IncidentWorkflow.status))
     except RPCError as exc:
         raise _not_found(exc, incident_id) from exc

@@ -294,12 +294,8 @@ def test_malformed_runbook_is_refused_with_line_and_fix(text: str, line: int, hi
 
 def test_every_problem_is_reported_each_with_its_line():
     text = (
-        HEAD
+        MALFORMED["unknown-action"][0]
         + """\
-  - id: a
-    phase: triage
-    action: http.reqest
-    with: {url: "https://x.example/a"}
   - id: b
     phase: triage
     action: webhook.post

@@ -32,8 +32,7 @@ async def record(kind: str) -> None:
         search_attributes=search_attributes.ALL,
     )
     with CheckoutService() as svc:
-        os.environ["WARROOM_SECRET_CHECKOUT_API"] = svc.url
-        os.environ["WARROOM_SECRET_STATUS_WEBHOOK"] = f"{svc.url}/updates"
+        svc.export_secrets()
         async with env, build_worker(env.client, "record"):
             os.environ["WARROOM_TASK_QUEUE"] = "record"
             incident_id = await incidents.declare(
