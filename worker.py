@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.registry import ACTIVITIES
 from warroom.client import connect, task_queue
+from warroom.stopping import stop_requested
 from workflows.incident import IncidentWorkflow
+
+#: How long running activities may go on after a stop signal before they are cancelled;
+#: under Kubernetes' default 30 s grace period, so the worker exits before SIGKILL.
+GRACEFUL_SHUTDOWN = timedelta(seconds=25)
 
 
 def build_worker(client: Client, queue: str | None = None) -> Worker:
@@ -18,13 +25,24 @@ def build_worker(client: Client, queue: str | None = None) -> Worker:
         task_queue=queue or task_queue(),
         workflows=[IncidentWorkflow],
         activities=ACTIVITIES,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
-async def run_worker(address: str | None = None) -> None:
-    """Poll until cancelled (Ctrl-C)."""
-    client = await connect(address)
-    await build_worker(client).run()
+async def run_worker(
+    address: str | None = None, on_stop: Callable[[str], None] = lambda signal: None
+) -> None:
+    """Poll until SIGINT or SIGTERM, then stop polling and let running activities finish."""
+    worker = build_worker(await connect(address))
+    running = asyncio.create_task(worker.run())
+    stop = asyncio.create_task(stop_requested())
+    await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
+    if stop.done():
+        on_stop(stop.result())
+        await worker.shutdown()
+    else:
+        stop.cancel()
+    await running  # the worker's own error, if it failed
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import contextlib
 import getpass
 import json
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
@@ -18,12 +17,21 @@ import typer
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from warroom import incidents, render
+from warroom import cli_args, incidents, render
+from warroom.cli_errors import (
+    OneLineErrors,
+    debugging,
+    describe,
+    error_line,
+    refuse,
+    unexpected_line,
+)
 from warroom.client import connect, task_queue
 from warroom.errors import DecisionRefused, WarroomError
 from warroom.models import Abort, Decision, StepCommand
 from warroom.runbook import Severity
 from warroom.runbook_loader import load_runbook
+from warroom.terminal import escape
 from warroom.timeline import timeline as read_timeline
 
 T = TypeVar("T")
@@ -33,26 +41,28 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,  # every expected error becomes one `error:` line, exit 1
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-IncidentId = Annotated[str, typer.Argument(help="Incident id (inc-...).")]
-StepId = Annotated[str, typer.Argument(help="Step id from the runbook.")]
-By = Annotated[str, typer.Option("--by", help="Who decides (must be a listed approver).")]
+IncidentId = Annotated[
+    str, typer.Argument(help="Incident id (inc-...).", callback=cli_args.incident_id)
+]
+StepId = Annotated[str, typer.Argument(help="Step id from the runbook.", callback=cli_args.step_id)]
+By = Annotated[
+    str,
+    typer.Option("--by", help="Who decides (must be a listed approver).", callback=cli_args.person),
+]
 Comment = Annotated[str, typer.Option("--comment", help="Why; goes into the timeline.")]
 
 
 def fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+    refuse(message)
 
 
 def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run async work; a WarroomError becomes a one-line error and exit code 1."""
-    try:
-        return asyncio.run(work())
-    except WarroomError as exc:
-        fail(str(exc))
+    """Run async work (errors it raises become one line in OneLineErrors)."""
+    return asyncio.run(work())
 
 
 def with_client(work: Callable[[Client], Awaitable[T]]) -> T:
@@ -76,16 +86,16 @@ def declare(
     severity: Annotated[
         str | None, typer.Option("--severity", help="SEV1..SEV4 (default: the runbook's).")
     ] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who declares (default: $USER).")] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who declares (default: $USER).", callback=cli_args.person),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Declare an incident: start its workflow on the runbook; prints the incident id."""
     if severity is not None and severity.upper() not in ("SEV1", "SEV2", "SEV3", "SEV4"):
         fail(f"--severity {severity!r}: use SEV1, SEV2, SEV3 or SEV4")
-    try:
-        parsed = load_runbook(runbook)
-    except WarroomError as exc:
-        fail(str(exc))
+    parsed = load_runbook(runbook)
     sev: Severity | None = severity.upper() if severity else None  # type: ignore[assignment]
     who = by or os.environ.get("USER") or getpass.getuser()
     incident_id = with_client(
@@ -209,10 +219,10 @@ def validate(
     for ref in runbooks:
         try:
             rb = load_runbook(ref)
-            typer.echo(f"ok: {ref} ({rb.name}, {len(rb.steps)} steps)")
-        except WarroomError as exc:
+            typer.echo(f"ok: {escape(ref)} ({rb.name}, {len(rb.steps)} steps)")
+        except (WarroomError, OSError) as exc:
             bad += 1
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(error_line(describe(exc) or str(exc)), err=True)
     if bad:
         raise typer.Exit(1)
 
@@ -229,14 +239,11 @@ def dev(
 ) -> None:
     """Run the embedded stack: Temporal dev server + worker, until Ctrl-C."""
     from warroom.devstack import DevServer, dev_stack
+    from warroom.stopping import stop_requested
 
     server = DevServer(data_dir, port=port, ui_port=ui_port)
 
     async def go() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         typer.echo(f"starting Temporal dev server on {server.address} (data: {data_dir}) …")
         async with dev_stack(server):
             typer.echo(f"Temporal UI:  {server.ui_url}")
@@ -244,7 +251,7 @@ def dev(
             if server.address != "127.0.0.1:7233":
                 typer.echo(f"other shells: export TEMPORAL_ADDRESS={server.address}")
             typer.echo("ready. Ctrl-C stops the server and the worker.")
-            await stop.wait()
+            await stop_requested()
             typer.echo("stopping …")
 
     run(go)
@@ -253,11 +260,16 @@ def dev(
 @app.command()
 def worker() -> None:
     """Run a worker against TEMPORAL_ADDRESS (for a server you run yourself)."""
-    from worker import run_worker
+    from worker import GRACEFUL_SHUTDOWN, run_worker
 
-    typer.echo(f"worker: polling task queue {task_queue()!r}; Ctrl-C stops")
-    with contextlib.suppress(KeyboardInterrupt):
-        run(run_worker)
+    grace = GRACEFUL_SHUTDOWN.total_seconds()
+
+    def stopping(signal: str) -> None:
+        typer.echo(f"worker: {signal}: stopping; running activities get {grace:.0f}s to finish")
+
+    typer.echo(f"worker: polling task queue {task_queue()!r}; Ctrl-C or SIGTERM stops it")
+    run(lambda: run_worker(on_stop=stopping))
+    typer.echo("worker: stopped")
 
 
 @app.command()
@@ -273,6 +285,7 @@ def main() -> None:
 
     Short-lived Temporal client processes can abort during interpreter teardown
     (temporalio/sdk-python#300), so flush and `os._exit` instead of returning.
+    An error nobody expected is still one line (with its type), unless WARROOM_DEBUG is set.
     """
     code = 0
     try:
@@ -281,8 +294,11 @@ def main() -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         code = 130
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        if debugging():
+            traceback.print_exc()
+        with contextlib.suppress(Exception):
+            sys.stderr.write(unexpected_line(exc) + "\n")
         code = 1
     finally:
         for stream in (sys.stdout, sys.stderr):

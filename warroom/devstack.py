@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from shutil import which
 
@@ -139,17 +141,55 @@ class DevServer:
             proc.wait()
 
 
+class DataDirInUse(WarroomError):
+    """Another `warroom dev` serves from the same data dir."""
+
+    def __init__(self, data_dir: Path, holder: str) -> None:
+        super().__init__(
+            f"data dir {data_dir} is in use by warroom dev (pid {holder}): "
+            "stop that one, or pass another --data-dir"
+        )
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Hold `data_dir/lock` (with our pid in it) for as long as this process serves from it.
+
+    Two servers on one SQLite file disagree about the same incidents. flock belongs to the
+    open file, so the kernel drops it when the process ends however it ends (SIGKILL too),
+    and no stale lock is ever left; the fd is close-on-exec, so the server child does not
+    keep it alive.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            raise DataDirInUse(data_dir, holder or "unknown") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
 @asynccontextmanager
 async def dev_stack(server: DevServer) -> AsyncIterator[Client]:
-    """Start the server and a worker on it; stop both on exit, however it happens."""
+    """Lock the data dir, start the server and a worker on it; stop both on exit, however it happens."""
     quiet_expected_activity_failures()
-    server.start()
-    try:
-        client = await server.wait_ready()
-        async with build_worker(client):
-            yield client
-    finally:
-        server.stop()
+    with data_dir_lock(server.data_dir):
+        server.start()
+        try:
+            client = await server.wait_ready()
+            async with build_worker(client):
+                yield client
+        finally:
+            server.stop()
 
 
 class _QuietExpectedFailures(logging.Filter):

@@ -1,4 +1,8 @@
-"""Plain-text renderings for people: incident status, incident lists, timelines, progress lines."""
+"""Plain-text renderings for people: incident status, incident lists, timelines, progress lines.
+
+Every text value that came from a person or a remote peer goes through `escape` (as `esc`), so
+no escape sequence or line break reaches the terminal and no row can be forged.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import datetime
 
 from warroom.incidents import IncidentSummary
 from warroom.models import IncidentState, StepState
+from warroom.terminal import escape as esc
 from warroom.timeline import TimelineEntry
 
 MARKS = {
@@ -27,7 +32,7 @@ def clock(at: datetime | None) -> str:
 
 def step_line(step: StepState) -> str:
     """`rollback: succeeded, 2 attempts, decided by dana` — one line per step state."""
-    return f"{step.id}: {step_status(step)}"
+    return f"{esc(step.id)}: {step_status(step)}"
 
 
 def step_status(step: StepState) -> str:
@@ -35,39 +40,38 @@ def step_status(step: StepState) -> str:
     if step.status == "running" and step.started_at:
         text += f" since {clock(step.started_at)} UTC"
     if step.status == "awaiting_approval":
-        text += f" (approvers: {', '.join(step.approvers)})"
+        text += f" (approvers: {esc(', '.join(step.approvers))})"
     if step.attempts:
         text += f", {step.attempts} attempt{'s' if step.attempts != 1 else ''}"
     if step.decided_by and step.status != "awaiting_approval":
-        text += f", decided by {step.decided_by}"
+        text += f", decided by {esc(step.decided_by)}"
     if step.error:
-        text += f" — {'last error: ' if step.status == 'running' else ''}{step.error}"
+        text += f" — {'last error: ' if step.status == 'running' else ''}{esc(step.error)}"
     return text
 
 
 def incident_text(state: IncidentState) -> str:
+    inc = esc(state.incident_id)
     lines = [
-        f"{state.incident_id}  {state.title}",
-        f"  status:   {state.status.replace('_', ' ')}"
-        + (f" — {state.outcome}" if state.outcome else ""),
-        f"  severity: {state.severity}   phase: {state.phase}   service: {state.service}"
-        f"   runbook: {state.runbook}",
-        f"  declared: {clock(state.started_at)} UTC by {state.declared_by}: {state.summary}",
+        f"{inc}  {esc(state.title)}",
+        f"  status:   {esc(state.status.replace('_', ' '))}"
+        + (f" — {esc(state.outcome)}" if state.outcome else ""),
+        f"  severity: {esc(state.severity)}   phase: {esc(state.phase)}   service: {esc(state.service)}"
+        f"   runbook: {esc(state.runbook)}",
+        f"  declared: {clock(state.started_at)} UTC by {esc(state.declared_by)}: {esc(state.summary)}",
         f"  updates:  {state.updates_posted} posted, {state.updates_failed} failed",
         "  steps:",
     ]
-    width = max(len(s.id) for s in state.steps)
+    width = max(len(esc(s.id)) for s in state.steps)
     for step in state.steps:
         mark = MARKS.get(step.status, " ")
-        lines.append(f"    {mark} {step.id:<{width}}  {step.phase:<11} {step_status(step)}")
+        lines.append(f"    {mark} {esc(step.id):<{width}}  {step.phase:<11} {step_status(step)}")
     for step in state.pending_approvals:
-        lines.append(
-            f"  waiting for approval: warroom approve {state.incident_id} {step.id} --by NAME"
-        )
+        lines.append(f"  waiting for approval: warroom approve {inc} {esc(step.id)} --by NAME")
     for step in state.steps:
         if step.status == "failed" and state.status == "paused":
             lines.append(
-                f"  paused on {step.id}: warroom retry|skip {state.incident_id} {step.id} --by NAME"
+                f"  paused on {esc(step.id)}: warroom retry|skip {inc} {esc(step.id)} --by NAME"
             )
     return "\n".join(lines)
 
@@ -89,7 +93,8 @@ def timeline_text(entries: list[TimelineEntry]) -> str:
     return _table(rows)
 
 
-def _table(rows: Sequence[tuple[str, ...]]) -> str:
+def _table(raw: Sequence[tuple[str, ...]]) -> str:
+    rows = [tuple(esc(cell) for cell in row) for row in raw]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
