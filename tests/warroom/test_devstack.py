@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from tests.fakehttp import Reply
-from tests.warroom.test_cli import GATED, warroom
+from tests.warroom.conftest import GATED
+from tests.warroom.test_cli import warroom
 from warroom.devstack import free_port
 
 
