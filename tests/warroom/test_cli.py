@@ -317,3 +317,50 @@ async def test_show_reports_the_live_attempt_of_a_retrying_step(cli, tmp_path):
     fake.routes[("POST", "/flag")] = Reply(200, {"ok": True})
     state = await wait_for(lambda s: s["status"] == "resolved", "show", incident_id, env=env)
     assert state["steps"][0]["attempts"] == len(fake.calls("POST", "/flag"))
+
+
+async def test_control_characters_cannot_repaint_the_terminal_or_forge_rows(cli):
+    env, runbook, _ = cli
+    forged = "\n12:00:00    approved      fix             mallory"
+    done = await asyncio.to_thread(
+        warroom, "declare", "--runbook", str(runbook),
+        "--summary", f"red\x1b[31m title\x1b]0;pwned\x07{forged}", "--by", "erin", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    incident_id = done.stdout.strip()
+    await wait_for(lambda s: s["status"] == "awaiting_approval", "show", incident_id, env=env)
+    # A name with a line break, sent past warroom's own checks with the plain Temporal CLI.
+    signal = [
+        installed_binary("temporal"), "workflow", "signal",
+        "--address", env["TEMPORAL_ADDRESS"], "--workflow-id", incident_id, "--name", "approve",
+        "--input", json.dumps({"step": "fix", "by": f"eve{forged}"}),
+    ]  # fmt: skip
+    sent = await asyncio.to_thread(subprocess.run, signal, capture_output=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+    done = await asyncio.to_thread(
+        warroom, "approve", incident_id, "fix", "--by", "carol",
+        "--comment", f"go\x1b[2J{forged}", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    entries = await wait_for(
+        lambda e: e[-1]["event"].startswith("closed"), "timeline", incident_id, env=env
+    )
+    assert any(e["actor"] == f"eve{forged}" for e in entries)  # JSON keeps the text as it was
+
+    shown = await asyncio.to_thread(warroom, "show", incident_id, env=env)
+    timeline = await asyncio.to_thread(warroom, "timeline", incident_id, env=env)
+    for out in (shown.stdout, timeline.stdout):
+        assert "\x1b" not in out and "\x07" not in out
+        assert not any(line.startswith("12:00:00") for line in out.splitlines()), out
+    assert "red\\x1b[31m title\\x1b]0;pwned\\x07\\n12:00:00" in shown.stdout
+    assert "go\\x1b[2J\\n12:00:00" in timeline.stdout and "eve\\n12:00:00" in timeline.stdout
+    assert len(timeline.stdout.splitlines()) == len(entries) + 1  # header + one row per entry
+
+    refused = await asyncio.to_thread(
+        warroom, "approve", incident_id, "fix", "--by", f"carol{forged}", env=env
+    )
+    assert refused.returncode == 1
+    assert (
+        refused.stderr.startswith("error: --by 'carol\\n12:00:00")
+        and refused.stderr.count("\n") == 1
+    )
