@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tests.conftest import installed_binary
@@ -364,3 +365,57 @@ async def test_control_characters_cannot_repaint_the_terminal_or_forge_rows(cli)
         refused.stderr.startswith("error: --by 'carol\\n12:00:00")
         and refused.stderr.count("\n") == 1
     )
+
+
+async def test_sigterm_lets_the_running_step_finish_and_the_worker_exits_0(
+    dev_env, task_queue, fake_http, tmp_path
+):
+    """systemd and Kubernetes stop with SIGTERM: stop polling, finish what runs, exit 0."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(_request):
+        started.set()
+        release.wait(60)
+        return Reply(200, {"ok": True})
+
+    fake_http.routes[("GET", "/slow")] = slow
+    runbook = tmp_path / "slow.yaml"
+    runbook.write_text(
+        "name: slow\ntitle: Slow\nsteps:\n"
+        "  - id: drain\n    phase: mitigate\n    action: http.request\n"
+        '    with: {url: "{{ secret.CLI_API }}/slow"}\n    retry: none\n    timeout: 2m\n'
+    )
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "WARROOM_TASK_QUEUE": task_queue,
+        "WARROOM_SECRET_CLI_API": fake_http.url,
+    }
+    exe = str(Path(sys.executable).parent / "warroom")
+    proc = await asyncio.to_thread(
+        subprocess.Popen, [exe, "worker"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    try:
+        done = await asyncio.to_thread(
+            warroom, "declare", "--runbook", str(runbook), "--summary", "slow", env=env
+        )
+        assert done.returncode == 0, done.stderr
+        incident_id = done.stdout.strip()
+        assert await asyncio.to_thread(started.wait, 60), "the step never reached the server"
+        proc.send_signal(signal.SIGTERM)
+        lines = [await asyncio.to_thread(proc.stdout.readline) for _ in range(2)]
+        assert "SIGTERM: stopping" in lines[1], lines  # the worker got it while the step ran
+        release.set()
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert out.strip().splitlines()[-1] == "worker: stopped"
+    # The step's result reached the server although the worker was stopping.
+    entries = await cli_json("timeline", incident_id, env=env)
+    assert ("step succeeded", "drain") in [(e["event"], e["step"]) for e in entries]
+    assert len(fake_http.calls("GET", "/slow")) == 1
