@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.registry import ACTIVITIES
 from warroom.client import connect, task_queue
-from warroom.stopping import stop_requested
+from warroom.stopping import stop_signal
 from workflows.incident import IncidentWorkflow
 
 #: How long running activities may go on after a stop signal before they are cancelled;
@@ -33,10 +34,11 @@ async def run_worker(
     address: str | None = None, on_stop: Callable[[str], None] = lambda signal: None
 ) -> None:
     """Poll until SIGINT or SIGTERM, then stop polling and let running activities finish."""
+    stop = stop_signal()
     worker = build_worker(await connect(address))
     running = asyncio.create_task(worker.run())
-    stop = asyncio.create_task(stop_requested())
-    await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
+    either: set[asyncio.Future[Any]] = {running, stop}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if stop.done():
         on_stop(stop.result())
         await worker.shutdown()

@@ -239,11 +239,12 @@ def dev(
 ) -> None:
     """Run the embedded stack: Temporal dev server + worker, until Ctrl-C."""
     from warroom.devstack import DevServer, dev_stack
-    from warroom.stopping import stop_requested
+    from warroom.stopping import stop_signal
 
     server = DevServer(data_dir, port=port, ui_port=ui_port)
 
     async def go() -> None:
+        stop = stop_signal()  # before "ready.", so a stop sent in reply is never lost
         typer.echo(f"starting Temporal dev server on {server.address} (data: {data_dir}) …")
         async with dev_stack(server):
             typer.echo(f"Temporal UI:  {server.ui_url}")
@@ -251,7 +252,7 @@ def dev(
             if server.address != "127.0.0.1:7233":
                 typer.echo(f"other shells: export TEMPORAL_ADDRESS={server.address}")
             typer.echo("ready. Ctrl-C stops the server and the worker.")
-            await stop_requested()
+            await stop
             typer.echo("stopping …")
 
     run(go)

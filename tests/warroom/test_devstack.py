@@ -147,3 +147,30 @@ def test_a_killed_warroom_dev_takes_its_server_with_it(tmp_path):
     while servers_using(data_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert servers_using(data_dir) == []
+
+
+def test_a_data_dir_serves_one_warroom_dev_at_a_time_and_sigkill_frees_it(tmp_path):
+    data_dir = tmp_path / "data"
+    port = free_port()
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}
+    first = start_dev(data_dir, port, env)
+    try:
+        other_ports = ["--port", str(free_port()), "--ui-port", str(free_port())]
+        # A second one on the same data dir would serve the same SQLite file; the timeout
+        # only keeps this test from hanging if it did start.
+        second = warroom("dev", "--data-dir", str(data_dir), *other_ports, env=env, timeout=60)
+        assert second.returncode == 1
+        assert second.stderr == (
+            f"error: data dir {data_dir} is in use by warroom dev (pid {first.pid}): "
+            "stop that one, or pass another --data-dir\n"
+        )
+        assert len(servers_using(data_dir)) == 1
+    finally:
+        first.kill()  # SIGKILL: no cleanup runs, the kernel drops the lock
+        first.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while servers_using(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the killed one's server follows it (parent-death signal)
+    third = start_dev(data_dir, free_port(), {**os.environ})
+    assert (data_dir / "lock").read_text() == f"{third.pid}\n"
+    stop_dev(third)
