@@ -255,16 +255,8 @@ def test_validate_checks_every_runbook_given(tmp_path):
     assert f"{bad}:3: steps:" in done.stderr
 
 
-async def test_warroom_worker_runs_incidents_and_stops_on_ctrl_c(
-    dev_env, task_queue, fake_http, monkeypatch, tmp_path
-):
-    """`warroom worker` against a server someone else runs (here: the test dev server)."""
-    fake_http.routes[("GET", "/look")] = Reply(200, {"ok": True})
-    runbook = tmp_path / "solo.yaml"
-    runbook.write_text(
-        "name: solo\ntitle: Solo\nsteps:\n"
-        '  - {id: look, phase: triage, action: http.request, with: {url: "{{ secret.CLI_API }}/look"}}\n'
-    )
+async def worker_process(dev_env, task_queue, fake_http):
+    """A real `warroom worker` on the test dev server, and the env of CLI processes beside it."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
@@ -275,6 +267,20 @@ async def test_warroom_worker_runs_incidents_and_stops_on_ctrl_c(
     proc = await asyncio.to_thread(
         subprocess.Popen, [exe, "worker"], env=env, stdout=subprocess.PIPE, text=True
     )
+    return env, proc
+
+
+async def test_warroom_worker_runs_incidents_and_stops_on_ctrl_c(
+    dev_env, task_queue, fake_http, monkeypatch, tmp_path
+):
+    """`warroom worker` against a server someone else runs (here: the test dev server)."""
+    fake_http.routes[("GET", "/look")] = Reply(200, {"ok": True})
+    runbook = tmp_path / "solo.yaml"
+    runbook.write_text(
+        "name: solo\ntitle: Solo\nsteps:\n"
+        '  - {id: look, phase: triage, action: http.request, with: {url: "{{ secret.CLI_API }}/look"}}\n'
+    )
+    env, proc = await worker_process(dev_env, task_queue, fake_http)
     try:
         done = await asyncio.to_thread(
             warroom, "declare", "--runbook", str(runbook), "--summary", "solo", env=env
@@ -385,16 +391,7 @@ async def test_sigterm_lets_the_running_step_finish_and_the_worker_exits_0(
         "  - id: drain\n    phase: mitigate\n    action: http.request\n"
         '    with: {url: "{{ secret.CLI_API }}/slow"}\n    retry: none\n    timeout: 2m\n'
     )
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "WARROOM_TASK_QUEUE": task_queue,
-        "WARROOM_SECRET_CLI_API": fake_http.url,
-    }
-    exe = str(Path(sys.executable).parent / "warroom")
-    proc = await asyncio.to_thread(
-        subprocess.Popen, [exe, "worker"], env=env, stdout=subprocess.PIPE, text=True
-    )
+    env, proc = await worker_process(dev_env, task_queue, fake_http)
     assert proc.stdout is not None
     try:
         done = await asyncio.to_thread(
