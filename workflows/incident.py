@@ -151,7 +151,10 @@ class IncidentWorkflow:
         if step.when is None:
             return False
         try:
-            holds = evaluate_when(step.when, self._template_data())
+            # Jinja2 imports parts of itself lazily while compiling: those imports must come
+            # from outside the sandbox like the rest of it.
+            with workflow.unsafe.imports_passed_through():
+                holds = evaluate_when(step.when, self._template_data())
         except ValueError as problem:
             state.error = str(problem)
             return False
@@ -450,7 +453,10 @@ class IncidentWorkflow:
 def _referenced(value: Any) -> set[tuple[str, ...]]:
     """Every data path the templates inside `value` (dicts and lists walked) refer to."""
     if isinstance(value, str):
-        return references(value) if "{" in value else set()
+        if "{" not in value:
+            return set()
+        with workflow.unsafe.imports_passed_through():  # as for `when`: Jinja2's lazy imports
+            return references(value)
     if isinstance(value, dict):
         return set().union(*(_referenced(v) for v in value.values()))
     if isinstance(value, list):
