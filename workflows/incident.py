@@ -160,6 +160,7 @@ class IncidentWorkflow:
             return False
         if not holds:
             self._finish_step(state, "skipped", decided_by="condition", comment=step.when)
+            self._record("skipped (condition)", step=step.id, detail=f"when {step.when} is false")
         return not holds
 
     async def _attempt(self, step: Step, state: StepState) -> str | None:
@@ -421,6 +422,13 @@ class IncidentWorkflow:
     def _inputs_for(self, ref: ActionRef) -> dict[str, Any]:
         """Only what the action's own templates reference, so that history stays small."""
         return project(self._template_data(), _referenced(ref.with_))
+
+    def _record(self, event: str, *, step: str | None = None, detail: str = "") -> None:
+        """Put something the workflow decided on its own into history, for the timeline.
+
+        A memo upsert is the one command that records data without doing anything else.
+        """
+        workflow.upsert_memo({"event": {"event": event, "step": step, "detail": detail}})
 
     def _set_status(self, status: IncidentStatusName) -> None:
         self._state.status = status

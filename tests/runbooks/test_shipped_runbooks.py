@@ -14,7 +14,17 @@ from warroom.models import Decision, IncidentState
 from warroom.runbook_loader import SHIPPED_RUNBOOKS, load_runbook
 from workflows.incident import IncidentWorkflow
 
-SECRETS = ["CHECKOUT_API", "DEPLOY_API", "ORDERS_API", "ORDERS_DB_ADMIN", "GATEWAY_API", "FLAGS_API", "SEARCH_API", "SEARCH_ADMIN", "STATUS_WEBHOOK"]
+SECRETS = [
+    "CHECKOUT_API",
+    "DEPLOY_API",
+    "ORDERS_API",
+    "ORDERS_DB_ADMIN",
+    "GATEWAY_API",
+    "FLAGS_API",
+    "SEARCH_API",
+    "SEARCH_ADMIN",
+    "STATUS_WEBHOOK",
+]
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from tests.workflows.test_incident import (
 )
 from warroom.dataflow import RESULT_LIMIT, cut_result, evaluate_when, project
 from warroom.models import StepCommand
+from warroom.timeline import timeline
 from workflows.incident import IncidentWorkflow
 
 
@@ -149,9 +150,14 @@ async def test_a_false_when_skips_the_step_and_later_steps_see_it(
         fake_http,
     )
     async with worker(time_env.client, task_queue):
-        result = await finish(await start(time_env.client, task_queue, rb))
+        handle = await start(time_env.client, task_queue, rb)
+        result = await finish(handle)
+        entries = await timeline(time_env.client, handle.id)
 
     assert paths(fake_http) == ["GET /stats", "POST /chat"]
+    skipped = [e for e in entries if e.step == "rollback"]
+    assert [e.event for e in skipped] == ["skipped (condition)"]
+    assert "steps.measure.rate | float > 0.05" in skipped[0].detail
     rollback = step(result, "rollback")
     assert (rollback.status, rollback.decided_by) == ("skipped", "condition")
     assert fake_http.calls("POST", "/chat")[0].body == {"text": "rollback skipped"}
