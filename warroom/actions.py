@@ -12,8 +12,9 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from warroom.errors import ActionParamsError, WarroomError
-from warroom.models import ActionInput, ActionResult
+from warroom.dataflow import RESULT_LIMIT, cut_result, size_of
+from warroom.errors import ActionParamsError, PayloadTooLarge, WarroomError
+from warroom.models import ActionInput, ActionResult, StoredResult
 from warroom.templating import Secrets, render_value
 
 P = TypeVar("P", bound=BaseModel)
@@ -61,6 +62,8 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
                 except ValidationError as exc:
                     raise ActionParamsError(_describe(name, exc)) from exc
                 result = await fn(params)
+                done = _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
+                stored = _stored(inp, done)
             except WarroomError as exc:
                 raise ApplicationError(
                     secrets.scrub(str(exc)),
@@ -71,7 +74,7 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
                 ) from None
             finally:
                 _secrets.reset(token)
-            return _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
+            return stored
 
         run.__name__ = run.__qualname__ = fn.__name__
         run.__doc__ = fn.__doc__
@@ -79,6 +82,20 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
         return activity.defn(name=name)(run)
 
     return decorate
+
+
+def _stored(inp: ActionInput, result: ActionResult) -> StoredResult:
+    """What the step keeps in history: its `outputs`, else the result cut to RESULT_LIMIT."""
+    data = result.model_dump(mode="json", by_alias=True)
+    if not inp.outputs:
+        return StoredResult(attempt=result.attempt, result=cut_result(data))
+    outputs = render_value(dict(inp.outputs), {**inp.context, "result": data})
+    if (size := size_of(outputs)) > RESULT_LIMIT:
+        raise PayloadTooLarge(
+            f"the outputs of step {inp.step!r} are {size // 1024} KiB, over the "
+            f"{RESULT_LIMIT // 1024} KiB limit for a stored result: select less in `outputs`"
+        )
+    return StoredResult(attempt=result.attempt, outputs=outputs)
 
 
 def _describe(name: str, exc: ValidationError) -> str:

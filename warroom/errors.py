@@ -98,6 +98,12 @@ class HttpTransportError(WarroomError):
     retryable = True
 
 
+class PayloadTooLarge(WarroomError):
+    """A value the workflow would send or store exceeds the size warroom allows for it."""
+
+    type_name = "warroom.PayloadTooLarge"
+
+
 class ServerUnreachable(WarroomError):
     """The Temporal server did not answer."""
 

@@ -30,6 +30,7 @@ class IncidentInput(BaseModel):
     summary: str
     severity: Severity | None = None
     declared_by: str = "unknown"
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class Decision(BaseModel):
@@ -109,9 +110,19 @@ class ActionInput(BaseModel):
     step: str
     params: dict[str, Any]
     context: dict[str, Any]
+    #: The step's `outputs` (name → template over `result`): what its stored result keeps.
+    outputs: dict[str, str] = Field(default_factory=dict)
 
 
 class ActionResult(BaseModel):
     """Base of every action's result; `attempt` says which attempt produced it."""
 
     attempt: int = 1
+
+
+class StoredResult(ActionResult):
+    """What a step's activity returns into history: its `outputs` when it declares them, else the
+    action's result (cut to a size limit). Later steps see it as `steps.<id>`."""
+
+    result: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None

@@ -95,11 +95,23 @@ class Approval(Strict):
     timeout: Duration | None = None
 
 
+class Goto(Strict):
+    """`on_failure: {goto: STEP}`: go on at a later (fallback) step."""
+
+    goto: str = Field(pattern=SLUG)
+
+
+OnFailure = Literal["pause", "continue", "abort"] | Goto
+
+
 class Step(ActionRef):
     """One runbook step: an action run as a retryable Temporal activity."""
 
     id: str = Field(pattern=SLUG)
     phase: Phase
+    when: str | None = None
+    outputs: dict[str, str] = Field(default_factory=dict)
+    on_failure: OnFailure = "pause"
     approval: Approval | None = None
     retry: RetrySpec = RETRY_POLICIES["default"]
     timeout: Duration = timedelta(seconds=30)

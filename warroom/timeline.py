@@ -124,6 +124,17 @@ class _Reader:
             if not changes:
                 return None
             return TimelineEntry(time=now, event="state", detail=", ".join(changes))
+        if t == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
+            memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
+            if "event" not in memo:
+                return None
+            (recorded,) = await self._decode([memo["event"]])
+            return TimelineEntry(
+                time=now,
+                event=str(recorded.get("event", "")),
+                step=recorded.get("step"),
+                detail=str(recorded.get("detail", "")),
+            )
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             result = event.workflow_execution_completed_event_attributes.result
             (state,) = await self._decode(list(result.payloads)) or [{}]

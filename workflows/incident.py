@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from warroom import search_attributes as sa
+    from warroom.dataflow import INPUT_LIMIT, evaluate_when, project, size_of
     from warroom.durations import format_duration
     from warroom.models import (
         Abort,
@@ -28,8 +29,10 @@ with workflow.unsafe.imports_passed_through():
         IncidentStatusName,
         StepCommand,
         StepState,
+        StepStatus,
     )
-    from warroom.runbook import RETRY_POLICIES, Approval, RetrySpec, Step
+    from warroom.runbook import RETRY_POLICIES, ActionRef, Approval, Goto, RetrySpec, Step
+    from warroom.template_refs import references
 
 #: Time given to one status-update post (each target), retries included per RETRY_POLICIES["update"].
 UPDATE_TIMEOUT = timedelta(seconds=30)
@@ -79,7 +82,8 @@ class IncidentWorkflow:
         self._decisions: dict[str, tuple[DecisionKind, Decision]] = {}
         self._commands: dict[str, tuple[CommandKind, StepCommand]] = {}
         self._abort: Abort | None = None
-        self._outputs: dict[str, Any] = {}
+        self._outputs: dict[str, dict[str, Any]] = {}
+        self._params: dict[str, Any] = dict(inp.params)
         self._published: dict[str, str] = {}
 
     # ---- run -------------------------------------------------------------------------
@@ -88,61 +92,124 @@ class IncidentWorkflow:
     async def run(self, inp: IncidentInput) -> IncidentState:
         self._publish()
         cadence = asyncio.create_task(self._cadence_loop())
-        for step in self._runbook.steps:
-            if not await self._run_step(step):
-                break
-        else:
+        steps = self._runbook.steps
+        index: int | None = 0
+        while index is not None and index < len(steps):
+            index = await self._run_step(index, steps[index])
+        if index is not None:
             self._close("resolved", "all steps done")
         await cadence
         await self._post_updates("final")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
-    async def _run_step(self, step: Step) -> bool:
-        """Run one step to its end; False when the incident closed instead."""
+    async def _run_step(self, index: int, step: Step) -> int | None:
+        """Run one step to its end; the index of the step to run next, None when the incident
+        closed instead."""
         state = self._step(step.id)
         if self._abort:
-            return self._aborted()
+            self._aborted()
+            return None
         if step.phase != "communicate":
             self._state.phase = step.phase
+        if self._skipped_by_condition(step, state):
+            return index + 1
         if step.approval and not await self._approved(step, step.approval, state):
-            return False
+            return None
         while True:
-            state.status, state.started_at, state.error = "running", workflow.now(), None
+            state.status, state.started_at = "running", workflow.now()
             self._set_status("active")
-            running = workflow.start_activity(
-                step.action,
-                ActionInput(
-                    incident_id=self._state.incident_id,
-                    step=step.id,
-                    params=step.with_,
-                    context=self._template_data(),
-                ),
-                result_type=dict,
-                start_to_close_timeout=step.timeout,
-                retry_policy=retry_policy(step.retry),
-                summary=step.id,
+            outcome = state.error or await self._attempt(step, state)
+            if outcome is None:
+                return index + 1
+            if outcome == "aborted":
+                self._aborted()
+                return None
+            # Failed after its retries (or could not start): the step's failure policy decides.
+            state.status, state.error, state.finished_at = "failed", outcome, workflow.now()
+            policy = step.on_failure
+            if isinstance(policy, Goto):
+                return self._index_of(policy.goto)
+            if policy == "continue":
+                return index + 1
+            if policy == "abort":
+                self._close("aborted", f"step {step.id} failed: {outcome}")
+                return None
+            kind = await self._await_command(step)
+            if kind is None:
+                self._aborted()
+                return None
+            if kind == "skip":
+                state.status = "skipped"
+                return index + 1
+            state.error = None
+            if self._skipped_by_condition(step, state):
+                return index + 1
+
+    def _skipped_by_condition(self, step: Step, state: StepState) -> bool:
+        """A false `when` skips the step; one that cannot be evaluated leaves `state.error`."""
+        if step.when is None:
+            return False
+        try:
+            # Jinja2 imports parts of itself lazily while compiling: those imports must come
+            # from outside the sandbox like the rest of it.
+            with workflow.unsafe.imports_passed_through():
+                holds = evaluate_when(step.when, self._template_data())
+        except ValueError as problem:
+            state.error = str(problem)
+            return False
+        if not holds:
+            self._finish_step(state, "skipped", decided_by="condition", comment=step.when)
+            self._record("skipped (condition)", step=step.id, detail=f"when {step.when} is false")
+        return not holds
+
+    async def _attempt(self, step: Step, state: StepState) -> str | None:
+        """Run the step's activity (with its retries): None when it succeeded, else why not
+        ("aborted" when the incident was aborted meanwhile)."""
+        inp = ActionInput(
+            incident_id=self._state.incident_id,
+            step=step.id,
+            params=step.with_,
+            context=self._inputs_for(step),
+            outputs=step.outputs,
+        )
+        if (size := size_of(inp.model_dump(mode="json"))) > INPUT_LIMIT:
+            return (
+                f"warroom.PayloadTooLarge: the input of step {step.id} would be {size // 1024} KiB, "
+                f"over the {INPUT_LIMIT // 1024} KiB limit: declare `outputs` on the steps it "
+                "reads so that only what it needs is passed on"
             )
-            if not await self._done_unless_aborted(running):
-                state.status, state.finished_at = "cancelled", workflow.now()
-                return self._aborted()
-            try:
-                result = await running
-            except ActivityError as err:
-                state.attempts += _attempts(err, step.retry)
-                state.status, state.error = "failed", _failure_message(err)
-                state.finished_at = workflow.now()
-                kind = await self._await_command(step)
-                if kind is None:
-                    return self._aborted()
-                if kind == "skip":
-                    state.status = "skipped"
-                    return True
-                continue
-            state.attempts += int(result.get("attempt", 1))
-            state.status, state.finished_at = "succeeded", workflow.now()
-            self._outputs[step.id] = result
-            return True
+        running = workflow.start_activity(
+            step.action,
+            inp,
+            result_type=dict,
+            start_to_close_timeout=step.timeout,
+            retry_policy=retry_policy(step.retry),
+            summary=step.id,
+        )
+        if not await self._done_unless_aborted(running):
+            state.status, state.finished_at = "cancelled", workflow.now()
+            return "aborted"
+        try:
+            result = await running
+        except ActivityError as err:
+            state.attempts += _attempts(err, step.retry)
+            return _failure_message(err)
+        state.attempts += int(result.get("attempt", 1))
+        self._finish_step(state, "succeeded")
+        kept = result.get("outputs") or {}
+        if result.get("result") is not None:
+            kept = {"result": result["result"]}
+        self._outputs[step.id] = kept
+        return None
+
+    def _finish_step(self, state: StepState, status: StepStatus, **fields: Any) -> None:
+        state.status, state.finished_at = status, workflow.now()
+        for name, value in fields.items():
+            setattr(state, name, value)
+
+    def _index_of(self, step_id: str) -> int:
+        return next(i for i, s in enumerate(self._runbook.steps) if s.id == step_id)
 
     async def _done_unless_aborted(self, running: workflow.ActivityHandle[Any]) -> bool:
         """Wait for a step's activity; an abort cancels it at once (False), even mid-retries."""
@@ -170,7 +237,8 @@ class IncidentWorkflow:
             return False
         if self._abort:
             state.status = "pending"  # never decided: a closed incident waits for nobody
-            return self._aborted()
+            self._aborted()
+            return False
         kind, decision = self._decisions[step.id]
         state.decided_by, state.comment = decision.by, decision.comment or None
         if kind == "reject":
@@ -191,11 +259,10 @@ class IncidentWorkflow:
         self._set_status("active")
         return kind
 
-    def _aborted(self) -> bool:
+    def _aborted(self) -> None:
         abort = self._abort or Abort(by="unknown")
         reason = f": {abort.reason}" if abort.reason else ""
         self._close("aborted", f"aborted by {abort.by}{reason}")
-        return False
 
     # ---- status updates on the severity's cadence ------------------------------------
 
@@ -214,14 +281,15 @@ class IncidentWorkflow:
     async def _post_updates(self, kind: Literal["cadence", "final"]) -> None:
         data = {**self._template_data(), "update": {"kind": kind, "text": self._status_line()}}
         for number, target in enumerate(self._runbook.updates, start=1):
+            params = {"text": "{{ update.text }}", **target.with_}
             try:
                 await workflow.execute_activity(
                     target.action,
                     ActionInput(
                         incident_id=self._state.incident_id,
                         step=f"update-{number}",
-                        params={"text": "{{ update.text }}", **target.with_},
-                        context=data,
+                        params=params,
+                        context=project(data, _referenced(params)),
                     ),
                     result_type=dict,
                     start_to_close_timeout=UPDATE_TIMEOUT,
@@ -342,8 +410,25 @@ class IncidentWorkflow:
         return next(s for s in self._state.steps if s.id == step_id)
 
     def _template_data(self) -> dict[str, Any]:
+        """Everything templates may see (but secrets, which only the worker has)."""
         incident = self._state.model_dump(mode="json", exclude={"steps"})
-        return {"incident": incident, "steps": dict(self._outputs)}
+        steps = {
+            s.id: {"status": s.status, **self._outputs.get(s.id, {})}
+            for s in self._state.steps
+            if s.status in ("succeeded", "skipped", "failed")
+        }
+        return {"incident": incident, "params": dict(self._params), "steps": steps}
+
+    def _inputs_for(self, ref: ActionRef) -> dict[str, Any]:
+        """Only what the action's own templates reference, so that history stays small."""
+        return project(self._template_data(), _referenced(ref.with_))
+
+    def _record(self, event: str, *, step: str | None = None, detail: str = "") -> None:
+        """Put something the workflow decided on its own into history, for the timeline.
+
+        A memo upsert is the one command that records data without doing anything else.
+        """
+        workflow.upsert_memo({"event": {"event": event, "step": step, "detail": detail}})
 
     def _set_status(self, status: IncidentStatusName) -> None:
         self._state.status = status
@@ -371,6 +456,20 @@ class IncidentWorkflow:
         if changed:
             workflow.upsert_search_attributes(changed)
             self._published = wanted
+
+
+def _referenced(value: Any) -> set[tuple[str, ...]]:
+    """Every data path the templates inside `value` (dicts and lists walked) refer to."""
+    if isinstance(value, str):
+        if "{" not in value:
+            return set()
+        with workflow.unsafe.imports_passed_through():  # as for `when`: Jinja2's lazy imports
+            return references(value)
+    if isinstance(value, dict):
+        return set().union(*(_referenced(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_referenced(v) for v in value))
+    return set()
 
 
 def _attempts(err: ActivityError, retry: RetrySpec) -> int:

@@ -123,14 +123,14 @@ async def test_steps_run_in_order_and_outputs_feed_later_steps(
               method: POST
               url: FAKE/rollback
               json:
-                from: "{{ steps.measure.json.version }}"
-                to: "{{ steps['measure'].json.previous }}"
+                from: "{{ steps.measure.result.json.version }}"
+                to: "{{ steps['measure'].result.json.previous }}"
                 incident: "{{ incident.incident_id }}"
           - {id: verify, phase: verify, action: http.request, with: {url: "FAKE/health"}}
           - id: all-clear
             phase: communicate
             action: webhook.post
-            with: {url: "FAKE/chat", text: "back on {{ steps.rollback.json.rolled_back_to }}"}
+            with: {url: "FAKE/chat", text: "back on {{ steps.rollback.result.json.rolled_back_to }}"}
         """,
         fake_http,
     )
@@ -735,7 +735,7 @@ async def test_secrets_never_enter_workflow_history(
           - id: tell
             phase: communicate
             action: webhook.post
-            with: {url: "FAKE/{{ secret.HOOK }}/chat", text: "{{ steps.measure.json.echo }}"}
+            with: {url: "FAKE/{{ secret.HOOK }}/chat", text: "{{ steps.measure.result.json.echo }}"}
         """,
         fake_http,
     )
