@@ -10,7 +10,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.http import http_request
+from activities.http import HttpResult, http_request
 from activities.webhook import webhook_post
 from tests.fakehttp import FakeHttp, Reply
 from warroom.devstack import free_port
@@ -24,7 +24,10 @@ def action_input(params: dict[str, Any], context: dict[str, Any] | None = None) 
 
 
 async def run(fn: Any, params: dict[str, Any], context: dict[str, Any] | None = None) -> Any:
-    return await ActivityEnvironment().run(fn, action_input(params, context))
+    """The result as the step keeps it in history (no `outputs`: the whole result), typed."""
+    stored = await ActivityEnvironment().run(fn, action_input(params, context))
+    assert stored.outputs is None and stored.result is not None
+    return HttpResult.model_validate({**stored.result, "attempt": stored.attempt})
 
 
 async def failure(fn: Any, params: dict[str, Any]) -> ApplicationError:

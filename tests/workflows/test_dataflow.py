@@ -20,7 +20,7 @@ from tests.workflows.test_incident import (
     worker,
 )
 from warroom.dataflow import RESULT_LIMIT, cut_result, evaluate_when, project
-from warroom.models import StepCommand
+from warroom.models import Abort, StepCommand
 from warroom.timeline import timeline
 from workflows.incident import IncidentWorkflow
 
@@ -273,6 +273,9 @@ async def test_an_input_too_large_for_temporal_pauses_the_step_with_a_clear_erro
     async with worker(time_env.client, task_queue):
         handle = await start(time_env.client, task_queue, rb)
         state = await wait_for(handle, lambda s: s.status == "paused", "paused")
+        # Close it: an open incident left on the shared time-skipping server stops time skipping.
+        await handle.signal(IncidentWorkflow.abort, Abort(by="tester"))
+        await finish(handle)
     failed = step(state, "all")
     assert failed.status == "failed"
     assert "PayloadTooLarge" in (failed.error or "") and "512 KiB limit" in (failed.error or "")
