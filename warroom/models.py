@@ -66,8 +66,10 @@ IncidentStatusName = Literal[
     "paused",
     "resolved",
     "aborted",
-    # Set by clients, never by the workflow: the server ended the run without it completing
-    # (Temporal's own execution status).
+    # Set by clients, never by the workflow: its workflow task keeps failing ...
+    "stalled",
+    # ... or the server ended the run without the workflow completing it (Temporal's own
+    # execution status).
     "terminated",
     "timed_out",
     "failed",
@@ -192,8 +194,8 @@ class IncidentState(BaseModel):
 
     @property
     def pending_approvals(self) -> list[StepState]:
-        if self.is_closed:
-            return []  # a closed incident waits for nobody, whatever its last step said
+        if self.status != "awaiting_approval":
+            return []  # closed or stalled: it waits for nobody, whatever its last step said
         return [s for s in self.steps if s.status == "awaiting_approval"]
 
 

@@ -275,7 +275,7 @@ async def test_a_failed_step_pauses_and_skip_retry_abort_drive_it(cli, tmp_path)
     state = await wait_for(lambda s: s["status"] == "aborted", "show", third, env=env)
     assert state["outcome"] == "aborted by bo: by hand"
     again = await asyncio.to_thread(warroom, "abort", third, "--by", "bo", env=env)
-    assert again.returncode == 1 and "already aborted" in again.stderr
+    assert again.returncode == 1 and "is closed (aborted)" in again.stderr
 
 
 def test_validate_checks_every_runbook_given(tmp_path):
