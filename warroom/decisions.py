@@ -50,12 +50,19 @@ UPDATES: dict[Kind, tuple[str, type[StepState] | type[IncidentState]]] = {
 #: How long after sending a decision may still reach the workflow. A polling worker takes
 #: it within milliseconds; anything slower means the worker is gone or wedged.
 DECISION_WINDOW = timedelta(seconds=5)
+#: After this long without an answer, say what is being waited for.
+PATIENCE = timedelta(seconds=1)
 #: Slack for the difference between this machine's clock and the server's.
 CLOCK_MARGIN = timedelta(seconds=2)
 
 
 class NotApplied(WarroomError):
     """The decision did not apply and never will (or was never sent)."""
+
+    def __init__(self, message: str, *, update_id: str | None = None) -> None:
+        super().__init__(message)
+        #: The update that was sent, if one was: the workflow refuses it whenever it gets it.
+        self.update_id = update_id
 
 
 class AppliedUnconfirmed(WarroomError):
@@ -135,7 +142,8 @@ async def send(
             f"by {settled:%H:%M:%S} UTC; `warroom show {incident_id}` shows it"
         )
     raise NotApplied(
-        f"not applied: no worker took the {kind} before {deadline:%H:%M:%S} UTC; it will not apply"
+        f"not applied: no worker took the {kind} before {deadline:%H:%M:%S} UTC; it will not apply",
+        update_id=update_id,
     )
 
 
@@ -166,6 +174,8 @@ async def _wait(
     saying until when the decision may still apply.
     """
     task = asyncio.ensure_future(call)
+    stop = asyncio.Event()
+    waiting_for_stop = asyncio.ensure_future(stop.wait())
     interrupts = 0
 
     def interrupted() -> None:
@@ -177,25 +187,42 @@ async def _wait(
                 f"{settled:%H:%M:%S} UTC; Ctrl-C again to stop waiting"
             )
         else:
-            task.cancel()
+            stop.set()
+
+    async def until(seconds: float) -> bool:
+        """Whether the answer came (or Ctrl-C twice) within `seconds`."""
+        either = {task, waiting_for_stop}
+        done, _ = await asyncio.wait(either, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        return bool(done)
 
     loop = asyncio.get_running_loop()
     catch = notify is not None and threading.current_thread() is threading.main_thread()
     if catch:
         loop.add_signal_handler(signal.SIGINT, interrupted)
     try:
-        timeout = max(0.0, (settled - datetime.now(UTC)).total_seconds())
-        return await asyncio.wait_for(task, timeout)
-    except asyncio.CancelledError:
-        if interrupts < 2:
-            raise
-        raise StoppedWaiting(
-            f"stopped waiting: the {kind} applies only if a worker takes it before "
-            f"{deadline:%H:%M:%S} UTC, and never after; `warroom show` tells whether it did"
-        ) from None
+        if not await until(PATIENCE.total_seconds()):
+            if notify is not None:
+                notify(
+                    f"waiting for a worker to take the {kind}: it applies only if one does "
+                    f"before {deadline:%H:%M:%S} UTC …"
+                )
+            await until(max(0.0, (settled - datetime.now(UTC)).total_seconds()))
+        if task.done():
+            return task.result()
+        if stop.is_set():
+            raise StoppedWaiting(
+                f"stopped waiting: the {kind} applies only if a worker takes it before "
+                f"{deadline:%H:%M:%S} UTC, and never after; `warroom show` tells whether it did"
+            )
+        raise TimeoutError
     finally:
         if catch:
             loop.remove_signal_handler(signal.SIGINT)
+        waiting_for_stop.cancel()
+        if not task.done():
+            # Stop waiting; the SDK reports the cancellation as an error nobody needs.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            task.cancel()
 
 
 async def _accepted(

@@ -353,7 +353,8 @@ class IncidentWorkflow:
             return f"step {decision.step!r} needs no approval"
         if decision.step in self._decisions:
             earlier_kind, earlier = self._decisions[decision.step]
-            return f"step {decision.step!r} was already {earlier_kind}d by {earlier.by}"
+            done = "approved" if earlier_kind == "approve" else "rejected"
+            return f"step {decision.step!r} was already {done} by {earlier.by}"
         if state.status != "awaiting_approval":
             return f"step {decision.step!r} is not waiting for approval (it is {state.status})"
         if not approver_allowed(state.approvers, decision.by):
