@@ -220,9 +220,10 @@ async def _wait(
             loop.remove_signal_handler(signal.SIGINT)
         waiting_for_stop.cancel()
         if not task.done():
-            # Stop waiting; the SDK reports the cancellation as an error nobody needs.
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
             task.cancel()
+            await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # retrieved: the SDK reports our own cancellation as an error
 
 
 async def _accepted(

@@ -238,12 +238,12 @@ class _Reader:
             payload = model.model_validate(args)
         except ValidationError as exc:
             # Sent with the plain Temporal CLI, say; the workflow dropped it, so do we.
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "payload"
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                for e in exc.errors()
+            )
             return TimelineEntry(
-                time=now,
-                event=f"malformed {message} ignored",
-                detail=f"{name}: {where}: {problem['msg']}",
+                time=now, event=f"malformed {message} ignored", detail=f"{name}: {problems}"
             )
         event = f"{name} signal" if signal else _UPDATE_EVENTS.get(name, name)
         detail = getattr(payload, "comment", "") or getattr(payload, "reason", "")
