@@ -48,11 +48,13 @@ MAX_INPUT_BYTES = 2 * 1024 * 1024
 
 
 class NoWorker(WarroomError):
-    def __init__(self) -> None:
-        super().__init__(
-            f"no worker answered within {WORKER_WAIT:.0f}s: "
-            "start one with `warroom dev` (embedded) or `warroom worker`"
+    def __init__(self, task_queue: str | None = None) -> None:
+        what = (
+            f"no worker is polling task queue {task_queue!r}"
+            if task_queue
+            else f"no worker answered within {WORKER_WAIT:.0f}s"
         )
+        super().__init__(f"{what}: start one with `warroom dev` (embedded) or `warroom worker`")
 
 
 class IncidentSummary(BaseModel):
@@ -164,6 +166,8 @@ async def status(client: Client, incident_id: str) -> IncidentState:
     truth = await execution.run_truth(client, described)
     handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
     if truth.healthy:
+        if not await execution.polling_workers(client, truth.task_queue):
+            raise NoWorker(truth.task_queue)  # at once: the query would wait for nobody
         state = await _bounded(handle.query(IncidentWorkflow.status))
     else:
         state = await _last_known_state(client, incident_id, truth)

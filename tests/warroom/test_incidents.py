@@ -197,3 +197,13 @@ async def test_declare_refuses_what_the_server_would_refuse(
     with pytest.raises(incidents.InputTooLarge) as info:
         await incidents.declare(dev_env.client, big_service, "summary")
     assert "service is 3000 bytes, over the server's limit of 2048" in str(info.value)
+
+
+async def test_show_without_a_polling_worker_says_so_at_once(
+    dev_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    handle = await start(dev_env.client, task_queue, gated_runbook(fake_http))
+    with pytest.raises(incidents.NoWorker) as info:
+        await incidents.status(dev_env.client, handle.id)
+    assert str(info.value).startswith(f"no worker is polling task queue {task_queue!r}: ")
+    await handle.terminate(reason="test over")
