@@ -103,7 +103,7 @@ async def send(
             f"not applied: {incident_id} is stalled, its workflow task keeps failing "
             f"({truth.task_failure}); nothing was sent"
         )
-    if not await execution.polling_workers(client, truth.task_queue):
+    if not await execution.worker_polls(client, truth.task_queue):
         raise NotApplied(
             f"not applied: no worker is polling task queue {truth.task_queue!r}; "
             "start one with `warroom dev` or `warroom worker` (nothing was sent)"

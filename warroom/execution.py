@@ -4,6 +4,7 @@ task queue. `show`, `list` and decisions use it so that what people see is true.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +27,11 @@ from warroom.models import IncidentState
 POLLER_FRESH = timedelta(seconds=90)
 #: What Temporal gives a workflow task when the workflow does not say (ours do not).
 DEFAULT_TASK_TIMEOUT = timedelta(seconds=10)
+#: How long to look for a poller before concluding there is none: a worker that has just
+#: started takes a moment to send its first poll.
+POLLER_PATIENCE = timedelta(seconds=3)
+#: How often to look in that time.
+POLLER_RECHECK = timedelta(milliseconds=200)
 #: How many of the newest history events to search for the failure of a stalled workflow task.
 RECENT_EVENTS = 100
 
@@ -136,6 +142,16 @@ def _close_reason(event: HistoryEvent) -> str | None:
         new_run = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
         return f"continued in run {new_run}"
     return None
+
+
+async def worker_polls(client: Client, task_queue: str) -> bool:
+    """Whether a worker polls `task_queue`, allowing one that just started POLLER_PATIENCE."""
+    give_up = datetime.now(UTC) + POLLER_PATIENCE
+    while not await polling_workers(client, task_queue):
+        if datetime.now(UTC) >= give_up:
+            return False
+        await asyncio.sleep(POLLER_RECHECK.total_seconds())
+    return True
 
 
 async def polling_workers(client: Client, task_queue: str) -> int:

@@ -166,7 +166,7 @@ async def status(client: Client, incident_id: str) -> IncidentState:
     truth = await execution.run_truth(client, described)
     handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
     if truth.healthy:
-        if not await execution.polling_workers(client, truth.task_queue):
+        if not await execution.worker_polls(client, truth.task_queue):
             raise NoWorker(truth.task_queue)  # at once: the query would wait for nobody
         state = await _bounded(handle.query(IncidentWorkflow.status))
     else:
@@ -183,7 +183,7 @@ async def _last_known_state(
     """A run that the server ended, or whose workflow task keeps failing: a worker can still
     answer the query over the recorded history (not when the task fails); else the history
     itself says what happened up to then."""
-    if truth.task_failure is None and await execution.polling_workers(client, truth.task_queue):
+    if truth.task_failure is None and await execution.worker_polls(client, truth.task_queue):
         handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
         with contextlib.suppress(NoWorker, WorkflowQueryFailedError, RPCError):
             return await _bounded(handle.query(IncidentWorkflow.status))
