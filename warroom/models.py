@@ -188,6 +188,30 @@ class IncidentState(BaseModel):
     #: state was read from the workflow history instead (last known, less detail).
     source: Literal["workflow", "history"] = "workflow"
 
+    @classmethod
+    def declared(cls, incident_id: str, inp: IncidentInput, at: datetime) -> IncidentState:
+        """The state of an incident just declared with `inp`: every step pending."""
+        rb = inp.runbook
+        return cls(
+            incident_id=incident_id,
+            title=rb.title,
+            summary=inp.summary,
+            runbook=rb.name,
+            service=rb.service_name,
+            severity=inp.severity or rb.severity,
+            declared_by=inp.declared_by,
+            started_at=at,
+            steps=[
+                StepState(
+                    id=s.id,
+                    phase=s.phase,
+                    action=s.action,
+                    approvers=list(s.approval.approvers) if s.approval else [],
+                )
+                for s in rb.steps
+            ],
+        )
+
     @property
     def is_closed(self) -> bool:
         return self.status in CLOSED_STATUSES

@@ -20,7 +20,6 @@ from warroom.models import (
     IncidentInput,
     IncidentState,
     StepCommand,
-    StepState,
     StepStatus,
 )
 
@@ -64,38 +63,19 @@ async def recorded_state(client: Client, incident_id: str) -> IncidentState:
     was declared with, each step's last recorded outcome, the last status it published."""
     reader = await _read_history(client, incident_id)
     inp = IncidentInput.model_validate(reader.start_input)
-    rb = inp.runbook
-    steps = [
-        StepState(
-            id=s.id,
-            phase=s.phase,
-            action=s.action,
-            approvers=list(s.approval.approvers) if s.approval else [],
-            status=reader.step_status.get(s.id, "pending"),
-        )
-        for s in rb.steps
-    ]
+    state = IncidentState.declared(incident_id, inp, reader.entries[0].time)
+    state.source = "history"
+    for step in state.steps:
+        step.status = reader.step_status.get(step.id, "pending")
     published = reader.published
-    if published.get("status") == "awaiting_approval":
+    state.phase = published.get("phase", state.phase)  # type: ignore[assignment]
+    state.status = published.get("status", state.status)  # type: ignore[assignment]
+    if state.status == "awaiting_approval":
         # The gate that was open is the first approval step that had not started.
-        gate = next((s for s in steps if s.approvers and s.status == "pending"), None)
+        gate = next((s for s in state.steps if s.approvers and s.status == "pending"), None)
         if gate is not None:
             gate.status = "awaiting_approval"
-    return IncidentState.model_validate(
-        {
-            "incident_id": incident_id,
-            "title": rb.title,
-            "summary": inp.summary,
-            "runbook": rb.name,
-            "service": rb.service_name,
-            "severity": inp.severity or rb.severity,
-            "declared_by": inp.declared_by,
-            "started_at": reader.entries[0].time,
-            "steps": steps,
-            "source": "history",
-            **{k: v for k, v in published.items() if k in ("status", "phase")},
-        }
-    )
+    return state
 
 
 async def _read_history(client: Client, incident_id: str) -> _Reader:

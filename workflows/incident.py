@@ -59,27 +59,8 @@ def approver_allowed(approvers: list[str], who: str) -> bool:
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, inp: IncidentInput) -> None:
-        rb = inp.runbook
-        self._runbook = rb
-        self._state = IncidentState(
-            incident_id=workflow.info().workflow_id,
-            title=rb.title,
-            summary=inp.summary,
-            runbook=rb.name,
-            service=rb.service_name,
-            severity=inp.severity or rb.severity,
-            declared_by=inp.declared_by,
-            started_at=workflow.now(),
-            steps=[
-                StepState(
-                    id=s.id,
-                    phase=s.phase,
-                    action=s.action,
-                    approvers=list(s.approval.approvers) if s.approval else [],
-                )
-                for s in rb.steps
-            ],
-        )
+        self._runbook = inp.runbook
+        self._state = IncidentState.declared(workflow.info().workflow_id, inp, workflow.now())
         self._decisions: dict[str, tuple[DecisionKind, Decision]] = {}
         self._commands: dict[str, tuple[DecisionKind, StepCommand]] = {}
         self._abort: Abort | None = None
