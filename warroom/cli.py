@@ -17,7 +17,7 @@ import typer
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from warroom import cli_args, incidents, render
+from warroom import cli_args, decisions, incidents, render
 from warroom.cli_errors import (
     OneLineErrors,
     debugging,
@@ -27,8 +27,8 @@ from warroom.cli_errors import (
     unexpected_line,
 )
 from warroom.client import connect, task_queue
-from warroom.errors import DecisionRefused, WarroomError
-from warroom.models import Abort, Decision, StepCommand
+from warroom.errors import WarroomError
+from warroom.models import Abort, Decision, HumanDecision, StepCommand, StepState
 from warroom.runbook import Severity
 from warroom.runbook_loader import load_runbook
 from warroom.terminal import escape
@@ -135,9 +135,7 @@ def show(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
 def _decide(
     kind: Literal["approve", "reject"], incident_id: str, step: str, by: str, comment: str
 ) -> None:
-    decision = Decision(step=step, by=by, comment=comment)
-    result = with_client(lambda c: incidents.decide(c, incident_id, kind, decision))
-    typer.echo(f"{incident_id} {render.step_line(result)}")
+    _command(incident_id, kind, Decision(step=step, by=by, comment=comment))
 
 
 @app.command()
@@ -152,34 +150,35 @@ def reject(incident_id: IncidentId, step: StepId, by: By, comment: Comment = "")
     _decide("reject", incident_id, step, by, comment)
 
 
-def _command(
-    incident_id: str, step: str, by: str, name: Literal["retry_step", "skip_step"]
-) -> None:
-    async def go(client: Client) -> None:
-        state = await incidents.status(client, incident_id)
-        current = next((s for s in state.steps if s.id == step), None)
-        if current is None:
-            raise DecisionRefused(
-                f"no step {step!r} in {incident_id} (steps: {', '.join(s.id for s in state.steps)})"
-            )
-        if current.status != "failed":
-            raise DecisionRefused(f"step {step!r} has not failed (it is {current.status})")
-        await client.get_workflow_handle(incident_id).signal(name, StepCommand(step=step, by=by))
+def _command(incident_id: str, kind: decisions.Kind, decision: HumanDecision) -> None:
+    """Send a human decision and print the workflow's answer (see `warroom.decisions`):
+    applied, refused with the reason, or not applied (and then never). Ctrl-C while waiting
+    says what it means instead of leaving the decision's fate unknown."""
 
-    with_client(go)
-    typer.echo(f"{incident_id} {step}: {name.replace('_step', '')} requested by {by}")
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
+
+    try:
+        answer = with_client(lambda c: decisions.send(c, incident_id, kind, decision, notify=say))
+    except decisions.StoppedWaiting as stopped:
+        say(stopped.message)
+        raise typer.Exit(130) from None
+    if isinstance(answer, StepState):
+        typer.echo(f"{incident_id} {render.step_line(answer)}")
+    else:
+        typer.echo(f"{incident_id}: {answer.status} — {answer.outcome}")
 
 
 @app.command()
 def retry(incident_id: IncidentId, step: StepId, by: By) -> None:
     """Run a step that failed after its retries once more."""
-    _command(incident_id, step, by, "retry_step")
+    _command(incident_id, "retry", StepCommand(step=step, by=by))
 
 
 @app.command()
 def skip(incident_id: IncidentId, step: StepId, by: By) -> None:
     """Skip a step that failed after its retries and go on with the next."""
-    _command(incident_id, step, by, "skip_step")
+    _command(incident_id, "skip", StepCommand(step=step, by=by))
 
 
 @app.command()
@@ -188,16 +187,8 @@ def abort(
     by: By,
     reason: Annotated[str, typer.Option("--reason", help="Why; goes into the timeline.")] = "",
 ) -> None:
-    """Abort an open incident at its next wait point."""
-
-    async def go(client: Client) -> None:
-        state = await incidents.status(client, incident_id)
-        if state.is_closed:
-            raise DecisionRefused(f"{incident_id} is already {state.status}")
-        await client.get_workflow_handle(incident_id).signal("abort", Abort(by=by, reason=reason))
-
-    with_client(go)
-    typer.echo(f"{incident_id}: abort requested by {by}")
+    """Abort an open incident: a running step is cancelled, the incident ends as aborted."""
+    _command(incident_id, "abort", Abort(by=by, reason=reason))
 
 
 @app.command()

@@ -2,12 +2,53 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints
 
 from warroom.runbook import Phase, Runbook, Severity
+
+# Limits on what people type. They sit far below the server's own limits (2 MiB per payload,
+# 1,000 characters per workflow id), so a message never reaches the server to fail there.
+#: Longest person name (`--by`, `declared_by`).
+NAME_MAX_CHARS = 100
+#: Longest incident summary.
+SUMMARY_MAX_CHARS = 2_000
+#: Longest free text attached to a decision (comment, reason).
+TEXT_MAX_CHARS = 2_000
+#: Longest step id a decision may name (runbook step ids are far shorter).
+STEP_REF_MAX_CHARS = 200
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters (newlines, ESC, ...): they forge rows and drive terminals."""
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise ValueError(f"must be a single line without control characters (found {bad!r})")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+#: Who decided or declared: one printable line, non-empty, at most NAME_MAX_CHARS characters.
+PersonName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=NAME_MAX_CHARS),
+    AfterValidator(_not_blank),
+    AfterValidator(_printable),
+]
+#: A step named by a decision; the workflow says whether the incident has it.
+StepRef = Annotated[
+    str, StringConstraints(min_length=1, max_length=STEP_REF_MAX_CHARS), AfterValidator(_printable)
+]
+#: Free text a person adds to a decision (may span lines; bounded).
+Remark = Annotated[str, StringConstraints(max_length=TEXT_MAX_CHARS)]
 
 StepStatus = Literal[
     "pending",
@@ -19,40 +60,83 @@ StepStatus = Literal[
     "rejected",
     "cancelled",
 ]
-IncidentStatusName = Literal["active", "awaiting_approval", "paused", "resolved", "aborted"]
-CLOSED_STATUSES: frozenset[str] = frozenset({"resolved", "aborted"})
+IncidentStatusName = Literal[
+    "active",
+    "awaiting_approval",
+    "paused",
+    "resolved",
+    "aborted",
+    # Set by clients, never by the workflow: its workflow task keeps failing ...
+    "stalled",
+    # ... or the server ended the run without the workflow completing it (Temporal's own
+    # execution status).
+    "terminated",
+    "timed_out",
+    "failed",
+    "canceled",
+    "continued_as_new",
+]
+ENDED_BY_SERVER: frozenset[str] = frozenset(
+    {"terminated", "timed_out", "failed", "canceled", "continued_as_new"}
+)
+CLOSED_STATUSES: frozenset[str] = frozenset({"resolved", "aborted"}) | ENDED_BY_SERVER
 
 
 class IncidentInput(BaseModel):
     """Workflow input: the whole parsed runbook plus what the declarer said."""
 
     runbook: Runbook
-    summary: str
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=SUMMARY_MAX_CHARS)]
     severity: Severity | None = None
-    declared_by: str = "unknown"
+    declared_by: PersonName = "unknown"
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class Decision(BaseModel):
+class HumanDecision(BaseModel):
+    """What every human decision carries: who, and until when it may still apply.
+
+    `deadline` (UTC) is enforced by the workflow with workflow time, in the update validator
+    and in the signal handler alike: a decision that reaches the workflow later is refused,
+    so a caller that gave up waiting can truthfully say it will never apply.
+    """
+
+    by: PersonName
+    deadline: AwareDatetime | None = None
+
+
+class Decision(HumanDecision):
     """Payload of `approve` / `reject`: {"step": "...", "by": "...", "comment": "..."}."""
 
-    step: str = Field(min_length=1)
-    by: str = Field(min_length=1)
-    comment: str = ""
+    step: StepRef
+    comment: Remark = ""
 
 
-class StepCommand(BaseModel):
+class StepCommand(HumanDecision):
     """Payload of `retry_step` / `skip_step` for a step that failed after its retries."""
 
-    step: str = Field(min_length=1)
-    by: str = Field(min_length=1)
+    step: StepRef
 
 
-class Abort(BaseModel):
+class Abort(HumanDecision):
     """Payload of `abort`: {"by": "...", "reason": "..."}."""
 
-    by: str = Field(min_length=1)
-    reason: str = ""
+    reason: Remark = ""
+
+
+DecisionKind = Literal["approve", "reject", "retry", "skip", "abort"]
+
+
+class DecisionRecord(BaseModel):
+    """One human decision as the workflow took it: applied, or refused and why."""
+
+    kind: DecisionKind
+    by: str
+    at: datetime
+    via: Literal["signal", "update"]
+    step: str | None = None
+    comment: str | None = None
+    #: None when the decision was accepted; else why it changed nothing.
+    refused: str | None = None
 
 
 class StepState(BaseModel):
@@ -89,6 +173,45 @@ class IncidentState(BaseModel):
     updates_posted: int = 0
     updates_failed: int = 0
     steps: list[StepState]
+    #: Every human decision that reached the workflow, accepted or refused, oldest first.
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    #: Temporal's execution status ("running", "completed", "terminated", ...), filled in
+    #: by clients: the workflow cannot know that the server ended it.
+    execution_status: str = "running"
+    #: Why Temporal ended the run when it did not complete normally (terminate reason,
+    #: failure message), when it says.
+    execution_reason: str | None = None
+    #: The open incident is stuck: its workflow task fails on every attempt (a bug, a payload
+    #: over the size limit); the failure message and how many attempts failed.
+    workflow_task_failure: str | None = None
+    workflow_task_attempts: int = 0
+    #: "workflow" when the live workflow answered; "history" when no worker could and the
+    #: state was read from the workflow history instead (last known, less detail).
+    source: Literal["workflow", "history"] = "workflow"
+
+    @classmethod
+    def declared(cls, incident_id: str, inp: IncidentInput, at: datetime) -> IncidentState:
+        """The state of an incident just declared with `inp`: every step pending."""
+        rb = inp.runbook
+        return cls(
+            incident_id=incident_id,
+            title=rb.title,
+            summary=inp.summary,
+            runbook=rb.name,
+            service=rb.service_name,
+            severity=inp.severity or rb.severity,
+            declared_by=inp.declared_by,
+            started_at=at,
+            steps=[
+                StepState(
+                    id=s.id,
+                    phase=s.phase,
+                    action=s.action,
+                    approvers=list(s.approval.approvers) if s.approval else [],
+                )
+                for s in rb.steps
+            ],
+        )
 
     @property
     def is_closed(self) -> bool:
@@ -96,7 +219,24 @@ class IncidentState(BaseModel):
 
     @property
     def pending_approvals(self) -> list[StepState]:
+        if self.status != "awaiting_approval":
+            return []  # closed or stalled: it waits for nobody, whatever its last step said
         return [s for s in self.steps if s.status == "awaiting_approval"]
+
+
+#: IncidentState fields that templates never see: bulky (steps come as `steps`, decisions)
+#: or known only to clients.
+NOT_FOR_TEMPLATES: frozenset[str] = frozenset(
+    {
+        "steps",
+        "decisions",
+        "execution_status",
+        "execution_reason",
+        "workflow_task_failure",
+        "workflow_task_attempts",
+        "source",
+    }
+)
 
 
 class ActionInput(BaseModel):

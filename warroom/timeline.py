@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -13,6 +13,30 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from warroom.errors import IncidentNotFound
+from warroom.models import (
+    Abort,
+    Decision,
+    HumanDecision,
+    IncidentInput,
+    IncidentState,
+    StepCommand,
+    StepStatus,
+)
+
+#: The payload model of every human decision, by signal and by update name: what a
+#: well-formed one looks like, so that a malformed one reads as such instead of failing.
+_PAYLOADS: dict[str, type[HumanDecision]] = {
+    "approve": Decision,
+    "reject": Decision,
+    "approve_step": Decision,
+    "reject_step": Decision,
+    "retry_step": StepCommand,
+    "skip_step": StepCommand,
+    "retry_failed_step": StepCommand,
+    "skip_failed_step": StepCommand,
+    "abort": Abort,
+    "abort_incident": Abort,
+}
 
 
 class TimelineEntry(BaseModel):
@@ -31,6 +55,27 @@ async def timeline(client: Client, incident_id: str) -> list[TimelineEntry]:
 async def activity_steps(client: Client, incident_id: str) -> dict[str, str]:
     """Which step (or `update-N`) each activity id of the incident ran."""
     return (await _read_history(client, incident_id)).step_of_activity
+
+
+async def recorded_state(client: Client, incident_id: str) -> IncidentState:
+    """The incident's last known state, read from its history, for when no worker can answer
+    the `status` query (the run was terminated, or its workflow task keeps failing): what it
+    was declared with, each step's last recorded outcome, the last status it published."""
+    reader = await _read_history(client, incident_id)
+    inp = IncidentInput.model_validate(reader.start_input)
+    state = IncidentState.declared(incident_id, inp, reader.entries[0].time)
+    state.source = "history"
+    for step in state.steps:
+        step.status = reader.step_status.get(step.id, "pending")
+    published = reader.published
+    state.phase = published.get("phase", state.phase)  # type: ignore[assignment]
+    state.status = published.get("status", state.status)  # type: ignore[assignment]
+    if state.status == "awaiting_approval":
+        # The gate that was open is the first approval step that had not started.
+        gate = next((s for s in state.steps if s.approvers and s.status == "pending"), None)
+        if gate is not None:
+            gate.status = "awaiting_approval"
+    return state
 
 
 async def _read_history(client: Client, incident_id: str) -> _Reader:
@@ -55,6 +100,10 @@ class _Reader:
         self._attempts: dict[int, int] = {}
         self.entries: list[TimelineEntry] = []
         self.step_of_activity: dict[str, str] = {}
+        self.start_input: Any = {}
+        #: Each step's last recorded outcome, and the last published status and phase.
+        self.step_status: dict[str, StepStatus] = {}
+        self.published: dict[str, str] = {}
 
     async def _decode(self, payloads: list[Payload]) -> list[Any]:
         return list(await self._converter.decode(payloads)) if payloads else []
@@ -65,6 +114,7 @@ class _Reader:
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
             (inp,) = await self._decode(list(attrs.input.payloads)) or [{}]
+            self.start_input = inp
             runbook = inp.get("runbook", {})
             severity = inp.get("severity") or runbook.get("severity", "")
             return TimelineEntry(
@@ -84,6 +134,7 @@ class _Reader:
             self._steps[event.event_id] = step
             if step.startswith("update-"):
                 return None  # reported when it completes
+            self.step_status[step] = "running"
             return TimelineEntry(
                 time=now, event="step started", step=step, detail=attrs_s.activity_type.name
             )
@@ -120,6 +171,7 @@ class _Reader:
             for name in ("IncidentStatus", "IncidentPhase"):
                 if name in fields.indexed_fields:
                     (value,) = await self._decode([fields.indexed_fields[name]])
+                    self.published[name.removeprefix("Incident").lower()] = str(value)
                     changes.append(f"{name.removeprefix('Incident').lower()} → {value}")
             if not changes:
                 return None
@@ -164,16 +216,41 @@ class _Reader:
                 event=f"status update {outcome}",
                 detail="; ".join(p for p in (f"target #{target}", tries, detail) if p),
             )
+        self.step_status[step] = "succeeded" if outcome == "succeeded" else "failed"
         text = "; ".join(p for p in (tries, detail) if p)
         return TimelineEntry(time=now, event=f"step {outcome}", step=step, detail=text)
 
     def _human(self, now: datetime, name: str, args: Any, signal: bool = False) -> TimelineEntry:
-        args = args if isinstance(args, dict) else {}
+        message = "signal" if signal else "update"
+        model = _PAYLOADS.get(name)
+        if model is None:
+            return TimelineEntry(time=now, event=f"{name} {message}")
+        try:
+            payload = model.model_validate(args)
+        except ValidationError as exc:
+            # Sent with the plain Temporal CLI, say; the workflow dropped it, so do we.
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            return TimelineEntry(
+                time=now, event=f"malformed {message} ignored", detail=f"{name}: {problems}"
+            )
         event = f"{name} signal" if signal else _UPDATE_EVENTS.get(name, name)
-        detail = str(args.get("comment") or args.get("reason") or args.get("text") or "")
+        detail = getattr(payload, "comment", "") or getattr(payload, "reason", "")
         return TimelineEntry(
-            time=now, event=event, step=args.get("step"), actor=args.get("by"), detail=detail
+            time=now,
+            event=event,
+            step=getattr(payload, "step", None),
+            actor=payload.by,
+            detail=detail,
         )
 
 
-_UPDATE_EVENTS = {"approve_step": "approved", "reject_step": "rejected"}
+_UPDATE_EVENTS = {
+    "approve_step": "approved",
+    "reject_step": "rejected",
+    "retry_failed_step": "retried",
+    "skip_failed_step": "skipped",
+    "abort_incident": "aborted",
+}

@@ -21,9 +21,13 @@ with workflow.unsafe.imports_passed_through():
     from warroom.dataflow import INPUT_LIMIT, evaluate_when, project, size_of
     from warroom.durations import format_duration
     from warroom.models import (
+        NOT_FOR_TEMPLATES,
         Abort,
         ActionInput,
         Decision,
+        DecisionKind,
+        DecisionRecord,
+        HumanDecision,
         IncidentInput,
         IncidentState,
         IncidentStatusName,
@@ -37,8 +41,7 @@ with workflow.unsafe.imports_passed_through():
 #: Time given to one status-update post (each target), retries included per RETRY_POLICIES["update"].
 UPDATE_TIMEOUT = timedelta(seconds=30)
 
-DecisionKind = Literal["approve", "reject"]
-CommandKind = Literal["retry", "skip"]
+Via = Literal["signal", "update"]
 
 
 def retry_policy(spec: RetrySpec) -> RetryPolicy:
@@ -58,29 +61,10 @@ def approver_allowed(approvers: list[str], who: str) -> bool:
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, inp: IncidentInput) -> None:
-        rb = inp.runbook
-        self._runbook = rb
-        self._state = IncidentState(
-            incident_id=workflow.info().workflow_id,
-            title=rb.title,
-            summary=inp.summary,
-            runbook=rb.name,
-            service=rb.service_name,
-            severity=inp.severity or rb.severity,
-            declared_by=inp.declared_by,
-            started_at=workflow.now(),
-            steps=[
-                StepState(
-                    id=s.id,
-                    phase=s.phase,
-                    action=s.action,
-                    approvers=list(s.approval.approvers) if s.approval else [],
-                )
-                for s in rb.steps
-            ],
-        )
+        self._runbook = inp.runbook
+        self._state = IncidentState.declared(workflow.info().workflow_id, inp, workflow.now())
         self._decisions: dict[str, tuple[DecisionKind, Decision]] = {}
-        self._commands: dict[str, tuple[CommandKind, StepCommand]] = {}
+        self._commands: dict[str, tuple[DecisionKind, StepCommand]] = {}
         self._abort: Abort | None = None
         self._outputs: dict[str, dict[str, Any]] = {}
         self._params: dict[str, Any] = dict(inp.params)
@@ -248,7 +232,7 @@ class IncidentWorkflow:
             return False
         return True
 
-    async def _await_command(self, step: Step) -> CommandKind | None:
+    async def _await_command(self, step: Step) -> DecisionKind | None:
         """A step failed after its retries: wait for retry, skip or abort (None)."""
         self._set_status("paused")
         await workflow.wait_condition(lambda: step.id in self._commands or self._abort is not None)
@@ -310,70 +294,115 @@ class IncidentWorkflow:
             return f"{line} — {s.outcome}"
         return f"{line}, phase {s.phase}, {done}/{len(s.steps)} steps done"
 
-    # ---- human decisions: signals (fire-and-forget) and updates (answer at once) -------
+    # ---- human decisions ---------------------------------------------------------------
+    # Each decision comes as a signal (fire-and-forget, for the plain Temporal CLI) or as a
+    # validated update (the caller learns at once whether it applied). Both go through
+    # `_problem`, which also enforces the decision's deadline with workflow time, so a
+    # decision that reaches the workflow after its sender gave up never applies.
 
     @workflow.signal
     def approve(self, decision: Decision) -> None:
-        self._record_decision("approve", decision)
+        self._take("approve", decision, "signal")
 
     @workflow.signal
     def reject(self, decision: Decision) -> None:
-        self._record_decision("reject", decision)
-
-    @workflow.update
-    async def approve_step(self, decision: Decision) -> StepState:
-        self._record_decision("approve", decision)
-        return await self._decided(decision.step)
-
-    @approve_step.validator
-    def _validate_approve(self, decision: Decision) -> None:
-        self._refuse_if_invalid(decision)
-
-    @workflow.update
-    async def reject_step(self, decision: Decision) -> StepState:
-        self._record_decision("reject", decision)
-        return await self._decided(decision.step)
-
-    @reject_step.validator
-    def _validate_reject(self, decision: Decision) -> None:
-        self._refuse_if_invalid(decision)
-
-    async def _decided(self, step_id: str) -> StepState:
-        """The step once the run loop has applied the decision (same workflow task), so the
-        caller sees the outcome (running / rejected, decided_by) rather than the stale wait."""
-        state = self._step(step_id)
-        await workflow.wait_condition(
-            lambda: state.status != "awaiting_approval" or self._state.is_closed
-        )
-        return state
+        self._take("reject", decision, "signal")
 
     @workflow.signal
     def retry_step(self, command: StepCommand) -> None:
-        self._record_command("retry", command)
+        self._take("retry", command, "signal")
 
     @workflow.signal
     def skip_step(self, command: StepCommand) -> None:
-        self._record_command("skip", command)
+        self._take("skip", command, "signal")
 
     @workflow.signal
     def abort(self, abort: Abort) -> None:
-        if self._abort is None and not self._state.is_closed:
-            self._abort = abort
+        self._take("abort", abort, "signal")
+
+    @workflow.update
+    async def approve_step(self, decision: Decision) -> StepState:
+        self._take("approve", decision, "update")
+        return await self._applied(decision.step, "awaiting_approval")
+
+    @approve_step.validator
+    def _validate_approve(self, decision: Decision) -> None:
+        self._refuse_if_invalid("approve", decision)
+
+    @workflow.update
+    async def reject_step(self, decision: Decision) -> StepState:
+        self._take("reject", decision, "update")
+        return await self._applied(decision.step, "awaiting_approval")
+
+    @reject_step.validator
+    def _validate_reject(self, decision: Decision) -> None:
+        self._refuse_if_invalid("reject", decision)
+
+    # An update cannot share a name with a signal: these are the update forms of the
+    # `retry_step`, `skip_step` and `abort` signals.
+    @workflow.update(name="retry_failed_step")
+    async def retry_failed_step(self, command: StepCommand) -> StepState:
+        self._take("retry", command, "update")
+        return await self._applied(command.step, "failed")
+
+    @retry_failed_step.validator
+    def _validate_retry(self, command: StepCommand) -> None:
+        self._refuse_if_invalid("retry", command)
+
+    @workflow.update(name="skip_failed_step")
+    async def skip_failed_step(self, command: StepCommand) -> StepState:
+        self._take("skip", command, "update")
+        return await self._applied(command.step, "failed")
+
+    @skip_failed_step.validator
+    def _validate_skip(self, command: StepCommand) -> None:
+        self._refuse_if_invalid("skip", command)
+
+    @workflow.update(name="abort_incident")
+    async def abort_incident(self, abort: Abort) -> IncidentState:
+        self._take("abort", abort, "update")
+        await workflow.wait_condition(lambda: self._state.is_closed)
+        return self._state
+
+    @abort_incident.validator
+    def _validate_abort(self, abort: Abort) -> None:
+        self._refuse_if_invalid("abort", abort)
+
+    async def _applied(self, step_id: str, waiting: StepStatus) -> StepState:
+        """The step once the run loop has applied the decision (same workflow task), so the
+        caller sees the outcome (running / rejected / skipped, decided_by), not the stale wait."""
+        state = self._step(step_id)
+        await workflow.wait_condition(lambda: state.status != waiting or self._state.is_closed)
+        return state
 
     @workflow.query
     def status(self) -> IncidentState:
         return self._state
 
-    def _decision_problem(self, decision: Decision) -> str | None:
-        state = next((s for s in self._state.steps if s.id == decision.step), None)
+    def _problem(self, kind: DecisionKind, decision: HumanDecision) -> str | None:
+        """Why `decision` cannot apply now, or None when it can."""
+        if decision.deadline is not None and workflow.now() > decision.deadline:
+            return f"arrived after its deadline ({decision.deadline:%H:%M:%S} UTC)"
+        if self._state.is_closed:
+            return f"the incident is closed ({self._state.status})"
+        if isinstance(decision, Decision):
+            return self._approval_problem(decision)
+        if isinstance(decision, StepCommand):
+            return self._command_problem(decision)
+        if self._abort is not None:
+            return f"an abort by {self._abort.by} is already under way"
+        return None
+
+    def _approval_problem(self, decision: Decision) -> str | None:
+        state = self._find_step(decision.step)
         if state is None:
-            known = ", ".join(s.id for s in self._state.steps)
-            return f"no step {decision.step!r} in this incident (steps: {known})"
+            return self._no_such_step(decision.step)
         if not state.approvers:
             return f"step {decision.step!r} needs no approval"
         if decision.step in self._decisions:
-            kind, earlier = self._decisions[decision.step]
-            return f"step {decision.step!r} was already {kind}d by {earlier.by}"
+            earlier_kind, earlier = self._decisions[decision.step]
+            done = "approved" if earlier_kind == "approve" else "rejected"
+            return f"step {decision.step!r} was already {done} by {earlier.by}"
         if state.status != "awaiting_approval":
             return f"step {decision.step!r} is not waiting for approval (it is {state.status})"
         if not approver_allowed(state.approvers, decision.by):
@@ -383,35 +412,61 @@ class IncidentWorkflow:
             )
         return None
 
-    def _refuse_if_invalid(self, decision: Decision) -> None:
-        problem = self._decision_problem(decision)
+    def _command_problem(self, command: StepCommand) -> str | None:
+        state = self._find_step(command.step)
+        if state is None:
+            return self._no_such_step(command.step)
+        if command.step in self._commands:
+            earlier_kind, earlier = self._commands[command.step]
+            return f"a {earlier_kind} of step {command.step!r} by {earlier.by} is already under way"
+        if state.status != "failed":
+            return f"step {command.step!r} has not failed (it is {state.status})"
+        return None
+
+    def _no_such_step(self, step_id: str) -> str:
+        known = ", ".join(s.id for s in self._state.steps)
+        return f"no step {step_id!r} in this incident (steps: {known})"
+
+    def _refuse_if_invalid(self, kind: DecisionKind, decision: HumanDecision) -> None:
+        problem = self._problem(kind, decision)
         if problem:
             raise ApplicationError(problem, type="warroom.DecisionRefused", non_retryable=True)
 
-    def _record_decision(self, kind: DecisionKind, decision: Decision) -> None:
-        problem = self._decision_problem(decision)
-        if problem:
-            workflow.logger.warning("ignored %s: %s", kind, problem)
-            return
-        self._decisions[decision.step] = (kind, decision)
-
-    def _record_command(self, kind: CommandKind, command: StepCommand) -> None:
-        state = next((s for s in self._state.steps if s.id == command.step), None)
-        if state is None or state.status != "failed" or command.step in self._commands:
-            workflow.logger.warning(
-                "ignored %s_step for %r: step is not failed", kind, command.step
+    def _take(self, kind: DecisionKind, decision: HumanDecision, via: Via) -> None:
+        """Apply a decision unless it has a problem; record it either way (the audit trail of
+        who decided what, and why a plain signal changed nothing)."""
+        problem = self._problem(kind, decision)
+        self._state.decisions.append(
+            DecisionRecord(
+                kind=kind,
+                by=decision.by,
+                at=workflow.now(),
+                via=via,
+                step=getattr(decision, "step", None),
+                comment=getattr(decision, "comment", None) or getattr(decision, "reason", None),
+                refused=problem,
             )
-            return
-        self._commands[command.step] = (kind, command)
+        )
+        if problem:
+            workflow.logger.warning("refused %s %s by %s: %s", via, kind, decision.by, problem)
+        elif isinstance(decision, Decision) and kind in ("approve", "reject"):
+            self._decisions[decision.step] = (kind, decision)
+        elif isinstance(decision, StepCommand) and kind in ("retry", "skip"):
+            self._commands[decision.step] = (kind, decision)
+        elif isinstance(decision, Abort):
+            self._abort = decision
 
     # ---- state ------------------------------------------------------------------------
 
     def _step(self, step_id: str) -> StepState:
         return next(s for s in self._state.steps if s.id == step_id)
 
+    def _find_step(self, step_id: str) -> StepState | None:
+        return next((s for s in self._state.steps if s.id == step_id), None)
+
     def _template_data(self) -> dict[str, Any]:
         """Everything templates may see (but secrets, which only the worker has)."""
-        incident = self._state.model_dump(mode="json", exclude={"steps"})
+        incident = self._state.model_dump(mode="json", exclude=set(NOT_FOR_TEMPLATES))
         steps = {
             s.id: {"status": s.status, **self._outputs.get(s.id, {})}
             for s in self._state.steps

@@ -243,7 +243,7 @@ async def test_a_failed_step_pauses_and_skip_retry_abort_drive_it(cli, tmp_path)
     state = await wait_for(lambda s: s["status"] == "aborted", "show", third, env=env)
     assert state["outcome"] == "aborted by bo: by hand"
     again = await asyncio.to_thread(warroom, "abort", third, "--by", "bo", env=env)
-    assert again.returncode == 1 and "already aborted" in again.stderr
+    assert again.returncode == 1 and "is closed (aborted)" in again.stderr
 
 
 def test_validate_checks_every_runbook_given(tmp_path):
@@ -352,7 +352,8 @@ async def test_control_characters_cannot_repaint_the_terminal_or_forge_rows(cli)
     entries = await wait_for(
         lambda e: e[-1]["event"].startswith("closed"), "timeline", incident_id, env=env
     )
-    assert any(e["actor"] == f"eve{forged}" for e in entries)  # JSON keeps the text as it was
+    # A name must be one line, so the workflow ignores that signal and the timeline says so.
+    assert any(e["event"] == "malformed signal ignored" for e in entries), entries
 
     shown = await asyncio.to_thread(warroom, "show", incident_id, env=env)
     timeline = await asyncio.to_thread(warroom, "timeline", incident_id, env=env)
@@ -360,7 +361,7 @@ async def test_control_characters_cannot_repaint_the_terminal_or_forge_rows(cli)
         assert "\x1b" not in out and "\x07" not in out
         assert not any(line.startswith("12:00:00") for line in out.splitlines()), out
     assert "red\\x1b[31m title\\x1b]0;pwned\\x07\\n12:00:00" in shown.stdout
-    assert "go\\x1b[2J\\n12:00:00" in timeline.stdout and "eve\\n12:00:00" in timeline.stdout
+    assert "go\\x1b[2J\\n12:00:00" in timeline.stdout
     assert len(timeline.stdout.splitlines()) == len(entries) + 1  # header + one row per entry
 
     refused = await asyncio.to_thread(

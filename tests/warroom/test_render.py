@@ -60,7 +60,8 @@ def test_incident_text_escapes_every_field():
         steps=[step, waiting],
     )
     text = render.incident_text(state)
-    assert_inert(text, rows=6 + 2 + 2)  # header, 2 steps, approval hint, paused hint
+    # header, 2 steps, the paused hint (no approve hint: a paused incident waits for no approval)
+    assert_inert(text, rows=6 + 2 + 1)
     assert_inert(render.step_line(step), rows=1)
 
 

@@ -19,6 +19,7 @@ def test_there_are_histories_to_replay():
     assert {p.name for p in HISTORIES} >= {
         "demo-checkout-approved.json",
         "demo-checkout-rejected.json",
+        "demo-checkout-approved-after-refusals.json",  # refused signals in state, deadlines
     }
 
 

@@ -1,7 +1,8 @@
 """Record workflow histories for the replay tests: `.venv/bin/python -m tests.workflows.histories.record`.
 
-Runs the demo runbook against the demo checkout service on a real dev server, once approved
-and once rejected, and saves each history as JSON beside this file. Re-record only when a
+Runs the demo runbook against the demo checkout service on a real dev server, once approved,
+once rejected, and once approved after refused signals (a non-approver, a decision past its
+deadline), and saves each history as JSON beside this file. Re-record only when a
 history-changing workflow change is guarded by `workflow.patched()`, and keep the old files.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -21,6 +23,7 @@ from warroom.devstack import installed_binary
 from warroom.models import Decision
 from warroom.runbook_loader import load_runbook
 from worker import build_worker
+from workflows.incident import IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,17 +46,29 @@ async def record(kind: str) -> None:
             while not (await incidents.status(env.client, incident_id)).pending_approvals:  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
             await asyncio.sleep(6)  # let one cadence update go out while waiting
-            await incidents.decide(
-                env.client, incident_id, kind, Decision(step="rollback", by="dana-oncall")
-            )
             handle = env.client.get_workflow_handle(incident_id)
+            decision = kind.removesuffix("-after-refusals")
+            if decision != kind:
+                for refused in (
+                    Decision(step="rollback", by="mallory"),
+                    Decision(
+                        step="rollback", by="sre-lead", deadline=datetime(2020, 1, 1, tzinfo=UTC)
+                    ),
+                ):
+                    await handle.signal(IncidentWorkflow.approve, refused)
+            await incidents.decide(
+                env.client,
+                incident_id,
+                decision,
+                Decision(step="rollback", by="dana-oncall"),  # type: ignore[arg-type]
+            )
             await handle.result()
             history = await handle.fetch_history()
-            name = f"demo-checkout-{kind.removesuffix('e')}ed.json"
+            name = f"demo-checkout-{kind.replace('approve', 'approved').replace('reject', 'rejected')}.json"
             (HERE / name).write_text(history.to_json())
             print(f"saved {name} ({len(history.events)} events)")
 
 
 if __name__ == "__main__":
-    for kind in sys.argv[1:] or ["approve", "reject"]:
+    for kind in sys.argv[1:] or ["approve", "reject", "approve-after-refusals"]:
         asyncio.run(record(kind))
