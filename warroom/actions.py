@@ -1,20 +1,24 @@
-"""The activity boundary every action kind shares: render templates, validate parameters,
-convert errors to typed ApplicationErrors, scrub secrets from what goes back into history."""
+"""The activity boundary every action kind shares: render templates (bounded, off the event
+loop), validate parameters, convert errors to typed ApplicationErrors, cap Retry-After, and scrub
+secrets (in every encoding) from everything that leaves: results, error messages and details,
+and the HTTP client's log lines."""
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from warroom.errors import ActionParamsError, WarroomError
 from warroom.models import ActionInput, ActionResult
-from warroom.templating import Secrets, render_value
+from warroom.redaction import Secrets
+from warroom.templating import RenderLimits, render_in_thread
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=ActionResult)
@@ -28,6 +32,24 @@ ACTION_PARAMS: dict[str, type[BaseModel]] = {}
 #: The secrets the running action rendered, so `clip` can scrub before it cuts.
 _secrets: ContextVar[Secrets | None] = ContextVar("warroom_action_secrets", default=None)
 
+#: Longest a template may render: the step's own timeout, but never more than this.
+MAX_RENDER_TIME = timedelta(seconds=10)
+#: Longest a Retry-After may postpone the next attempt when the retry policy sets no maximum.
+DEFAULT_MAX_RETRY_DELAY = timedelta(minutes=5)
+
+
+class _ScrubLogRecords(logging.Filter):
+    """httpx logs every request URL at INFO; a URL may carry a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = _secrets.get()
+        if secrets is not None and secrets.values:
+            record.msg, record.args = secrets.scrub(record.getMessage()), None
+        return True
+
+
+logging.getLogger("httpx").addFilter(_ScrubLogRecords())
+
 
 def clip(text: str, limit: int) -> str:
     """Scrub secret values from remote text, then cut it to `limit` characters.
@@ -40,10 +62,42 @@ def clip(text: str, limit: int) -> str:
 
 
 def _scrubbed(model: R, secrets: Secrets) -> R:
-    if not secrets.used:
+    if not secrets.values:
         return model
-    text = secrets.scrub(model.model_dump_json(by_alias=True))
-    return type(model).model_validate(json.loads(text))
+    # String by string, so escapes inside a value are matched and the structure stays intact.
+    data = secrets.scrub_data(model.model_dump(mode="json", by_alias=True))
+    return type(model).model_validate(data)
+
+
+def _retry_delay(asked: timedelta | None) -> timedelta | None:
+    """The far side's Retry-After, never beyond the step's own longest retry interval."""
+    if asked is None:
+        return None
+    policy = activity.info().retry_policy
+    cap = (policy.maximum_interval if policy else None) or DEFAULT_MAX_RETRY_DELAY
+    return min(asked, cap)
+
+
+def _render_limits() -> RenderLimits:
+    timeout = activity.info().start_to_close_timeout or MAX_RENDER_TIME
+    return RenderLimits(seconds=min(timeout, MAX_RENDER_TIME).total_seconds())
+
+
+def _failure(exc: Exception, secrets: Secrets, attempt: int) -> ApplicationError:
+    """The ApplicationError the workflow sees for `exc`, with every secret form scrubbed."""
+    if isinstance(exc, WarroomError):
+        return ApplicationError(
+            secrets.scrub(str(exc)),
+            {"attempt": attempt},
+            type=exc.type_name,
+            non_retryable=not exc.retryable,
+            next_retry_delay=_retry_delay(exc.retry_after),
+        )
+    # Not raised on purpose (a bug, an unexpected library error): retried as Temporal would,
+    # but its text is scrubbed like any other.
+    return ApplicationError(
+        secrets.scrub(f"{type(exc).__name__}: {exc}"), {"attempt": attempt}, type=type(exc).__name__
+    )
 
 
 def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitable[R]]], ActionFn]:
@@ -55,20 +109,20 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
             secrets = Secrets()
             token = _secrets.set(secrets)
             try:
-                rendered: Any = render_value(inp.params, {**inp.context, "secret": secrets})
+                rendered: Any = await render_in_thread(
+                    inp.params, {**inp.context, "secret": secrets}, _render_limits()
+                )
                 try:
                     params = params_model.model_validate(rendered)
                 except ValidationError as exc:
                     raise ActionParamsError(_describe(name, exc)) from exc
                 result = await fn(params)
-            except WarroomError as exc:
-                raise ApplicationError(
-                    secrets.scrub(str(exc)),
-                    {"attempt": attempt},
-                    type=exc.type_name,
-                    non_retryable=not exc.retryable,
-                    next_retry_delay=exc.retry_after,
-                ) from None
+            except CancelledError:
+                raise
+            except Exception as exc:  # nothing leaves unscrubbed
+                # `from None`: a chained exception's text would carry the unscrubbed value into
+                # the worker log and the failure's cause.
+                raise _failure(exc, secrets, attempt) from None
             finally:
                 _secrets.reset(token)
             return _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
