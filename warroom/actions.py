@@ -109,23 +109,18 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
             secrets = Secrets()
             token = _secrets.set(secrets)
             try:
-                rendered: Any = await render_in_thread(
-                    inp.params, {**inp.context, "secret": secrets}, _render_limits()
-                )
-                try:
-                    params = params_model.model_validate(rendered)
-                except ValidationError as exc:
-                    raise ActionParamsError(_describe(name, exc)) from exc
-                result = await fn(params)
+                result = await _render_and_call(name, params_model, fn, inp, secrets)
             except CancelledError:
                 raise
             except Exception as exc:  # nothing leaves unscrubbed
-                # `from None`: a chained exception's text would carry the unscrubbed value into
-                # the worker log and the failure's cause.
-                raise _failure(exc, secrets, attempt) from None
+                failure = _failure(exc, secrets, attempt)
+            else:
+                return _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
             finally:
                 _secrets.reset(token)
-            return _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
+            # Raised outside the handler, so neither its cause nor its context carries the
+            # unscrubbed original into the failure or the worker log.
+            raise failure
 
         run.__name__ = run.__qualname__ = fn.__name__
         run.__doc__ = fn.__doc__
@@ -133,6 +128,23 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
         return activity.defn(name=name)(run)
 
     return decorate
+
+
+async def _render_and_call(
+    name: str,
+    params_model: type[P],
+    fn: Callable[[P], Awaitable[R]],
+    inp: ActionInput,
+    secrets: Secrets,
+) -> R:
+    rendered: Any = await render_in_thread(
+        inp.params, {**inp.context, "secret": secrets}, _render_limits()
+    )
+    try:
+        params = params_model.model_validate(rendered)
+    except ValidationError as exc:
+        raise ActionParamsError(_describe(name, exc)) from exc
+    return await fn(params)
 
 
 def _describe(name: str, exc: ValidationError) -> str:
