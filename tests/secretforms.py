@@ -18,23 +18,33 @@ URL_SECRET = "ü\"s\\k +/=%x'é✓-path-9f8e"
 HEADER_SECRET = "hd+/=\"q\\'Zq=9f8e7d-tok"
 
 
-def encoded_forms(secret: str) -> set[str]:
-    """The secret as templating, a transport or a serializer can show it."""
-    forms = {secret, html.escape(secret), html.escape(secret, quote=False)}
+def _transported(secret: str) -> set[str]:
+    """How a transport carries it: raw, percent-encoded every way, httpx's URL, base64."""
+    forms = {secret}
     for safe in ("", "/", ":/?=&", "/+="):
         forms.add(urllib.parse.quote(secret, safe=safe))
         forms.add(urllib.parse.quote_plus(secret, safe=safe))
         forms.add(urllib.parse.quote(urllib.parse.quote(secret, safe=safe), safe=""))
     url = httpx.URL("http://h/p/" + secret, params={"q": secret})
     forms |= {url.raw_path.decode().split("?")[0][3:], url.query.decode()[2:]}
-    for text in (secret, repr(secret)):
-        forms |= {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
-        forms |= {json.dumps(json.dumps(text))[3:-3]}
-    forms |= {repr(secret)[1:-1], ascii(secret)[1:-1], repr(secret.encode())[2:-1]}
     for prefix in ("", "user:", "us:", "u:"):
         raw = base64.b64encode((prefix + secret).encode()).decode()
         forms |= {raw, raw.replace("+", "-").replace("/", "_"), urllib.parse.quote(raw, safe="")}
-    return {f for f in forms if f}
+    return forms
+
+
+def _serialized(text: str) -> set[str]:
+    """How a serializer shows it: JSON (once, twice), repr, ascii, bytes repr, HTML."""
+    forms = {text, html.escape(text), html.escape(text, quote=False)}
+    forms |= {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+    forms |= {json.dumps(json.dumps(text))[3:-3], json.dumps(repr(text))[2:-2]}
+    forms |= {repr(text)[1:-1], ascii(text)[1:-1], repr(text.encode())[2:-1]}
+    return forms
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """The secret as templating, a transport and then a serializer can show it."""
+    return {s for t in _transported(secret) for s in _serialized(t) if s}
 
 
 def leaks(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:
