@@ -159,7 +159,7 @@ def test_retry_after_parses_seconds_and_dates():
     assert retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now) == timedelta(0)  # in the past
     assert retry_after("99999999999999999999", now) == timedelta(days=365)
     assert retry_after("soon", now) is None and retry_after(None, now) is None
-    assert retry_after("１７", now) is None  # not ASCII digits
+    assert retry_after("\uff11\uff17", now) is None  # not ASCII digits
 
 
 # ---- template rendering ---------------------------------------------------------------
