@@ -113,6 +113,7 @@ def _check_size(chars: int, what: str) -> None:
         budget.check_size(chars, what)
 
 
+_MAX_POWER_BITS = 65536
 _FORMAT_NUMBER = re.compile(r"\d+")
 
 
@@ -191,10 +192,12 @@ class _BoundedSandbox(SandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _tick()
-        if getattr(__obj, "__name__", None) in ("format", "format_map") and isinstance(
-            getattr(__obj, "__self__", None), str
+        # The sandbox hands out str.format wrapped; the format string is the bound method's self.
+        method = getattr(__obj, "__wrapped__", __obj)
+        if getattr(method, "__name__", None) in ("format", "format_map") and isinstance(
+            getattr(method, "__self__", None), str
         ):
-            _check_format(__obj.__self__)
+            _check_format(method.__self__)
         return super().call(__context, __obj, *args, **kwargs)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -211,8 +214,13 @@ class _BoundedSandbox(SandboxedEnvironment):
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int):
                     _check_size(len(seq) * times, "repetition")
-        elif operator == "**" and isinstance(right, int) and abs(right) > 1024:
-            raise TemplateError(f"template exponent {right} is too large (at most 1024)")
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
+            # Python computes a huge power in one uninterruptible C call.
+            if right > 0 and left.bit_length() * right > _MAX_POWER_BITS:
+                raise TemplateError(
+                    f"template power of a {left.bit_length()}-bit number to {right} is too large "
+                    f"(results are limited to {_MAX_POWER_BITS} bits)"
+                )
         elif operator == "%" and isinstance(left, str):
             _check_format(left)
         return super().call_binop(context, operator, left, right)
