@@ -63,8 +63,9 @@ def leaks(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:
 
 
 class EchoServer:
-    """Answers every request with `status` and JSON echoing what arrived: the raw path as sent
-    (percent-encoded), the headers, and the same again as a JSON string inside the JSON."""
+    """Answers every request with `status` (500 for paths under /fail) and JSON echoing what
+    arrived: the raw path as sent (percent-encoded), the headers, and the same again as a JSON
+    string inside the JSON."""
 
     def __init__(self) -> None:
         self.status = 200
@@ -78,7 +79,8 @@ class EchoServer:
     def _answer(self, request: Request) -> Reply:
         self.requests.append(request)
         echo = {"path": request.path, "headers": request.headers, "body": request.body}
-        return Reply(self.status, {**echo, "raw": json.dumps(echo)})
+        status = 500 if request.path.startswith("/fail") else self.status
+        return Reply(status, {**echo, "raw": json.dumps(echo)})
 
     def __enter__(self) -> EchoServer:
         self._server.start()
