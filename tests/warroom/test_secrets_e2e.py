@@ -64,9 +64,10 @@ def payload_texts(data: Any) -> Iterator[str]:
                 text = ""
             yield text
             try:
-                yield from payload_texts(json.loads(text))
+                decoded = json.loads(text)
             except ValueError:
-                pass
+                decoded = None
+            yield from payload_texts(decoded)
         for key, value in data.items():
             yield key
             yield from payload_texts(value)
