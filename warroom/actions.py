@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from warroom.errors import ActionParamsError, WarroomError
 from warroom.models import ActionInput, ActionResult
-from warroom.redaction import Secrets
+from warroom.redaction import SecretLookup, Secrets
 from warroom.templating import RenderLimits, render_in_thread
 
 P = TypeVar("P", bound=BaseModel)
@@ -138,7 +138,7 @@ async def _render_and_call(
     secrets: Secrets,
 ) -> R:
     rendered: Any = await render_in_thread(
-        inp.params, {**inp.context, "secret": secrets}, _render_limits()
+        inp.params, {**inp.context, "secret": SecretLookup(secrets)}, _render_limits()
     )
     try:
         params = params_model.model_validate(rendered)

@@ -99,25 +99,22 @@ def secret_pattern(value: str) -> re.Pattern[str]:
 
 
 class Secrets:
-    """`{{ secret.NAME }}`: reads WARROOM_SECRET_<NAME> on first use and remembers what it handed
-    out, plus every value a template derived from one (`track`), so both can be scrubbed."""
+    """Reads WARROOM_SECRET_<NAME> on first use and remembers what it handed out, plus every
+    value a template derived from one (`track`), so both can be scrubbed. Templates see it only
+    through a `SecretLookup`."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
         self.used: list[str] = []
         self.derived: list[str] = []
 
-    def __getattr__(self, name: str) -> str:
-        if name.startswith("_"):
-            raise AttributeError(name)
+    def resolve(self, name: str) -> str:
         value = self._environ.get(SECRET_ENV_PREFIX + name)
         if value is None:
             raise SecretMissing(name)
         if value not in self.used:
             self.used.append(value)
         return value
-
-    __getitem__ = __getattr__
 
     @property
     def values(self) -> list[str]:
@@ -148,3 +145,25 @@ class Secrets:
         if isinstance(data, list | tuple):
             return [self.scrub_data(v) for v in data]
         return data
+
+
+class SecretLookup:
+    """What templates see as `secret`: `secret.NAME` and `secret['NAME']`, nothing else (no
+    attribute of the registry, such as the values handed out so far, is reachable)."""
+
+    __slots__ = ("_secrets",)
+
+    def __init__(self, secrets: Secrets) -> None:
+        self._secrets = secrets
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._secrets.resolve(name)
+
+    __getitem__ = __getattr__
+
+
+def registry(lookup: SecretLookup) -> Secrets:
+    """The registry behind a template's `secret`."""
+    return lookup._secrets

@@ -29,12 +29,13 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment, safe_range
 
 from warroom.errors import TemplateError, WarroomError
-from warroom.redaction import SECRET_ENV_PREFIX, Secrets
+from warroom.redaction import SECRET_ENV_PREFIX, SecretLookup, Secrets, registry
 
 __all__ = [
     "ENCODING_FILTERS",
     "SECRET_ENV_PREFIX",
     "RenderLimits",
+    "SecretLookup",
     "Secrets",
     "check_template",
     "render_in_thread",
@@ -328,8 +329,9 @@ def _describe(node: nodes.Node) -> str:
 def render_value(value: Any, data: Mapping[str, Any], limits: RenderLimits | None = None) -> Any:
     """Render every string inside `value` (dicts and lists walked) as a template over `data`,
     within `limits` for the whole value. Blocking: from async code use `render_in_thread`."""
-    secrets = data.get("secret")
-    budget = _Budget(limits or RenderLimits(), secrets if isinstance(secrets, Secrets) else None)
+    lookup = data.get("secret")
+    secrets = registry(lookup) if isinstance(lookup, SecretLookup) else None
+    budget = _Budget(limits or RenderLimits(), secrets)
     token = _budget.set(budget)
     try:
         return _render(value, data, budget)

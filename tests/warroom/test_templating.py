@@ -7,7 +7,7 @@ import pytest
 
 from tests.secretforms import HEADER_SECRET, URL_SECRET, encoded_forms, leaks
 from warroom.errors import TemplateError
-from warroom.redaction import Secrets
+from warroom.redaction import SecretLookup, Secrets
 from warroom.templating import RenderLimits, render_value, secret_usage_problems
 
 # ---- the secret rule ------------------------------------------------------------------
@@ -64,7 +64,7 @@ def test_an_unparsable_template_has_no_secret_problems_to_report():
 def test_rendering_refuses_a_template_with_secret_problems(template: str, problem: str):
     secrets = Secrets({"WARROOM_SECRET_TOKEN": HEADER_SECRET})
     with pytest.raises(TemplateError) as info:
-        render_value({"h": template}, {"secret": secrets, "steps": {}})
+        render_value({"h": template}, {"secret": SecretLookup(secrets), "steps": {}})
     assert problem in str(info.value)
     assert secrets.used == []  # refused before any secret was read
 
@@ -73,7 +73,7 @@ def test_encoding_filter_outputs_are_tracked_only_when_they_carry_a_secret():
     secrets = Secrets({"WARROOM_SECRET_TOKEN": URL_SECRET})
     rendered = render_value(
         ["{{ incident.title | urlencode }}", "Basic {{ ('user:' ~ secret.TOKEN) | b64encode }}"],
-        {"secret": secrets, "incident": {"title": "checkout down"}},
+        {"secret": SecretLookup(secrets), "incident": {"title": "checkout down"}},
     )
     assert rendered[0] == "checkout%20down"
     assert secrets.derived == [rendered[1].removeprefix("Basic ")]
@@ -86,15 +86,25 @@ def test_encoding_filter_outputs_are_tracked_only_when_they_carry_a_secret():
 @pytest.mark.parametrize("secret", [URL_SECRET, HEADER_SECRET, "pa ss+w/rd=😀\n\t"])
 def test_every_encoded_form_is_scrubbed(secret: str):
     secrets = Secrets({"WARROOM_SECRET_X": secret})
-    assert secret == secrets.X
+    assert secret == secrets.resolve("X")
     scrubbed = [secrets.scrub(f"before {form} after") for form in encoded_forms(secret)]
     assert leaks(scrubbed, [secret]) == []
     assert all(s.startswith("before ") and s.endswith(" after") for s in scrubbed)
 
 
+@pytest.mark.parametrize("name", ["used", "derived", "values", "scrub", "resolve"])
+def test_templates_reach_secrets_by_name_only(name: str):
+    secrets = Secrets({f"WARROOM_SECRET_{name}": "by-name", "WARROOM_SECRET_T": "other"})
+    data = {"secret": SecretLookup(secrets)}
+    assert render_value(["{{ secret.T }}", f"{{{{ secret.{name} }}}}"], data) == [
+        "other",
+        "by-name",
+    ]
+
+
 def test_scrubbing_leaves_other_text_alone():
     secrets = Secrets({"WARROOM_SECRET_X": "s3cr3t-token"})
-    assert secrets.X
+    assert secrets.resolve("X")
     text = 'S3CR3T-TOKEN s3cr3t token {"a": "s3cr3t_token"} %73%33'
     assert secrets.scrub(text) == text
     assert secrets.scrub_data({"s3cr3t-token": ["x s3cr3t-token"]}) == {"***": ["x ***"]}
