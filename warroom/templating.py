@@ -306,23 +306,23 @@ _RULE = (
 )
 
 
+#: How a node uses the secret inside it, for the refusal message.
+_USES: tuple[tuple[type[nodes.Node] | tuple[type[nodes.Node], ...], Callable[[Any], str]], ...] = (
+    (nodes.Filter, lambda n: f"passed to filter {n.name!r}"),
+    (nodes.Getattr, lambda n: f"used through .{n.attr}"),
+    ((nodes.Getitem, nodes.Slice), lambda n: "indexed or sliced"),
+    (nodes.Call, lambda n: "passed to or used in a call"),
+    (nodes.Test, lambda n: f"tested with {n.name!r}"),
+    ((nodes.Compare, nodes.Operand), lambda n: "compared"),
+    (nodes.For, lambda n: "looped over"),
+    ((nodes.Assign, nodes.AssignBlock), lambda n: "assigned to a variable"),
+)
+
+
 def _describe(node: nodes.Node) -> str:
-    if isinstance(node, nodes.Filter):
-        return f"passed to filter {node.name!r}"
-    if isinstance(node, nodes.Getattr):
-        return f"used through .{node.attr}"
-    if isinstance(node, nodes.Getitem | nodes.Slice):
-        return "indexed or sliced"
-    if isinstance(node, nodes.Call):
-        return "passed to or used in a call"
-    if isinstance(node, nodes.Test):
-        return f"tested with {node.name!r}"
-    if isinstance(node, nodes.Compare | nodes.Operand):
-        return "compared"
-    if isinstance(node, nodes.For):
-        return "looped over"
-    if isinstance(node, nodes.Assign | nodes.AssignBlock):
-        return "assigned to a variable"
+    for kind, say in _USES:
+        if isinstance(node, kind):
+            return say(node)
     return f"used in a {type(node).__name__} expression"
 
 
