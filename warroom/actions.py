@@ -5,6 +5,7 @@ and the HTTP client's log lines."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -57,7 +58,8 @@ def clip(text: str, limit: int) -> str:
     In that order: cutting first could leave half a secret that scrubbing no longer recognises.
     """
     secrets = _secrets.get()
-    text = secrets.scrub(text) if secrets else text
+    if secrets is not None:
+        text = secrets.scrub_prefix(text, limit)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -115,7 +117,9 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
             except Exception as exc:  # nothing leaves unscrubbed
                 failure = _failure(exc, secrets, attempt)
             else:
-                return _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
+                # Off the event loop: scrubbing a result of up to 1 MiB takes a while.
+                result = result.model_copy(update={"attempt": attempt})
+                return await asyncio.to_thread(_scrubbed, result, secrets)
             finally:
                 _secrets.reset(token)
             # Raised outside the handler, so neither its cause nor its context carries the

@@ -3,6 +3,8 @@ every encoded form, and the limits that bound a rendering."""
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from tests.secretforms import HEADER_SECRET, URL_SECRET, encoded_forms, leaks
@@ -100,6 +102,20 @@ def test_templates_reach_secrets_by_name_only(name: str):
         "other",
         "by-name",
     ]
+
+
+def test_scrubbing_only_the_start_of_a_long_text_never_keeps_part_of_a_secret():
+    secrets = Secrets({"WARROOM_SECRET_X": URL_SECRET})
+    secrets.resolve("X")
+    form = urllib.parse.quote(urllib.parse.quote(URL_SECRET, safe=""), safe="")
+    window = 200 + 2 * (40 * len(URL_SECRET) + 64)
+    # Forms scrubbed before the edge shrink the text, pulling what lies at the edge forward.
+    many = (form + "-") * (window // len(form))
+    for at in range(0, window + 100, 7):
+        text = "x" * at + form + "y" * 100_000
+        for candidate in (text, many + text):
+            kept = secrets.scrub_prefix(candidate, 200)[:200]
+            assert not any(form[:n] in kept for n in range(4, len(form) + 1)), at
 
 
 def test_scrubbing_leaves_other_text_alone():
