@@ -1,8 +1,16 @@
-"""Action `http.request`: call an HTTP API; the JSON response is available to later steps."""
+"""Action `http.request`: call an HTTP API; the JSON response is available to later steps.
+
+`send` is the one HTTP call every action uses: it reads each body with a size cap and turns
+transport failures, unexpected statuses and Retry-After into typed errors.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
@@ -10,11 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
 
 from warroom.actions import action, clip
-from warroom.errors import ActionParamsError, HttpStatusError, HttpTransportError
+from warroom.errors import (
+    ActionParamsError,
+    HttpStatusError,
+    HttpTransportError,
+    ResponseTooLarge,
+)
 from warroom.models import ActionResult
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_TEXT = 4096
+#: Largest response body an action reads (it ends up in workflow history).
+MAX_RESPONSE_BYTES = 1024 * 1024
+#: How much of an unexpected answer's body is read: the error message shows only its start.
+ERROR_BODY_BYTES = 8 * 1024
+#: A Retry-After beyond this is nonsense; the activity boundary caps it further (max_interval).
+_RETRY_AFTER_CEILING = timedelta(days=365)
 
 
 class HttpRequestParams(BaseModel):
@@ -49,35 +68,96 @@ class HttpResult(ActionResult):
     text: str = ""
 
 
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    value = response.headers.get("retry-after", "")
-    return timedelta(seconds=int(value)) if value.isdigit() else None
+def retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
+    """Retry-After as a delay: delta-seconds or an HTTP-date; None when absent or malformed."""
+    value = (value or "").strip()
+    if re.fullmatch(r"\d+", value, re.ASCII):
+        return min(timedelta(seconds=min(int(value), 10**10)), _RETRY_AFTER_CEILING)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    delay = when - (now or datetime.now(UTC))
+    return min(max(delay, timedelta(0)), _RETRY_AFTER_CEILING)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response whose body was read within the size cap."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    encoding: str
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self.encoding, errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+async def _read_body(response: httpx.Response, limit: int, *, truncate: bool, what: str) -> bytes:
+    """Read at most `limit` bytes (decoded) of the body, then stop and drop the connection."""
+    declared = response.headers.get("content-length", "")
+    if not truncate and declared.isdigit() and int(declared) > limit:
+        raise _too_large(what, limit)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            if truncate:
+                return bytes(body[:limit])
+            raise _too_large(what, limit)
+    return bytes(body)
+
+
+def _too_large(what: str, limit: int) -> ResponseTooLarge:
+    return ResponseTooLarge(
+        f"{what}: response too large: the body exceeds the limit of {limit} bytes "
+        f"({limit // 1024} KiB); ask the endpoint for less (a filter, a page)",
+        limit=limit,
+    )
 
 
 async def send(
-    method: str, url: str, headers: dict[str, str], body: Any, expect: list[int] | None
-) -> httpx.Response:
-    """Send one request; raise typed errors for transport failures and unexpected statuses."""
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: Any,
+    expect: list[int] | None,
+    *,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+) -> Answer:
+    """Send one request and read its body (at most `max_bytes`); raise typed errors for transport
+    failures, unexpected statuses and bodies over the cap."""
     timeout = activity.info().start_to_close_timeout or timedelta(seconds=30)
+    what = f"{method} {url}"
     try:
-        async with httpx.AsyncClient(timeout=timeout.total_seconds()) as client:
-            response = await client.request(method, url, headers=headers, json=body)
+        async with (
+            httpx.AsyncClient(timeout=timeout.total_seconds()) as client,
+            client.stream(method, url, headers=headers, json=body) as response,
+        ):
+            ok = response.status_code in expect if expect else response.is_success
+            limit = max_bytes if ok else min(max_bytes, ERROR_BODY_BYTES)
+            content = await _read_body(response, limit, truncate=not ok, what=what)
     except httpx.HTTPError as exc:
-        raise HttpTransportError(f"{method} {url} failed: {type(exc).__name__}: {exc}") from exc
+        raise HttpTransportError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
     except (httpx.InvalidURL, UnicodeEncodeError) as exc:
         # Retrying cannot fix a malformed URL or a header that is not ASCII.
-        raise ActionParamsError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
-    ok = response.status_code in expect if expect else response.is_success
+        raise ActionParamsError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    answer = Answer(response.status_code, response.headers, content, response.encoding or "utf-8")
     if not ok:
         wanted = ", ".join(map(str, expect)) if expect else "2xx"
         raise HttpStatusError(
-            f"{method} {url} answered {response.status_code} (expected {wanted}): "
-            f"{clip(response.text, 200)}",
-            status=response.status_code,
-            retryable=response.status_code in RETRYABLE_STATUSES,
-            retry_after=_retry_after(response),
+            f"{what} answered {answer.status_code} (expected {wanted}): {clip(answer.text, 200)}",
+            status=answer.status_code,
+            retryable=answer.status_code in RETRYABLE_STATUSES,
+            retry_after=retry_after(answer.headers.get("retry-after")),
         )
-    return response
+    return answer
 
 
 @action("http.request", HttpRequestParams)

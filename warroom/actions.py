@@ -1,21 +1,26 @@
-"""The activity boundary every action kind shares: render templates, validate parameters,
-convert errors to typed ApplicationErrors, scrub secrets from what goes back into history."""
+"""The activity boundary every action kind shares: render templates (bounded, off the event
+loop), validate parameters, convert errors to typed ApplicationErrors, cap Retry-After, and scrub
+secrets (in every encoding) from everything that leaves: results, error messages and details,
+and the HTTP client's log lines."""
 
 from __future__ import annotations
 
-import json
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from warroom.dataflow import RESULT_LIMIT, cut_result, size_of
 from warroom.errors import ActionParamsError, PayloadTooLarge, WarroomError
 from warroom.models import ActionInput, ActionResult, StoredResult
-from warroom.templating import Secrets, render_value
+from warroom.redaction import SecretLookup, Secrets
+from warroom.templating import RenderLimits, render_in_thread
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=ActionResult)
@@ -29,6 +34,24 @@ ACTION_PARAMS: dict[str, type[BaseModel]] = {}
 #: The secrets the running action rendered, so `clip` can scrub before it cuts.
 _secrets: ContextVar[Secrets | None] = ContextVar("warroom_action_secrets", default=None)
 
+#: Longest a template may render: the step's own timeout, but never more than this.
+MAX_RENDER_TIME = timedelta(seconds=10)
+#: Longest a Retry-After may postpone the next attempt when the retry policy sets no maximum.
+DEFAULT_MAX_RETRY_DELAY = timedelta(minutes=5)
+
+
+class _ScrubLogRecords(logging.Filter):
+    """httpx logs every request URL at INFO; a URL may carry a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = _secrets.get()
+        if secrets is not None and secrets.values:
+            record.msg, record.args = secrets.scrub(record.getMessage()), None
+        return True
+
+
+logging.getLogger("httpx").addFilter(_ScrubLogRecords())
+
 
 def clip(text: str, limit: int) -> str:
     """Scrub secret values from remote text, then cut it to `limit` characters.
@@ -36,15 +59,48 @@ def clip(text: str, limit: int) -> str:
     In that order: cutting first could leave half a secret that scrubbing no longer recognises.
     """
     secrets = _secrets.get()
-    text = secrets.scrub(text) if secrets else text
+    if secrets is not None:
+        text = secrets.scrub_prefix(text, limit)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _scrubbed(model: R, secrets: Secrets) -> R:
-    if not secrets.used:
+    if not secrets.values:
         return model
-    text = secrets.scrub(model.model_dump_json(by_alias=True))
-    return type(model).model_validate(json.loads(text))
+    # String by string, so escapes inside a value are matched and the structure stays intact.
+    data = secrets.scrub_data(model.model_dump(mode="json", by_alias=True))
+    return type(model).model_validate(data)
+
+
+def _retry_delay(asked: timedelta | None) -> timedelta | None:
+    """The far side's Retry-After, never beyond the step's own longest retry interval."""
+    if asked is None:
+        return None
+    policy = activity.info().retry_policy
+    cap = (policy.maximum_interval if policy else None) or DEFAULT_MAX_RETRY_DELAY
+    return min(asked, cap)
+
+
+def _render_limits() -> RenderLimits:
+    timeout = activity.info().start_to_close_timeout or MAX_RENDER_TIME
+    return RenderLimits(seconds=min(timeout, MAX_RENDER_TIME).total_seconds())
+
+
+def _failure(exc: Exception, secrets: Secrets, attempt: int) -> ApplicationError:
+    """The ApplicationError the workflow sees for `exc`, with every secret form scrubbed."""
+    if isinstance(exc, WarroomError):
+        return ApplicationError(
+            secrets.scrub(str(exc)),
+            {"attempt": attempt},
+            type=exc.type_name,
+            non_retryable=not exc.retryable,
+            next_retry_delay=_retry_delay(exc.retry_after),
+        )
+    # Not raised on purpose (a bug, an unexpected library error): retried as Temporal would,
+    # but its text is scrubbed like any other.
+    return ApplicationError(
+        secrets.scrub(f"{type(exc).__name__}: {exc}"), {"attempt": attempt}, type=type(exc).__name__
+    )
 
 
 def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitable[R]]], ActionFn]:
@@ -56,25 +112,19 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
             secrets = Secrets()
             token = _secrets.set(secrets)
             try:
-                rendered: Any = render_value(inp.params, {**inp.context, "secret": secrets})
-                try:
-                    params = params_model.model_validate(rendered)
-                except ValidationError as exc:
-                    raise ActionParamsError(_describe(name, exc)) from exc
-                result = await fn(params)
-                done = _scrubbed(result.model_copy(update={"attempt": attempt}), secrets)
-                stored = _stored(inp, done)
-            except WarroomError as exc:
-                raise ApplicationError(
-                    secrets.scrub(str(exc)),
-                    {"attempt": attempt},
-                    type=exc.type_name,
-                    non_retryable=not exc.retryable,
-                    next_retry_delay=exc.retry_after,
-                ) from None
+                result = await _render_and_call(name, params_model, fn, inp, secrets)
+                result = result.model_copy(update={"attempt": attempt})
+                # Off the event loop: scrubbing a result of up to 1 MiB takes a while.
+                return await _stored(inp, await asyncio.to_thread(_scrubbed, result, secrets))
+            except CancelledError:
+                raise
+            except Exception as exc:  # nothing leaves unscrubbed
+                failure = _failure(exc, secrets, attempt)
             finally:
                 _secrets.reset(token)
-            return stored
+            # Raised outside the handler, so neither its cause nor its context carries the
+            # unscrubbed original into the failure or the worker log.
+            raise failure
 
         run.__name__ = run.__qualname__ = fn.__name__
         run.__doc__ = fn.__doc__
@@ -84,12 +134,34 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
     return decorate
 
 
-def _stored(inp: ActionInput, result: ActionResult) -> StoredResult:
-    """What the step keeps in history: its `outputs`, else the result cut to RESULT_LIMIT."""
+async def _render_and_call(
+    name: str,
+    params_model: type[P],
+    fn: Callable[[P], Awaitable[R]],
+    inp: ActionInput,
+    secrets: Secrets,
+) -> R:
+    rendered: Any = await render_in_thread(
+        inp.params, {**inp.context, "secret": SecretLookup(secrets)}, _render_limits()
+    )
+    try:
+        params = params_model.model_validate(rendered)
+    except ValidationError as exc:
+        raise ActionParamsError(_describe(name, exc)) from exc
+    return await fn(params)
+
+
+async def _stored(inp: ActionInput, result: ActionResult) -> StoredResult:
+    """What the step keeps in history: its `outputs` (rendered over the scrubbed result, with
+    no secrets in reach), else the result cut to RESULT_LIMIT."""
     data = result.model_dump(mode="json", by_alias=True)
     if not inp.outputs:
-        return StoredResult(attempt=result.attempt, result=cut_result(data))
-    outputs = render_value(dict(inp.outputs), {**inp.context, "result": data})
+        return StoredResult(
+            attempt=result.attempt, result=await asyncio.to_thread(cut_result, data)
+        )
+    outputs = await render_in_thread(
+        dict(inp.outputs), {**inp.context, "result": data}, _render_limits()
+    )
     if (size := size_of(outputs)) > RESULT_LIMIT:
         raise PayloadTooLarge(
             f"the outputs of step {inp.step!r} are {size // 1024} KiB, over the "

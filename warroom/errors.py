@@ -91,6 +91,16 @@ class HttpStatusError(WarroomError):
         super().__init__(message)
 
 
+class ResponseTooLarge(WarroomError):
+    """A response body was larger than the action reads: retrying gets the same answer."""
+
+    type_name = "warroom.ResponseTooLarge"
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        self.limit = limit
+        super().__init__(message)
+
+
 class HttpTransportError(WarroomError):
     """An HTTP call could not complete (connection refused, timeout, reset)."""
 

@@ -10,8 +10,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.http import HttpResult, http_request
+from activities.http import http_request
 from activities.webhook import webhook_post
+from tests.activities.running import run_action
 from tests.fakehttp import FakeHttp, Reply
 from warroom.devstack import free_port
 from warroom.models import ActionInput
@@ -24,10 +25,7 @@ def action_input(params: dict[str, Any], context: dict[str, Any] | None = None) 
 
 
 async def run(fn: Any, params: dict[str, Any], context: dict[str, Any] | None = None) -> Any:
-    """The result as the step keeps it in history (no `outputs`: the whole result), typed."""
-    stored = await ActivityEnvironment().run(fn, action_input(params, context))
-    assert stored.outputs is None and stored.result is not None
-    return HttpResult.model_validate({**stored.result, "attempt": stored.attempt})
+    return await run_action(fn, action_input(params, context))
 
 
 async def failure(fn: Any, params: dict[str, Any]) -> ApplicationError:
@@ -238,7 +236,7 @@ async def test_a_missing_step_result_explains_where_results_come_from(fake_http:
         )
     err = info.value
     assert "has no attribute 'measure-impact'" in err.message
-    assert "steps['ID'] exists only once step ID has succeeded, not when skipped" in err.message
+    assert "steps['ID'] exists once step ID has ended" in err.message
 
 
 async def test_invalid_rendered_params_are_non_retryable(fake_http: FakeHttp):
