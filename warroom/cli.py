@@ -18,7 +18,7 @@ import typer
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from warroom import incidents, render
+from warroom import cli_runbooks, incidents, render
 from warroom.client import connect, task_queue
 from warroom.errors import DecisionRefused, WarroomError
 from warroom.models import Abort, Decision, StepCommand
@@ -34,6 +34,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(cli_runbooks.app, name="runbooks")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 IncidentId = Annotated[str, typer.Argument(help="Incident id (inc-...).")]
@@ -202,19 +204,10 @@ def timeline(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
 
 @app.command()
 def validate(
-    runbooks: Annotated[list[str], typer.Argument(help="Runbook names or paths.")],
+    runbooks: Annotated[list[str], typer.Argument(help="Runbook files, directories or names.")],
 ) -> None:
-    """Check runbooks without starting anything; errors name file, line and the fix."""
-    bad = 0
-    for ref in runbooks:
-        try:
-            rb = load_runbook(ref)
-            typer.echo(f"ok: {ref} ({rb.name}, {len(rb.steps)} steps)")
-        except WarroomError as exc:
-            bad += 1
-            typer.echo(f"error: {exc}", err=True)
-    if bad:
-        raise typer.Exit(1)
+    """Check runbooks (short for `warroom runbooks validate`): errors name file:line:col and the fix."""
+    raise typer.Exit(cli_runbooks.validate_paths(runbooks, as_json=False))
 
 
 @app.command()

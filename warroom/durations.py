@@ -6,7 +6,10 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+#: Longest duration a runbook may give: anything longer is a typo (`1000000000d`), not a plan.
+MAX_DURATION = timedelta(days=30)
 
 _PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -18,14 +21,26 @@ def parse_duration(text: str) -> timedelta:
     compact = text.strip().replace(" ", "")
     if not _WHOLE.match(compact):
         raise ValueError(
-            f"{text!r} is not a duration: write a number with a unit, e.g. 30s, 15m, 1h, 1h30m"
+            f"{_short(text)!r} is not a duration: write a number with a unit, e.g. 30s, 15m, 1h, 1h30m"
         )
     total = timedelta()
     for amount, unit in _PART.findall(compact):
+        # Compare before building the timedelta: a huge number would overflow it.
+        if len(amount) > 12 or (
+            total + timedelta(**{_UNITS[unit]: min(int(amount), 10**6)}) > MAX_DURATION
+        ):
+            raise ValueError(
+                f"{_short(text)!r} is longer than {format_duration(MAX_DURATION)}, "
+                "the longest duration a runbook may give: write a shorter one"
+            )
         total += timedelta(**{_UNITS[unit]: int(amount)})
     if total <= timedelta():
         raise ValueError(f"{text!r}: a duration must be longer than zero")
     return total
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 30 else text[:29] + "…"
 
 
 def format_duration(value: timedelta) -> str:
@@ -56,5 +71,12 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(_coerce),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*(\d+\s*(ms|s|m|h|d)\s*)+$",
+            "description": f"A duration: 30s, 15m, 1h30m, 2d (at most {MAX_DURATION.days}d).",
+        }
+    ),
 ]
 """A timedelta that reads and writes the runbook notation ("15m") everywhere."""
