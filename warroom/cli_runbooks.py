@@ -82,9 +82,7 @@ def validate_paths(refs: list[str], *, as_json: bool) -> int:
         if not as_json:
             typer.echo(f"ok: {ref} ({rb.name}, {len(rb.steps)} steps)")
     if as_json:
-        rows = [
-            {"file": p.path, "line": p.line, "col": p.col, "message": p.message} for p in found
-        ]
+        rows = [{"file": p.path, "line": p.line, "col": p.col, "message": p.message} for p in found]
         typer.echo(json.dumps(rows, indent=2))
     return 1 if found else 0
 

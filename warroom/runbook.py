@@ -162,19 +162,6 @@ class Approval(Strict):
         "reject", description="What a timeout means; reject ends the incident as aborted."
     )
 
-    @model_validator(mode="after")
-    def _quorum_possible(self) -> Approval:
-        # Groups are resolved against teams.yaml by the loader; here only plain people count.
-        if "*" in self.approvers or any(a.startswith("group:") for a in self.approvers):
-            return self
-        people = set(self.approvers)
-        if self.min_approvals > len(people):
-            raise ValueError(
-                f"min_approvals is {self.min_approvals} but only {len(people)} distinct "
-                f"approver(s) are listed: add approvers or lower min_approvals"
-            )
-        return self
-
 
 class Goto(Strict):
     """`on_failure: {goto: STEP}`: continue at a later fallback step."""

@@ -327,26 +327,27 @@ def _approvers(loc: Loc, step: Step, teams: Teams | None) -> Iterator[Finding]:
     approval = step.approval
     assert approval is not None
     groups = [(j, a) for j, a in enumerate(approval.approvers) if a.startswith("group:")]
-    if not groups:
-        return  # the model already checked the quorum against plain people
-    if teams is None:
+    if groups and teams is None:
         yield Finding(
             (*loc, "approvers", groups[0][0]),
             f"{groups[0][1]} needs a teams.yaml (next to the runbook, or $WARROOM_TEAMS) "
             "that lists its members",
         )
         return
-    unknown = [(j, a) for j, a in groups if a.removeprefix("group:") not in teams]
+    unknown = [(j, a) for j, a in groups if a.removeprefix("group:") not in (teams or {})]
     for j, approver in unknown:
-        yield Finding((*loc, "approvers", j), unknown_group(approver.removeprefix("group:"), teams))
+        yield Finding(
+            (*loc, "approvers", j), unknown_group(approver.removeprefix("group:"), teams or {})
+        )
     if unknown:
         return
-    people = resolve_approvers(approval.approvers, teams)
+    people = resolve_approvers(approval.approvers, teams or {})
     if "*" not in people and approval.min_approvals > len(people):
         yield Finding(
             (*loc, "min_approvals"),
             f"min_approvals is {approval.min_approvals} but the approvers are only "
-            f"{len(people)} people ({', '.join(people)}): add approvers or lower min_approvals",
+            f"{len(people)} distinct people ({', '.join(people)}): add approvers or lower "
+            "min_approvals",
         )
 
 

@@ -123,7 +123,7 @@ def load_teams(path: Path) -> dict[str, list[str]]:
     if not path.is_file():
         raise RunbookError("no such teams file ($WARROOM_TEAMS or teams.yaml)", path=str(path))
     doc = _document(_read_bytes(path), str(path))
-    problems = [_problem(str(path), doc, Finding(loc, msg)) for loc, msg in _doc_problems(doc)]
+    problems = _doc_problems(str(path), doc)
     try:
         teams = TeamsFile.model_validate(doc.data).root
     except ValidationError as exc:
@@ -141,13 +141,12 @@ def parse_runbook(
     `teams` resolves `group:` approvers; without it a runbook using groups is refused.
     """
     doc = _document(text, path)
-    findings = [Finding(loc, msg) for loc, msg in _doc_problems(doc)]
+    located = _doc_problems(path, doc)
+    findings: list[Finding] = []
     data = doc.data
     if not isinstance(data, dict):
-        findings.append(
-            Finding((), "a runbook is a YAML mapping with name, title, severity and steps")
-        )
-        raise RunbookError.of([_problem(path, doc, f) for f in findings])
+        finding = Finding((), "a runbook is a YAML mapping with name, title, severity and steps")
+        raise RunbookError.of([*located, _problem(path, doc, finding)])
     steps = data.get("steps")
     if isinstance(steps, list) and len(steps) > MAX_STEPS:
         raise RunbookError.of(
@@ -173,8 +172,8 @@ def parse_runbook(
         findings += _local_step_findings(data)
     if runbook is not None:
         findings += check_runbook(runbook, ACTION_PARAMS, teams)
-    if findings:
-        raise RunbookError.of(_unique([_problem(path, doc, f) for f in findings]))
+    if findings or located:
+        raise RunbookError.of(_unique(located + [_problem(path, doc, f) for f in findings]))
     assert runbook is not None
     return runbook
 
@@ -202,13 +201,12 @@ def _document(text: str | bytes, path: str) -> Document:
         ) from None
 
 
-def _doc_problems(doc: Document) -> Iterator[tuple[Loc, str]]:
-    # Reading problems already carry a mark; give them a location that maps back to it.
-    for mark, message in doc.problems:
-        loc = next((k for k, m in doc.keys.items() if m == mark), None)
-        if loc is None:
-            loc = next((k for k, m in doc.values.items() if m == mark), ())
-        yield loc, message
+def _doc_problems(path: str, doc: Document) -> list[RunbookProblem]:
+    """Problems found while reading, which already know their mark."""
+    return [
+        RunbookProblem(path, mark.line, mark.col, f"{_where(doc.data, loc)}: {message}")
+        for loc, mark, message in doc.problems
+    ]
 
 
 def _empty_approvals(data: dict[str, Any]) -> Iterator[Finding]:
@@ -225,15 +223,17 @@ def _empty_approvals(data: dict[str, Any]) -> Iterator[Finding]:
 
 
 def _local_step_findings(data: dict[str, Any]) -> Iterator[Finding]:
-    """Action checks of the steps that are valid on their own, when the runbook as a whole
-    is not (so a schema error elsewhere does not hide a wrong action argument)."""
+    """Action checks of every step whose action and `with` are well formed, when the runbook
+    as a whole is not (so a schema error elsewhere does not hide a wrong action argument)."""
     steps = data.get("steps")
     for i, raw in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(raw, dict):
+            continue
         try:
-            step = Step.model_validate(raw)
+            ref = ActionRef.model_validate({k: raw[k] for k in ("action", "with") if k in raw})
         except ValidationError:
             continue
-        yield from check_action(("steps", i), step, ACTION_PARAMS)
+        yield from check_action(("steps", i), ref, ACTION_PARAMS)
 
 
 # ---- schema errors -------------------------------------------------------------------
@@ -257,7 +257,10 @@ def _schema_findings(
         if loc in seen and err["type"] != "missing":
             continue
         seen.add(loc)
-        yield _explain(err, loc, doc, root)
+        finding = _explain(err, loc, doc, root)
+        if err["loc"][-1:] == ("[key]",):  # the mapping key itself is wrong: point at it
+            finding = Finding(finding.loc, f"key {loc[-1]!r}: {finding.message}", at_key=True)
+        yield finding
 
 
 def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
@@ -314,17 +317,12 @@ def _yaml_hint(doc: Document, loc: Loc, kind: str) -> str:
     if raw is None:
         return ""
     value = value_at(doc.data, loc)
-    surprising = (
-        isinstance(value, bool | dt.date)
-        or ":" in raw
-        or kind in ("string_type", "literal_error", "string_pattern_mismatch")
-    )
-    if not surprising:
-        return ""
-    return (
-        f" (YAML reads unquoted {raw} as {type(value).__name__} {value!r}; "
-        f'if you mean the text, quote it: "{raw}")'
-    )
+    read_as = f"YAML reads unquoted {raw} as {type(value).__name__} {value!r}"
+    if ":" in raw or kind in ("string_type", "literal_error", "string_pattern_mismatch"):
+        return f' ({read_as}; if you mean the text, quote it: "{raw}")'
+    if isinstance(value, bool | dt.date):
+        return f" ({read_as})"
+    return ""
 
 
 # ---- formatting ----------------------------------------------------------------------

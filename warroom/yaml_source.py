@@ -58,8 +58,8 @@ class Document:
     keys: dict[Loc, Mark] = field(default_factory=dict)
     #: Unquoted scalars YAML read as something other than text (`No` → false), by location.
     plain: dict[Loc, str] = field(default_factory=dict)
-    #: Problems found while reading that still left usable data (duplicate keys, bad tags).
-    problems: list[tuple[Mark, str]] = field(default_factory=list)
+    #: Problems found while reading that still left usable data (duplicate keys, merge keys).
+    problems: list[tuple[Loc, Mark, str]] = field(default_factory=list)
 
     def mark(self, loc: Loc, *, key: bool = False) -> Mark:
         """Where `loc` is (its key when `key`), or the nearest enclosing value that exists."""
@@ -123,8 +123,9 @@ def read_document(raw: bytes | str) -> Document:
             Mark(1, 1),
         )
     text = raw if isinstance(raw, str) else _decode(raw)
-    loader = _LimitedLoader(text)
+    loader: _LimitedLoader | None = None
     try:
+        loader = _LimitedLoader(text)  # checks every character at once
         root = loader.get_single_node()
     except YamlProblem:
         raise
@@ -135,7 +136,8 @@ def read_document(raw: bytes | str) -> Document:
     except RecursionError:  # belt and braces: the depth limit should stop this first
         raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", Mark(1, 1)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         raise YamlProblem(
             "the file is empty: a runbook is a YAML mapping with name, title and steps", Mark(1, 1)
@@ -181,8 +183,8 @@ def _reader_problem(exc: yaml.YAMLError, text: str) -> YamlProblem:
     before = text[:position]
     line = before.count("\n") + 1
     col = position - (before.rfind("\n") + 1) + 1
-    character = getattr(exc, "character", "")
-    code = f"#x{ord(character):04x}" if isinstance(character, str) and character else "?"
+    character = getattr(exc, "character", None)
+    code = f"#x{character:04x}" if isinstance(character, int) else "?"
     return YamlProblem(
         f"character {code} is not allowed in YAML: remove it (control characters, "
         "and NUL in particular, cannot appear in a runbook)",
@@ -234,7 +236,7 @@ class _Builder:
     def _mapping(self, node: MappingNode, loc: Loc) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = self._key(key_node)
+            key = self._key(key_node, loc)
             if key is None:
                 continue
             where = _mark(key_node.start_mark)
@@ -242,6 +244,7 @@ class _Builder:
                 first = self.doc.keys[(*loc, key)]
                 self.doc.problems.append(
                     (
+                        (*loc, key),
                         where,
                         f"key {key!r} appears twice (first on line {first.line}): YAML would keep "
                         "only the last one, so merge them or remove one",
@@ -252,16 +255,21 @@ class _Builder:
             out[key] = self.build(value_node, (*loc, key))
         return out
 
-    def _key(self, node: Node) -> str | None:
+    def _key(self, node: Node, loc: Loc) -> str | None:
         """Keys are taken as written (`on:` stays "on"); only plain scalars may be keys."""
         if isinstance(node, ScalarNode) and node.tag == _MERGE_TAG:
             self.doc.problems.append(
-                (_mark(node.start_mark), "merge keys (<<) are not supported: write the keys out")
+                (
+                    loc,
+                    _mark(node.start_mark),
+                    "merge keys (<<) are not supported: write the keys out",
+                )
             )
             return None
         if not isinstance(node, ScalarNode):
             self.doc.problems.append(
                 (
+                    loc,
                     _mark(node.start_mark),
                     "a mapping key must be a plain word, not a list or mapping",
                 )
@@ -279,7 +287,7 @@ class _Builder:
             return node.value
         except (ValueError, OverflowError):
             self.doc.problems.append(
-                (_mark(node.start_mark), f"{_short(node.value)} is too long a number")
+                (loc, _mark(node.start_mark), f"{_short(node.value)} is too long a number")
             )
             return node.value
         if node.style is None and value is not None:
