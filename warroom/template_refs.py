@@ -26,8 +26,15 @@ def is_template(value: Any) -> bool:
 
 
 def parse(text: str) -> nodes.Template:
-    """The syntax tree of a template; raises jinja2.TemplateSyntaxError."""
-    return _env.parse(text)
+    """The syntax tree of a template; raises jinja2.TemplateSyntaxError.
+
+    Jinja2's parser recurses once per nesting level, so `{{ [[[[…` thousands deep would
+    raise RecursionError: that is reported as a syntax error too.
+    """
+    try:
+        return _env.parse(text)
+    except RecursionError:
+        raise jinja2.TemplateSyntaxError("the template is nested too deeply", 1) from None
 
 
 def syntax_error(text: str) -> str | None:
@@ -53,9 +60,11 @@ def references(text: str) -> set[Ref]:
         tree = parse(text)
     except jinja2.TemplateSyntaxError:
         return set()
-    free = meta.find_undeclared_variables(tree)
     found: set[Ref] = set()
-    _collect(tree, free, found)
+    try:
+        _collect(tree, meta.find_undeclared_variables(tree), found)
+    except RecursionError:  # parsed, yet too deep to walk: nothing can be said about it
+        return set()
     return found
 
 

@@ -49,7 +49,11 @@ def test_validate_json_gives_one_object_per_problem():
     result = CliRunner().invoke(app, ["runbooks", "validate", "--json", rel])
     assert result.exit_code == 1
     rows = json.loads(result.stdout)
-    assert [(r["file"], r["line"], r["col"]) for r in rows] == [(rel, 6, 13), (rel, 11, 59), (rel, 12, 14)]
+    assert [(r["file"], r["line"], r["col"]) for r in rows] == [
+        (rel, 6, 13),
+        (rel, 11, 59),
+        (rel, 12, 14),
+    ]
     assert "unknown action 'http.reqest'" in rows[0]["message"]
 
 
