@@ -21,11 +21,12 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from warroom.durations import Duration, format_duration
+from warroom.durations import Duration, at_load, format_duration
 
 Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
 Phase = Literal["triage", "mitigate", "verify", "recover", "communicate"]
@@ -129,8 +130,8 @@ class ActionRef(Strict):
     )
 
 
-def _approver(name: str) -> str:
-    if name == "*":
+def _approver(name: str, info: ValidationInfo) -> str:
+    if name == "*" or not at_load(info):
         return name
     if name.startswith("group:"):
         if not re.fullmatch(SLUG, name.removeprefix("group:")):
@@ -328,9 +329,11 @@ class Runbook(Strict):
 
     @field_validator("cadence")
     @classmethod
-    def _merge_default_cadence(cls, value: dict[Severity, timedelta]) -> dict[Severity, timedelta]:
+    def _merge_default_cadence(
+        cls, value: dict[Severity, timedelta], info: ValidationInfo
+    ) -> dict[Severity, timedelta]:
         for severity, interval in value.items():
-            if interval < MIN_CADENCE:
+            if interval < MIN_CADENCE and at_load(info):
                 raise ValueError(
                     f"{severity}: {format_duration(interval)} is too often for status updates: "
                     f"use at least {format_duration(MIN_CADENCE)}"

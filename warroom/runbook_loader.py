@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from activities.registry import ACTIVITIES
 from warroom.actions import ACTION_PARAMS
+from warroom.durations import AT_LOAD
 from warroom.errors import RunbookError, RunbookProblem
 from warroom.runbook import (
     ActionRef,
@@ -125,7 +126,7 @@ def load_teams(path: Path) -> dict[str, list[str]]:
     doc = _document(_read_bytes(path), str(path))
     problems = _doc_problems(str(path), doc)
     try:
-        teams = TeamsFile.model_validate(doc.data).root
+        teams = TeamsFile.model_validate(doc.data, context=AT_LOAD).root
     except ValidationError as exc:
         problems += [_problem(str(path), doc, f) for f in _schema_findings(exc, doc, TeamsFile)]
     if problems:
@@ -165,7 +166,7 @@ def parse_runbook(
         )
     findings += _empty_approvals(data)
     try:
-        runbook: Runbook | None = Runbook.model_validate(data)
+        runbook: Runbook | None = Runbook.model_validate(data, context=AT_LOAD)
     except ValidationError as exc:
         runbook = None
         findings += _schema_findings(exc, doc, Runbook)

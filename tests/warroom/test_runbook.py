@@ -12,9 +12,9 @@ import pytest
 from warroom.durations import format_duration, parse_duration
 from warroom.errors import RunbookError
 from warroom.runbook import RETRY_POLICIES, Runbook
-from warroom.runbook_loader import SHIPPED_RUNBOOKS, load_runbook, parse_runbook
+from warroom.runbook_loader import SHIPPED_RUNBOOKS, load_runbook, parse_runbook, runbook_files
 
-SHIPPED = sorted(SHIPPED_RUNBOOKS.glob("*.yaml"))
+SHIPPED = runbook_files(SHIPPED_RUNBOOKS)
 
 
 def test_runbooks_are_shipped():

@@ -315,3 +315,23 @@ def test_short_validate_accepts_a_directory():
     result = CliRunner().invoke(app, ["validate", "runbooks"])
     assert result.exit_code == 0, result.output
     assert "ok: runbooks/demo-checkout.yaml (demo-checkout, 4 steps)" in result.stdout
+
+
+def test_load_time_bounds_do_not_strand_a_running_incident():
+    """Policy bounds (minimum cadence, longest duration, approver names) refuse a runbook at
+    load, but a runbook decoded from a workflow input accepted before them still decodes."""
+    text = FULL.replace("cadence: {SEV1: 15m}", "cadence: {SEV1: 5s}").replace(
+        "timeout: 10m", "timeout: 60d"
+    )
+    with pytest.raises(RunbookError) as info:
+        parse_runbook(text, "full.yaml", teams=TEAMS)
+    assert [p.message.split(":")[0] for p in info.value.problems] == [
+        "cadence",
+        "step 'rollback' approval.timeout",
+    ]
+    stored = full().model_dump(mode="json")
+    stored["cadence"]["SEV1"] = "5s"
+    stored["steps"][1]["approval"]["timeout"] = "60d"
+    stored["steps"][1]["approval"]["approvers"] = ["", "group:sre"]
+    decoded = Runbook.model_validate(stored)
+    assert decoded.cadence["SEV1"] == timedelta(seconds=5)

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from tests.warroom.test_runbook_language import FULL, TEAMS
 from warroom.errors import RunbookError
 from warroom.runbook import Runbook
-from warroom.runbook_loader import SHIPPED_RUNBOOKS, parse_runbook
+from warroom.runbook_loader import SHIPPED_RUNBOOKS, parse_runbook, runbook_files
 from warroom.template_refs import references
 
-SEEDS = [FULL, *(p.read_text() for p in sorted(SHIPPED_RUNBOOKS.glob("*.yaml")))]
+SEEDS = [FULL, *(p.read_text() for p in runbook_files(SHIPPED_RUNBOOKS))]
 
 # Generous per-example bounds: they catch a hang or a blow-up, not a slow machine.
 SETTINGS = settings(
