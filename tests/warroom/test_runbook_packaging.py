@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What a source distribution holds; copied so no stale build/ of the checkout is reused.
@@ -62,32 +63,27 @@ def test_non_editable_install_finds_shipped_runbooks(tmp_path: Path):
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target)}
     env.pop("WARROOM_RUNBOOKS", None)
+
+    def run(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, *args],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
     probe = (
         "import json, warroom\n"
         "from warroom.runbook_loader import load_runbook\n"
         "rb = load_runbook('demo-checkout')\n"
         "print(json.dumps({'module': warroom.__file__, 'name': rb.name}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    found = json.loads(done.stdout)
+    found = run("-c", probe)
     assert found["module"].startswith(str(target))  # the installed copy, not the checkout
     assert found["name"] == "demo-checkout"
-    listed = subprocess.run(
-        [sys.executable, "-m", "warroom.cli", "runbooks", "list", "--json"],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert listed.returncode == 0, listed.stderr
-    paths = [row["path"] for row in json.loads(listed.stdout)]
+    paths = [row["path"] for row in run("-m", "warroom.cli", "runbooks", "list", "--json")]
     assert any(p.startswith(str(target)) and p.endswith("demo-checkout.yaml") for p in paths)
