@@ -16,8 +16,7 @@ from warroom.runbook import PHASE_ORDER, Runbook
 from warroom.runbook_loader import (
     find_runbook,
     load_runbook,
-    load_teams_for,
-    parse_runbook,
+    load_runbook_file,
     runbook_dirs,
     runbook_files,
 )
@@ -31,12 +30,6 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-def _load(path: Path) -> Runbook:
-    from warroom.runbook_loader import _read_bytes
-
-    return parse_runbook(_read_bytes(path), str(path), teams=load_teams_for(path))
 
 
 def _targets(refs: list[str]) -> Iterator[tuple[str, Path | RunbookError]]:
@@ -70,7 +63,7 @@ def validate_paths(refs: list[str], *, as_json: bool) -> int:
         try:
             if isinstance(target, RunbookError):
                 raise target
-            rb = _load(target)
+            rb = load_runbook_file(target)
         except RunbookError as exc:
             problems = _problems(exc, ref)
             found += problems
@@ -112,7 +105,7 @@ def catalogue() -> Iterator[tuple[Path, Runbook | RunbookError]]:
     for directory in _catalogue_dirs():
         for path in runbook_files(directory):
             try:
-                yield path, _load(path)
+                yield path, load_runbook_file(path)
             except RunbookError as exc:
                 yield path, exc
 

@@ -33,7 +33,16 @@ from warroom.runbook import (
 )
 from warroom.runbook_checks import Finding, check_action, check_runbook, did_you_mean
 from warroom.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
-from warroom.yaml_source import Document, Loc, YamlProblem, child, read_document, value_at
+from warroom.yaml_source import (
+    MAX_BYTES,
+    Document,
+    Loc,
+    YamlProblem,
+    child,
+    read_document,
+    too_big,
+    value_at,
+)
 
 assert ACTIVITIES  # importing the registry fills ACTION_PARAMS
 
@@ -109,8 +118,20 @@ def find_runbook(ref: str) -> Path:
 
 def load_runbook(ref: str) -> Runbook:
     """Find (by name or path), read and validate a runbook, with the teams next to it."""
+    return load_runbook_file(find_runbook(ref))
+
+
+def load_runbook_file(path: Path) -> Runbook:
+    """Read and validate one runbook file, checking its `group:` approvers against its teams."""
+    return parse_runbook(read_limited(path), str(path), teams=load_teams_for(path))
+
+
+def load_with_teams(ref: str) -> tuple[Runbook, Teams | None]:
+    """The runbook and its teams, for the declare path: resolve each step's approvers with
+    `warroom.teams.resolve_approvers(step.approval.approvers, teams or {})`."""
     path = find_runbook(ref)
-    return parse_runbook(_read_bytes(path), str(path), teams=load_teams_for(path))
+    teams = load_teams_for(path)
+    return parse_runbook(read_limited(path), str(path), teams=teams), teams
 
 
 def load_teams_for(runbook_path: Path | None) -> Teams | None:
@@ -123,7 +144,7 @@ def load_teams(path: Path) -> dict[str, list[str]]:
     """Read teams.yaml (`group: [person, ...]`); problems are reported like a runbook's."""
     if not path.is_file():
         raise RunbookError("no such teams file ($WARROOM_TEAMS or teams.yaml)", path=str(path))
-    doc = _document(_read_bytes(path), str(path))
+    doc = _document(read_limited(path), str(path))
     problems = _doc_problems(str(path), doc)
     try:
         teams = TeamsFile.model_validate(doc.data, context=AT_LOAD).root
@@ -182,15 +203,18 @@ def parse_runbook(
 # ---- reading -------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
-    from warroom.yaml_source import MAX_BYTES
-
+def read_limited(path: Path) -> bytes:
+    """A runbook file's bytes; a file over MAX_BYTES is refused without reading it all."""
     try:
         with path.open("rb") as f:
-            # Read one byte more than allowed, so an oversized file is refused unread.
-            return f.read(MAX_BYTES + 1)
+            raw = f.read(MAX_BYTES + 1)
+            size = os.fstat(f.fileno()).st_size
     except OSError as exc:
         raise RunbookError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    if len(raw) > MAX_BYTES:
+        problem = too_big(max(size, len(raw)))
+        raise RunbookError.of([RunbookProblem(str(path), 1, 1, problem.message)])
+    return raw
 
 
 def _document(text: str | bytes, path: str) -> Document:

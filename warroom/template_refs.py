@@ -68,6 +68,17 @@ def references(text: str) -> set[Ref]:
     return found
 
 
+def references_in(value: Any) -> set[Ref]:
+    """References of every template string inside `value` (a step's `with`: dicts, lists)."""
+    if isinstance(value, str):
+        return references(value)
+    found: set[Ref] = set()
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    for item in items:
+        found |= references_in(item)
+    return found
+
+
 def single_expression(text: str) -> bool:
     """Whether the template is exactly one `{{ expression }}` and nothing else (a `when`)."""
     try:

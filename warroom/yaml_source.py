@@ -117,11 +117,7 @@ def read_document(raw: bytes | str) -> Document:
     """Turn runbook bytes into data with positions; raise YamlProblem when that is impossible."""
     size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
     if size > MAX_BYTES:
-        raise YamlProblem(
-            f"the file is {size:,} bytes; a runbook may be at most {MAX_BYTES:,} bytes (1 MiB): "
-            "split it into several runbooks",
-            Mark(1, 1),
-        )
+        raise too_big(size)
     text = raw if isinstance(raw, str) else _decode(raw)
     loader: _LimitedLoader | None = None
     try:
@@ -145,6 +141,15 @@ def read_document(raw: bytes | str) -> Document:
     doc = Document(data=None)
     doc.data = _Builder(doc).build(root, ())
     return doc
+
+
+def too_big(size: int) -> YamlProblem:
+    """The problem of a file over MAX_BYTES (refused before it is parsed)."""
+    return YamlProblem(
+        f"the file is {size:,} bytes; a runbook may be at most {MAX_BYTES:,} bytes (1 MiB): "
+        "split it into several runbooks",
+        Mark(1, 1),
+    )
 
 
 def _decode(raw: bytes) -> str:

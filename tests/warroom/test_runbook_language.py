@@ -19,7 +19,7 @@ from warroom.runbook import Goto, Runbook
 from warroom.runbook_loader import MAX_STEPS, load_runbook, parse_runbook
 from warroom.runbook_params import coerce_params, parse_param_args
 from warroom.teams import resolve_approvers
-from warroom.template_refs import references, single_expression
+from warroom.template_refs import references, references_in, single_expression
 from warroom.yaml_source import MAX_BYTES, MAX_NODES
 
 FULL = """\
@@ -335,3 +335,19 @@ def test_load_time_bounds_do_not_strand_a_running_incident():
     stored["steps"][1]["approval"]["approvers"] = ["", "group:sre"]
     decoded = Runbook.model_validate(stored)
     assert decoded.cadence["SEV1"] == timedelta(seconds=5)
+
+
+def test_oversized_file_is_refused_with_its_real_size(tmp_path: Path):
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"name: t\n#" + b"x" * (2 * MAX_BYTES))
+    with pytest.raises(RunbookError) as info:
+        load_runbook(str(path))
+    assert str(info.value) == (
+        f"{path}:1:1: the file is {2 * MAX_BYTES + 9:,} bytes; a runbook may be at most "
+        "1,048,576 bytes (1 MiB): split it into several runbooks"
+    )
+
+
+def test_references_in_walks_a_steps_with():
+    with_ = {"url": "https://x/{{ params.a }}", "json": {"k": ["{{ steps.b.c }}", 3]}, "n": 1}
+    assert references_in(with_) == {("params", "a"), ("steps", "b", "c")}
