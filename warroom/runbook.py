@@ -54,10 +54,24 @@ def _no_bool(value: Any) -> Any:
 
 
 Number = Annotated[float, BeforeValidator(_no_bool)]
+LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
+ERROR_TYPE = r"^[A-Za-z_][\w.]*$"
+ACTION_KIND = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+
+#: What each name pattern asks for, in words (for error messages).
+PATTERN_WORDS = {
+    SLUG: "lowercase letters, digits, - and _",
+    LABEL: "a label name: letters, digits and _, not starting with a digit",
+    IDENTIFIER: "lowercase letters, digits and _, not starting with a digit",
+    ERROR_TYPE: "an error type name, e.g. warroom.HttpStatusError",
+    ACTION_KIND: "an action kind, e.g. http.request",
+}
+
 Name = Annotated[str, Field(pattern=SLUG, max_length=100)]
-LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=100)]
+LabelName = Annotated[str, Field(pattern=LABEL, max_length=100)]
 #: Names a template can read as `params.NAME` / `steps.ID.NAME`: identifiers.
-Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$", max_length=100)]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=100)]
 Text = Annotated[str, Field(max_length=10_000)]
 
 
@@ -88,7 +102,7 @@ class RetrySpec(Strict):
     max_interval: Duration = Field(
         timedelta(minutes=1), description="Longest wait between attempts."
     )
-    non_retryable: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*$")]] = Field(
+    non_retryable: list[Annotated[str, Field(pattern=ERROR_TYPE)]] = Field(
         default_factory=list,
         description="Error types never retried, e.g. warroom.HttpStatusError.",
     )
@@ -122,7 +136,7 @@ class ActionRef(Strict):
     """An action and its parameters; string values may be Jinja2 templates."""
 
     action: str = Field(
-        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$",
+        pattern=ACTION_KIND,
         description="The action kind, e.g. http.request.",
     )
     with_: dict[str, Any] = Field(

@@ -20,6 +20,7 @@ from warroom.actions import ACTION_PARAMS
 from warroom.durations import AT_LOAD
 from warroom.errors import RunbookError, RunbookProblem
 from warroom.runbook import (
+    PATTERN_WORDS,
     ActionRef,
     Approval,
     Escalation,
@@ -283,7 +284,7 @@ def _schema_findings(
             continue
         seen.add(loc)
         finding = _explain(err, loc, doc, root)
-        if err["loc"][-1:] == ("[key]",):  # the mapping key itself is wrong: point at it
+        if err["loc"][-1:] == ("[key]",) and not finding.at_key:  # the key itself is wrong
             finding = Finding(finding.loc, f"key {loc[-1]!r}: {finding.message}", at_key=True)
         yield finding
 
@@ -316,11 +317,12 @@ def _explain(err: Any, loc: Loc, doc: Document, root: type[BaseModel]) -> Findin
         return Finding(loc, f"unknown key {key!r}{did_you_mean(key, keys)}{allowed}", at_key=True)
     if kind == "missing":
         return Finding(loc[:-1], f"required key {str(loc[-1])!r} is missing", at_key=True)
-    if kind == "string_pattern_mismatch" and loc and loc[-1] in ("id", "name"):
-        return Finding(
-            loc,
-            f"{err['input']!r} is not a valid {loc[-1]}: use lowercase letters, digits, - and _",
-        )
+    words = PATTERN_WORDS.get(str(err.get("ctx", {}).get("pattern")))
+    if kind == "string_pattern_mismatch" and words:
+        if err["loc"][-1:] == ("[key]",):  # a mapping key, e.g. a label name under match
+            return Finding(loc, f"{err['input']!r} is not a valid name: use {words}", at_key=True)
+        what = loc[-1] if loc and isinstance(loc[-1], str) else "value"
+        return Finding(loc, f"{err['input']!r} is not a valid {what}: use {words}")
     value = value_at(doc.data, loc)
     if value is None and loc in doc.values:
         return Finding(loc, f"the value is empty: {msg}")

@@ -8,6 +8,7 @@ Every value keeps the line and column it came from, so errors can point at it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,11 @@ Loc = tuple[str | int, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Dates stay the text they were written as: a runbook value is JSON, and `2026-01-01`
+# meant as a date is sent as that text anyway.
+_TEXT_TAGS = {_STR_TAG, "tag:yaml.org,2002:timestamp"}
+#: Scalar types a runbook may hold besides text (no !!binary, !!python/..., custom tags).
+_TYPED_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null")}
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
@@ -283,16 +289,25 @@ class _Builder:
         return str(node.value)
 
     def _scalar(self, node: ScalarNode, loc: Loc) -> Any:
-        if node.tag == _STR_TAG:
+        if node.tag in _TEXT_TAGS:
             return node.value
+        if node.tag not in _TYPED_TAGS:
+            self._refuse_tag(node)
         try:
             value = self.constructor.construct_object(node)
-        except ConstructorError:
-            self._refuse_tag(node)
-            return node.value
-        except (ValueError, OverflowError):
+        except (ConstructorError, ValueError, OverflowError):
             self.doc.problems.append(
-                (loc, _mark(node.start_mark), f"{_short(node.value)} is too long a number")
+                (loc, _mark(node.start_mark), f"{_short(node.value)} is not a number YAML can read")
+            )
+            return node.value
+        if isinstance(value, float) and not math.isfinite(value):
+            # JSON (the workflow input) has no infinity or NaN.
+            self.doc.problems.append(
+                (
+                    loc,
+                    _mark(node.start_mark),
+                    f"{node.value} is not a finite number: quote it if it is text",
+                )
             )
             return node.value
         if node.style is None and value is not None:
