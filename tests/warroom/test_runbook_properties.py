@@ -25,7 +25,7 @@ SEEDS = [FULL, *(p.read_text() for p in runbook_files(SHIPPED_RUNBOOKS))]
 # Generous per-example bounds: they catch a hang or a blow-up, not a slow machine.
 SETTINGS = settings(
     max_examples=150,
-    deadline=timedelta(seconds=5),
+    deadline=timedelta(seconds=10),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 HANG_SECONDS = 20
