@@ -17,21 +17,17 @@ import typer
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from warroom import cli_args, decisions, incidents, render
+from warroom import cli_args, cli_runbooks, decisions, incidents, render
 from warroom.cli_errors import (
     OneLineErrors,
     debugging,
-    describe,
-    error_line,
     refuse,
     unexpected_line,
 )
 from warroom.client import connect, task_queue
-from warroom.errors import WarroomError
 from warroom.models import Abort, Decision, HumanDecision, StepCommand, StepState
 from warroom.runbook import Severity
 from warroom.runbook_loader import load_runbook
-from warroom.terminal import escape
 from warroom.timeline import timeline as read_timeline
 
 T = TypeVar("T")
@@ -43,6 +39,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=OneLineErrors,  # every expected error becomes one `error:` line, exit 1
 )
+
+app.add_typer(cli_runbooks.app, name="runbooks")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 IncidentId = Annotated[
@@ -203,19 +201,10 @@ def timeline(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
 
 @app.command()
 def validate(
-    runbooks: Annotated[list[str], typer.Argument(help="Runbook names or paths.")],
+    runbooks: Annotated[list[str], typer.Argument(help="Runbook files, directories or names.")],
 ) -> None:
-    """Check runbooks without starting anything; errors name file, line and the fix."""
-    bad = 0
-    for ref in runbooks:
-        try:
-            rb = load_runbook(ref)
-            typer.echo(f"ok: {escape(ref)} ({rb.name}, {len(rb.steps)} steps)")
-        except (WarroomError, OSError) as exc:
-            bad += 1
-            typer.echo(error_line(describe(exc) or str(exc)), err=True)
-    if bad:
-        raise typer.Exit(1)
+    """Check runbooks (short for `warroom runbooks validate`): errors name file:line:col and the fix."""
+    raise typer.Exit(cli_runbooks.validate_paths(runbooks, as_json=False))
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 
@@ -23,8 +24,25 @@ class WarroomError(Exception):
         return self.message
 
 
+@dataclass(frozen=True)
+class RunbookProblem:
+    """One thing wrong with a runbook, where it is (1-based line and column) and the fix."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+
 class RunbookError(WarroomError):
-    """A runbook could not be found, parsed or validated."""
+    """A runbook could not be found, parsed or validated.
+
+    Carries every problem found in the file (`problems`), each with its line and column;
+    `path` and `line` are those of the first one. Its text is one line per problem.
+    """
 
     type_name = "warroom.RunbookError"
 
@@ -35,12 +53,27 @@ class RunbookError(WarroomError):
         path: str | None = None,
         line: int | None = None,
         runbook: str | None = None,
+        problems: list[RunbookProblem] | None = None,
     ) -> None:
+        self.problems = list(problems or [])
+        if self.problems:
+            first = self.problems[0]
+            path, line = first.path, first.line
+            message = "\n".join(str(p) for p in self.problems)
         self.path, self.line, self.runbook = path, line, runbook
+        if self.problems:
+            super().__init__(message)
+            return
         where = path or runbook or "runbook"
         if line is not None:
             where = f"{where}:{line}"
         super().__init__(f"{where}: {message}")
+
+    @classmethod
+    def of(cls, problems: list[RunbookProblem]) -> RunbookError:
+        """The error for a non-empty list of located problems, sorted by position."""
+        ordered = sorted(problems, key=lambda p: (p.path, p.line, p.col))
+        return cls("", problems=ordered)
 
 
 class TemplateError(WarroomError):
@@ -134,3 +167,13 @@ class IncidentNotFound(WarroomError):
 
 class DecisionRefused(WarroomError):
     """A human decision (approve, reject) cannot apply to the incident as it is now."""
+
+
+class ParamsError(WarroomError):
+    """Values given for a runbook's params (`declare --param k=v`) do not fit its declaration."""
+
+    type_name = "warroom.ParamsError"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))

@@ -1,17 +1,32 @@
 """The runbook model: what a YAML runbook may say, validated strictly (unknown keys are errors).
 
-Pure pydantic: the workflow imports it, so it does no I/O. Loading YAML and checking
-action parameters lives in `warroom.runbook_loader`.
+Pure pydantic: the workflow imports it and receives a parsed Runbook as its input (through
+pydantic JSON), so it does no I/O and holds nothing that does not serialize. Checks that
+need the whole runbook, the YAML positions or the action registry live in
+`warroom.runbook_checks` and `warroom.runbook_loader`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from warroom.durations import Duration, format_duration
+from warroom.durations import Duration, at_load, format_duration
 
 Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
 Phase = Literal["triage", "mitigate", "verify", "recover", "communicate"]
@@ -27,13 +42,37 @@ DEFAULT_CADENCE: dict[Severity, timedelta] = {
     "SEV3": timedelta(hours=4),
 }
 
+#: Shortest status-update cadence: more often floods people and the workflow history.
+MIN_CADENCE = timedelta(minutes=1)
 
-class StepProblem(ValueError):
-    """A problem with one step that only the whole runbook shows; `loc` says where it is."""
 
-    def __init__(self, message: str, index: int, key: str) -> None:
-        super().__init__(message)
-        self.loc: tuple[str | int, ...] = ("steps", index, key)
+def _no_bool(value: Any) -> Any:
+    # YAML turns `yes`/`true` into booleans; pydantic would then read them as 1 or 1.0.
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a boolean here: write a number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_no_bool)]
+LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
+ERROR_TYPE = r"^[A-Za-z_][\w.]*$"
+ACTION_KIND = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+
+#: What each name pattern asks for, in words (for error messages).
+PATTERN_WORDS = {
+    SLUG: "lowercase letters, digits, - and _",
+    LABEL: "a label name: letters, digits and _, not starting with a digit",
+    IDENTIFIER: "lowercase letters, digits and _, not starting with a digit",
+    ERROR_TYPE: "an error type name, e.g. warroom.HttpStatusError",
+    ACTION_KIND: "an action kind, e.g. http.request",
+}
+
+Name = Annotated[str, Field(pattern=SLUG, max_length=100)]
+LabelName = Annotated[str, Field(pattern=LABEL, max_length=100)]
+#: Names a template can read as `params.NAME` / `steps.ID.NAME`: identifiers.
+Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=100)]
+Text = Annotated[str, Field(max_length=10_000)]
 
 
 class Strict(BaseModel):
@@ -51,10 +90,22 @@ class Strict(BaseModel):
 class RetrySpec(Strict):
     """How often and how patiently a step's action is retried."""
 
-    max_attempts: int = Field(3, ge=1, le=100)
-    initial_interval: Duration = timedelta(seconds=1)
-    backoff: float = Field(2.0, ge=1.0, le=10.0)
-    max_interval: Duration = timedelta(minutes=1)
+    max_attempts: StrictInt = Field(
+        3, ge=1, le=100, description="Attempts in all, the first included."
+    )
+    initial_interval: Duration = Field(
+        timedelta(seconds=1), description="Wait before the 2nd attempt."
+    )
+    backoff: Number = Field(
+        2.0, ge=1.0, le=10.0, description="Each wait is this many times the last."
+    )
+    max_interval: Duration = Field(
+        timedelta(minutes=1), description="Longest wait between attempts."
+    )
+    non_retryable: list[Annotated[str, Field(pattern=ERROR_TYPE)]] = Field(
+        default_factory=list,
+        description="Error types never retried, e.g. warroom.HttpStatusError.",
+    )
 
     @model_validator(mode="after")
     def _intervals_in_order(self) -> RetrySpec:
@@ -84,21 +135,53 @@ RETRY_POLICIES: dict[str, RetrySpec] = {
 class ActionRef(Strict):
     """An action and its parameters; string values may be Jinja2 templates."""
 
-    action: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    action: str = Field(
+        pattern=ACTION_KIND,
+        description="The action kind, e.g. http.request.",
+    )
+    with_: dict[str, Any] = Field(
+        default_factory=dict, alias="with", description="The action's parameters."
+    )
+
+
+def _approver(name: str, info: ValidationInfo) -> str:
+    if name == "*" or not at_load(info):
+        return name
+    if name.startswith("group:"):
+        if not re.fullmatch(SLUG, name.removeprefix("group:")):
+            raise ValueError(f"{name!r}: write a group as group:NAME (lowercase, - and _)")
+        return name
+    if not name.strip():
+        raise ValueError("an approver is an empty name: write a person's user name")
+    if any(c.isspace() or not c.isprintable() for c in name):
+        raise ValueError(
+            f"approver {name!r} contains spaces or control characters: write the user name "
+            "people approve with (`--by NAME`)"
+        )
+    return name
+
+
+Approver = Annotated[str, Field(max_length=100), AfterValidator(_approver)]
 
 
 class Approval(Strict):
-    """A human gate before a risky step: who may approve, and how long to wait."""
+    """A human gate before a risky step: who may approve, how many, and how long to wait."""
 
-    approvers: list[str] = Field(min_length=1)
-    timeout: Duration | None = None
+    approvers: list[Approver] = Field(
+        min_length=1,
+        description='People, group:NAME (from teams.yaml), or "*" for anyone.',
+    )
+    min_approvals: StrictInt = Field(1, ge=1, le=20, description="Distinct people needed.")
+    timeout: Duration | None = Field(None, description="How long to wait for the decision.")
+    on_timeout: Literal["escalate", "reject", "approve"] = Field(
+        "reject", description="What a timeout means; reject ends the incident as aborted."
+    )
 
 
 class Goto(Strict):
-    """`on_failure: {goto: STEP}`: go on at a later (fallback) step."""
+    """`on_failure: {goto: STEP}`: continue at a later fallback step."""
 
-    goto: str = Field(pattern=SLUG)
+    goto: Name
 
 
 OnFailure = Literal["pause", "continue", "abort"] | Goto
@@ -107,14 +190,25 @@ OnFailure = Literal["pause", "continue", "abort"] | Goto
 class Step(ActionRef):
     """One runbook step: an action run as a retryable Temporal activity."""
 
-    id: str = Field(pattern=SLUG)
+    id: Name = Field(description="Unique step id; templates read it as steps.ID.")
     phase: Phase
-    when: str | None = None
-    outputs: dict[str, str] = Field(default_factory=dict)
-    on_failure: OnFailure = "pause"
+    title: Text | None = None
+    when: StrictBool | str | None = Field(
+        None, description='A condition, "{{ expression }}"; the step is skipped when false.'
+    )
+    outputs: dict[Identifier, str] | None = Field(
+        None,
+        description="name → template over `result`; only these are kept for later steps.",
+    )
     approval: Approval | None = None
     retry: RetrySpec = RETRY_POLICIES["default"]
-    timeout: Duration = timedelta(seconds=30)
+    timeout: Duration = Field(timedelta(seconds=30), description="Per attempt.")
+    on_failure: OnFailure = Field(
+        "pause", description="After the last retry: pause | continue | abort | {goto: STEP}."
+    )
+    compensate: ActionRef | None = Field(
+        None, description="An action that undoes this step if the incident is aborted later."
+    )
 
     @field_validator("retry", mode="before")
     @classmethod
@@ -126,49 +220,159 @@ class Step(ActionRef):
             return RETRY_POLICIES[value]
         return value
 
+    @field_validator("when")
+    @classmethod
+    def _when_is_condition(cls, value: bool | str | None) -> bool | str | None:
+        plain = isinstance(value, str) and "{{" not in value and "{%" not in value
+        if plain and str(value).strip().lower() not in ("true", "false"):
+            raise ValueError(
+                f"when {value!r} is not a condition: write a template that is true or "
+                'false, e.g. "{{ steps.measure.rate | float > 0.05 }}"'
+            )
+        return value
+
+
+class Matcher(Strict):
+    """One parsed label matcher: `label op value` as Alertmanager writes it."""
+
+    label: str
+    op: Literal["=", "!=", "=~", "!~"]
+    value: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.label, "")
+        if self.op in ("=", "!="):
+            return (actual == self.value) == (self.op == "=")
+        # Anchored, as in Alertmanager; `re` caches compiled patterns.
+        return (re.fullmatch(self.value, actual) is not None) == (self.op == "=~")
+
+
+def parse_matcher(label: str, spec: str) -> Matcher:
+    """`{label: spec}` of `match:`: "=~regex", "!~regex", "!=value", "=value" or just "value"."""
+    for op in ("=~", "!~", "!=", "="):
+        if spec.startswith(op):
+            value = spec[len(op) :]
+            break
+    else:
+        op, value = "=", spec
+    if op in ("=~", "!~"):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{label}: {value!r} is not a valid regex ({exc})") from None
+    return Matcher(label=label, op=op, value=value)
+
+
+def _matchers(value: dict[str, str]) -> dict[str, str]:
+    for label, spec in value.items():
+        parse_matcher(label, spec)
+    return value
+
+
+class SeverityFrom(Strict):
+    """Severity from an alert label: `{label: severity, map: {critical: SEV1, warning: SEV3}}`."""
+
+    label: LabelName
+    map: dict[str, Severity] = Field(min_length=1)
+
+
+class EscalationLevel(Strict):
+    """Who is notified at one escalation level, and how long they have before the next."""
+
+    notify: list[ActionRef] = Field(min_length=1)
+    wait: Duration = Field(
+        timedelta(minutes=15),
+        description="How long this level has to acknowledge before the next level is notified.",
+    )
+
+
+class Escalation(Strict):
+    """Nobody acknowledged within `acknowledge_within`: notify the levels in turn."""
+
+    acknowledge_within: Duration
+    levels: list[EscalationLevel] = Field(min_length=1)
+
+
+ParamType = Literal["string", "int", "float", "bool", "duration"]
+
+
+class Param(Strict):
+    """A typed input a person gives when declaring: `declare --param NAME=VALUE`."""
+
+    type: ParamType = "string"
+    default: StrictBool | StrictInt | float | str | None = None
+    description: Text = ""
+    required: StrictBool = False
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> Param:
+        if self.default is None:
+            return self
+        if self.required:
+            raise ValueError("a param with a default is not required: drop one of the two")
+        from warroom.runbook_params import coerce_value  # pure; imported late to avoid a cycle
+
+        coerce_value(self.type, self.default)
+        return self
+
 
 class Runbook(Strict):
     """A whole runbook: the workflow input carries it, so a running incident keeps its runbook."""
 
-    name: str = Field(pattern=SLUG)
-    title: str = Field(min_length=1)
-    service: str | None = None
+    name: Name
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Text = ""
+    owner: Text | None = None
+    tags: list[Name] = Field(default_factory=list)
+    service: Text | None = None
+    match: Annotated[dict[LabelName, str], AfterValidator(_matchers)] = Field(
+        default_factory=dict,
+        description='Alert label matchers: {alertname: X, env: "!=dev", severity: "=~crit.*"}.',
+    )
     severity: Severity = "SEV2"
-    cadence: dict[Severity, Duration] = Field(default_factory=lambda: dict(DEFAULT_CADENCE))
+    severity_from: SeverityFrom | None = None
+    cadence: dict[Severity, Duration] = Field(
+        default_factory=lambda: dict(DEFAULT_CADENCE),
+        description="Status-update interval per severity (defaults kept for the others).",
+    )
+    escalation: Escalation | None = None
     updates: list[ActionRef] = Field(default_factory=list)
+    on_alert_resolved: Literal["skip_mitigation", "continue", "resolve"] = "skip_mitigation"
+    params: dict[Identifier, Param] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("cadence")
     @classmethod
-    def _merge_default_cadence(cls, value: dict[Severity, timedelta]) -> dict[Severity, timedelta]:
+    def _merge_default_cadence(
+        cls, value: dict[Severity, timedelta], info: ValidationInfo
+    ) -> dict[Severity, timedelta]:
+        for severity, interval in value.items():
+            if interval < MIN_CADENCE and at_load(info):
+                raise ValueError(
+                    f"{severity}: {format_duration(interval)} is too often for status updates: "
+                    f"use at least {format_duration(MIN_CADENCE)}"
+                )
         return {**DEFAULT_CADENCE, **value}
-
-    @model_validator(mode="after")
-    def _check_steps(self) -> Runbook:
-        seen: set[str] = set()
-        furthest: Phase = "triage"
-        for index, step in enumerate(self.steps):
-            if step.id in seen:
-                raise StepProblem(
-                    f"step id {step.id!r} is used twice: give each step its own id", index, "id"
-                )
-            seen.add(step.id)
-            if step.phase == "communicate":
-                continue
-            if PHASE_ORDER.index(step.phase) < PHASE_ORDER.index(furthest):
-                raise StepProblem(
-                    f"step {step.id!r} (phase {step.phase}) comes after a {furthest} step: "
-                    "phases run in order triage → mitigate → verify → recover, "
-                    "so move it up or change its phase",
-                    index,
-                    "phase",
-                )
-            furthest = step.phase
-        return self
 
     @property
     def service_name(self) -> str:
         return self.service or self.name
+
+    @property
+    def matchers(self) -> list[Matcher]:
+        return [parse_matcher(label, spec) for label, spec in self.match.items()]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Whether an alert with these labels opens this runbook (all matchers hold)."""
+        return bool(self.match) and all(m.matches(labels) for m in self.matchers)
+
+    def severity_for(self, labels: Mapping[str, str]) -> Severity:
+        """The severity an alert with these labels gets: `severity_from`, else `severity`."""
+        if self.severity_from:
+            mapped = self.severity_from.map.get(labels.get(self.severity_from.label, ""))
+            if mapped:
+                return mapped
+        return self.severity
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)

@@ -1,35 +1,87 @@
-"""Find, parse and validate runbooks before any workflow starts; errors carry file, line and a fix."""
+"""Find, read and validate runbooks before any workflow starts.
+
+Every problem of a file is reported at once, each as `file:line:col: what is wrong and what
+to write instead`. Reading is bounded (see `warroom.yaml_source` for the size, nesting and
+alias limits; MAX_STEPS here), so no input produces a traceback or a hang.
+"""
 
 from __future__ import annotations
 
-import difflib
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
-from yaml.nodes import MappingNode, Node, SequenceNode
 
 from activities.registry import ACTIVITIES
 from warroom.actions import ACTION_PARAMS
-from warroom.errors import RunbookError
-from warroom.runbook import ActionRef, Approval, RetrySpec, Runbook, Step, StepProblem
-from warroom.templating import check_template
+from warroom.durations import AT_LOAD
+from warroom.errors import RunbookError, RunbookProblem
+from warroom.runbook import (
+    PATTERN_WORDS,
+    ActionRef,
+    Approval,
+    Escalation,
+    EscalationLevel,
+    Goto,
+    Param,
+    RetrySpec,
+    Runbook,
+    SeverityFrom,
+    Step,
+)
+from warroom.runbook_checks import Finding, check_action, check_runbook, did_you_mean
+from warroom.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
+from warroom.yaml_source import (
+    MAX_BYTES,
+    Document,
+    Loc,
+    YamlProblem,
+    child,
+    read_document,
+    too_big,
+    value_at,
+)
 
 assert ACTIVITIES  # importing the registry fills ACTION_PARAMS
 
-#: Shipped runbooks, next to the packages in the source tree.
-SHIPPED_RUNBOOKS = Path(__file__).resolve().parent.parent / "runbooks"
+#: Most steps a runbook may have: more is a generated file gone wrong, not a runbook.
+MAX_STEPS = 500
+
+
+def _shipped_runbooks() -> Path:
+    """The runbooks that come with warroom: in the installed package, or the source tree."""
+    installed = Path(__file__).resolve().parent / "shipped_runbooks"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "runbooks"
+
+
+#: Shipped runbooks: `runbooks/` in the source tree, `warroom/shipped_runbooks/` when installed.
+SHIPPED_RUNBOOKS = _shipped_runbooks()
 
 # Which model a mapping at a given key holds, to suggest the keys it accepts.
 _MODEL_AT: dict[str, type[BaseModel]] = {
     "": Runbook,
     "steps": Step,
     "updates": ActionRef,
+    "notify": ActionRef,
+    "compensate": ActionRef,
     "approval": Approval,
     "retry": RetrySpec,
+    "escalation": Escalation,
+    "levels": EscalationLevel,
+    "severity_from": SeverityFrom,
+    "on_failure": Goto,
+}
+
+# Fields whose value may take several shapes: one message saying which, not one per shape.
+_SHAPES = {
+    "on_failure": "on_failure is pause, continue, abort or {goto: STEP_ID}",
+    "when": 'when is true, false or a condition template, e.g. "{{ steps.x.rate > 0.05 }}"',
+    "default": "a param default is text, a number or true/false",
 }
 
 
@@ -37,6 +89,15 @@ def runbook_dirs() -> list[Path]:
     """Where `--runbook NAME` looks: $WARROOM_RUNBOOKS (path list), ./runbooks, the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("WARROOM_RUNBOOKS", "").split(os.pathsep) if p]
     return [*dirs, Path("runbooks"), SHIPPED_RUNBOOKS]
+
+
+def runbook_files(directory: Path) -> list[Path]:
+    """The runbook files of a directory: every *.yaml / *.yml except teams.yaml."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml") and p.name != TEAMS_FILE and p.is_file()
+    )
 
 
 def find_runbook(ref: str) -> Path:
@@ -51,154 +112,272 @@ def find_runbook(ref: str) -> Path:
             path = directory / f"{ref}{suffix}"
             if path.is_file():
                 return path
-    known = sorted({p.stem for d in runbook_dirs() if d.is_dir() for p in d.glob("*.y*ml")})
+    known = sorted({p.stem for d in runbook_dirs() if d.is_dir() for p in runbook_files(d)})
     hint = f"known runbooks: {', '.join(known)}" if known else "no runbooks found"
     raise RunbookError(f"no runbook named {ref!r} ({hint}); or pass a path to a .yaml file")
 
 
 def load_runbook(ref: str) -> Runbook:
+    """Find (by name or path), read and validate a runbook, with the teams next to it."""
+    return load_runbook_file(find_runbook(ref))
+
+
+def load_runbook_file(path: Path) -> Runbook:
+    """Read and validate one runbook file, checking its `group:` approvers against its teams."""
+    return parse_runbook(read_limited(path), str(path), teams=load_teams_for(path))
+
+
+def load_with_teams(ref: str) -> tuple[Runbook, Teams | None]:
+    """The runbook and its teams, for the declare path: resolve each step's approvers with
+    `warroom.teams.resolve_approvers(step.approval.approvers, teams or {})`."""
     path = find_runbook(ref)
-    return parse_runbook(path.read_text(encoding="utf-8"), str(path))
+    teams = load_teams_for(path)
+    return parse_runbook(read_limited(path), str(path), teams=teams), teams
 
 
-def parse_runbook(text: str, path: str = "<runbook>") -> Runbook:
-    """Parse and validate runbook YAML; every problem is reported with its line."""
+def load_teams_for(runbook_path: Path | None) -> Teams | None:
+    """The teams a runbook's `group:` approvers resolve against, or None when there is no file."""
+    path = teams_path(runbook_path)
+    return None if path is None else load_teams(path)
+
+
+def load_teams(path: Path) -> dict[str, list[str]]:
+    """Read teams.yaml (`group: [person, ...]`); problems are reported like a runbook's."""
+    if not path.is_file():
+        raise RunbookError("no such teams file ($WARROOM_TEAMS or teams.yaml)", path=str(path))
+    doc = _document(read_limited(path), str(path))
+    problems = _doc_problems(str(path), doc)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RunbookError(
-            f"not valid YAML: {problem}", path=path, line=mark.line + 1 if mark else None
-        ) from exc
-    if root is None or not isinstance(data, dict):
-        raise RunbookError(
-            "a runbook is a YAML mapping with name, title, severity and steps", path=path, line=1
-        )
-    try:
-        runbook = Runbook.model_validate(data)
+        teams = TeamsFile.model_validate(doc.data, context=AT_LOAD).root
     except ValidationError as exc:
-        errors = [_located(err) for err in exc.errors()]
-        problems = [(_line_of(root, err["loc"]), _explain(err)) for err in errors]
-        _raise(path, problems)
-    _raise(path, list(_action_problems(runbook, root)))
+        problems += [_problem(str(path), doc, f) for f in _schema_findings(exc, doc, TeamsFile)]
+    if problems:
+        raise RunbookError.of(problems)
+    return teams
+
+
+def parse_runbook(
+    text: str | bytes, path: str = "<runbook>", *, teams: Teams | None = None
+) -> Runbook:
+    """Parse and validate runbook YAML; every problem is reported with its line and column.
+
+    `teams` resolves `group:` approvers; without it a runbook using groups is refused.
+    """
+    doc = _document(text, path)
+    located = _doc_problems(path, doc)
+    findings: list[Finding] = []
+    data = doc.data
+    if not isinstance(data, dict):
+        finding = Finding((), "a runbook is a YAML mapping with name, title, severity and steps")
+        raise RunbookError.of([*located, _problem(path, doc, finding)])
+    steps = data.get("steps")
+    if isinstance(steps, list) and len(steps) > MAX_STEPS:
+        raise RunbookError.of(
+            [
+                _problem(
+                    path,
+                    doc,
+                    Finding(
+                        ("steps",),
+                        f"{len(steps)} steps; a runbook may have at most {MAX_STEPS}: "
+                        "split it into several runbooks",
+                        at_key=True,
+                    ),
+                )
+            ]
+        )
+    findings += _empty_approvals(data)
+    try:
+        runbook: Runbook | None = Runbook.model_validate(data, context=AT_LOAD)
+    except ValidationError as exc:
+        runbook = None
+        findings += _schema_findings(exc, doc, Runbook)
+        findings += _local_step_findings(data)
+    if runbook is not None:
+        findings += check_runbook(runbook, ACTION_PARAMS, teams)
+    if findings or located:
+        raise RunbookError.of(_unique(located + [_problem(path, doc, f) for f in findings]))
+    assert runbook is not None
     return runbook
 
 
-def _raise(path: str, problems: list[tuple[int, str]]) -> None:
-    if not problems:
-        return
-    problems.sort(key=lambda p: p[0])
-    first_line, first = problems[0]
-    more = "".join(f"\n{path}:{line}: {text}" for line, text in problems[1:])
-    raise RunbookError(first + more, path=path, line=first_line)
+# ---- reading -------------------------------------------------------------------------
 
 
-def _action_problems(runbook: Runbook, root: Node) -> Iterator[tuple[int, str]]:
-    entries: list[tuple[tuple[str | int, ...], ActionRef, bool]] = [
-        (("steps", i), step, False) for i, step in enumerate(runbook.steps)
+def read_limited(path: Path) -> bytes:
+    """A runbook file's bytes; a file over MAX_BYTES is refused without reading it all."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+            size = os.fstat(f.fileno()).st_size
+    except OSError as exc:
+        raise RunbookError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    if len(raw) > MAX_BYTES:
+        problem = too_big(max(size, len(raw)))
+        raise RunbookError.of([RunbookProblem(str(path), 1, 1, problem.message)])
+    return raw
+
+
+def _document(text: str | bytes, path: str) -> Document:
+    try:
+        return read_document(text)
+    except YamlProblem as exc:
+        raise RunbookError.of(
+            [RunbookProblem(path, exc.mark.line, exc.mark.col, exc.message)]
+        ) from None
+
+
+def _doc_problems(path: str, doc: Document) -> list[RunbookProblem]:
+    """Problems found while reading, which already know their mark."""
+    return [
+        RunbookProblem(path, mark.line, mark.col, f"{_where(doc.data, loc)}: {message}")
+        for loc, mark, message in doc.problems
     ]
-    entries += [(("updates", i), ref, True) for i, ref in enumerate(runbook.updates)]
-    known = ", ".join(sorted(ACTION_PARAMS))
-    for loc, ref, is_update in entries:
-        where = _dotted(loc)
-        params = ACTION_PARAMS.get(ref.action)
-        if params is None:
-            yield (
-                _line_of(root, (*loc, "action")),
-                f"{where}.action: unknown action {ref.action!r}{_close(ref.action, ACTION_PARAMS)}"
-                f"; known actions: {known}",
+
+
+def _empty_approvals(data: dict[str, Any]) -> Iterator[Finding]:
+    # `approval:` left empty reads as null, which would otherwise silently mean "no gate".
+    steps = data.get("steps")
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict) and "approval" in step and step["approval"] is None:
+            yield Finding(
+                ("steps", i, "approval"),
+                "approval is empty, which would mean no gate at all: list who approves, "
+                "e.g. approval: {approvers: [alice]}, or remove the key",
+                at_key=True,
             )
+
+
+def _local_step_findings(data: dict[str, Any]) -> Iterator[Finding]:
+    """Action checks of every step whose action and `with` are well formed, when the runbook
+    as a whole is not (so a schema error elsewhere does not hide a wrong action argument)."""
+    steps = data.get("steps")
+    for i, raw in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(raw, dict):
             continue
-        accepted = {f.alias or n: f for n, f in params.model_fields.items()}
-        if is_update and "text" not in accepted:
-            yield (
-                _line_of(root, (*loc, "action")),
-                f"{where}.action: update targets receive the status line as `text`, "
-                f"which {ref.action} does not take: use webhook.post",
-            )
-        for key, value in ref.with_.items():
-            if key not in accepted:
-                yield (
-                    _line_of(root, (*loc, "with", key)),
-                    f"{where}.with.{key}: {ref.action} has no parameter {key!r}"
-                    f"{_close(key, accepted)}; it takes: {', '.join(accepted)}",
-                )
-            for text in _strings(value):
-                if (err := check_template(text)) is not None:
-                    yield (_line_of(root, (*loc, "with", key)), f"{where}.with.{key}: {err}")
-        given = set(ref.with_) | ({"text"} if is_update else set())
-        for name, field in accepted.items():
-            if field.is_required() and name not in given:
-                yield (
-                    _line_of(root, (*loc, "with")),
-                    f"{where}.with: {ref.action} needs {name!r}: add `{name}: ...` under `with`",
-                )
+        try:
+            ref = ActionRef.model_validate({k: raw[k] for k in ("action", "with") if k in raw})
+        except ValidationError:
+            continue
+        yield from check_action(("steps", i), ref, ACTION_PARAMS)
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
+# ---- schema errors -------------------------------------------------------------------
 
 
-def _located(err: Any) -> Any:
-    """Point a whole-runbook check (duplicate id, phase order) at the step it is about."""
-    problem = err.get("ctx", {}).get("error")
-    if isinstance(problem, StepProblem):
-        return {**err, "loc": problem.loc}
-    return err
+def _schema_findings(
+    exc: ValidationError, doc: Document, root: type[BaseModel]
+) -> Iterator[Finding]:
+    seen: set[Loc] = set()
+    for err in exc.errors():
+        loc = _data_loc(doc.data, tuple(err["loc"]))
+        shape = next((s for k, s in _SHAPES.items() if k in loc), None)
+        if err["type"] not in ("extra_forbidden", "missing") and shape:
+            field = next(k for k in _SHAPES if k in loc)
+            loc = loc[: loc.index(field) + 1]
+            if loc in seen:
+                continue
+            seen.add(loc)
+            yield Finding(loc, f"{shape} (got {value_at(doc.data, loc)!r})")
+            continue
+        if loc in seen and err["type"] != "missing":
+            continue
+        seen.add(loc)
+        finding = _explain(err, loc, doc, root)
+        if err["loc"][-1:] == ("[key]",) and not finding.at_key:  # the key itself is wrong
+            finding = Finding(finding.loc, f"key {loc[-1]!r}: {finding.message}", at_key=True)
+        yield finding
 
 
-def _explain(err: Any) -> str:
-    loc: tuple[str | int, ...] = err["loc"]
-    where = _dotted(loc)
+def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
+    """A pydantic error location without the names of union members and validators."""
+    out: list[str | int] = []
+    for part in loc:
+        found, inner = child(data, part)
+        if found:
+            data = inner
+        elif isinstance(part, str) and ("[" in part or part[:1].isupper() or part in _TYPES):
+            continue  # a union member's name ("Goto", "function-after[...]"), not data
+        else:
+            data = None
+        out.append(part)
+    return tuple(out)
+
+
+_TYPES = {"str", "int", "float", "bool", "none", "list", "dict"}
+
+
+def _explain(err: Any, loc: Loc, doc: Document, root: type[BaseModel]) -> Finding:
     kind, msg = err["type"], str(err["msg"]).removeprefix("Value error, ")
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        parent = next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str)), "")
-        model = _MODEL_AT.get(parent)
-        if model is None:
-            return f"{where}: unknown key {key!r}"
-        keys = [f.alias or n for n, f in model.model_fields.items()]
-        return f"{where}: unknown key {key!r}{_close(key, keys)}; allowed here: {', '.join(keys)}"
+        model = _model_at(loc[:-1], root)
+        keys = [f.alias or n for n, f in model.model_fields.items()] if model else []
+        allowed = f"; allowed here: {', '.join(keys)}" if keys else ""
+        return Finding(loc, f"unknown key {key!r}{did_you_mean(key, keys)}{allowed}", at_key=True)
     if kind == "missing":
-        return f"{where}: required key {str(loc[-1])!r} is missing"
-    if kind == "string_pattern_mismatch" and loc[-1] in ("id", "name"):
-        return f"{where}: {err['input']!r} is not a valid {loc[-1]}: use lowercase letters, digits, - and _"
-    return f"{where}: {msg}"
+        return Finding(loc[:-1], f"required key {str(loc[-1])!r} is missing", at_key=True)
+    words = PATTERN_WORDS.get(str(err.get("ctx", {}).get("pattern")))
+    if kind == "string_pattern_mismatch" and words:
+        if err["loc"][-1:] == ("[key]",):  # a mapping key, e.g. a label name under match
+            return Finding(loc, f"{err['input']!r} is not a valid name: use {words}", at_key=True)
+        what = loc[-1] if loc and isinstance(loc[-1], str) else "value"
+        return Finding(loc, f"{err['input']!r} is not a valid {what}: use {words}")
+    value = value_at(doc.data, loc)
+    if value is None and loc in doc.values:
+        return Finding(loc, f"the value is empty: {msg}")
+    return Finding(loc, f"{msg}{_yaml_hint(doc, loc, kind)}")
 
 
-def _close(word: str, options: Any) -> str:
-    match = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+def _model_at(loc: Loc, root: type[BaseModel]) -> type[BaseModel] | None:
+    if not loc:
+        return root
+    if loc[0] == "params" and len(loc) == 2:
+        return Param
+    parent = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    return _MODEL_AT.get(parent)
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "runbook"
+def _yaml_hint(doc: Document, loc: Loc, kind: str) -> str:
+    """Values YAML read as something else (`No` → false, `1:30` → 90): say so, suggest quotes."""
+    raw = doc.plain.get(loc)
+    if raw is None:
+        return ""
+    value = value_at(doc.data, loc)
+    read_as = f"YAML reads unquoted {raw} as {type(value).__name__} {value!r}"
+    if ":" in raw or kind in ("string_type", "literal_error", "string_pattern_mismatch"):
+        return f' ({read_as}; if you mean the text, quote it: "{raw}")'
+    if isinstance(value, bool | dt.date):
+        return f" ({read_as})"
+    return ""
 
 
-def _line_of(node: Node, loc: tuple[str | int, ...]) -> int:
-    """The 1-based line of the YAML node a validation location points at (or its nearest parent)."""
-    line = node.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == part), None)
-            if match is None:
-                break
-            line, node = match[0].start_mark.line + 1, match[1]
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
+# ---- formatting ----------------------------------------------------------------------
+
+
+def _problem(path: str, doc: Document, finding: Finding) -> RunbookProblem:
+    mark = doc.key_or_value(finding.loc) if finding.at_key else doc.mark(finding.loc)
+    message = finding.message
+    if not finding.at_key and "YAML reads" not in message:
+        value = value_at(doc.data, finding.loc)
+        if isinstance(value, bool | dt.date):
+            message += _yaml_hint(doc, finding.loc, "")
+    return RunbookProblem(path, mark.line, mark.col, f"{_where(doc.data, finding.loc)}: {message}")
+
+
+def _where(data: Any, loc: Loc) -> str:
+    """`step 'rollback' with.url`, `cadence.SEV1`, `runbook`: the place in words."""
+    head, rest = "", loc
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        step = value_at(data, loc[:2])
+        sid = step.get("id") if isinstance(step, dict) else None
+        head = f"step {sid!r}" if isinstance(sid, str) and sid else f"steps[{loc[1]}]"
+        rest = loc[2:]
+    tail = ""
+    for part in rest:
+        tail += f"[{part}]" if isinstance(part, int) else (f".{part}" if tail else str(part))
+    return " ".join(x for x in (head, tail) if x) or "runbook"
+
+
+def _unique(problems: list[RunbookProblem]) -> list[RunbookProblem]:
+    return list(dict.fromkeys(problems))

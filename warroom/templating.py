@@ -37,7 +37,7 @@ __all__ = [
     "RenderLimits",
     "SecretLookup",
     "Secrets",
-    "check_template",
+    "environment",
     "render_in_thread",
     "render_value",
     "secret_usage_problems",
@@ -228,6 +228,14 @@ class _BoundedSandbox(SandboxedEnvironment):
 
 
 _env = _BoundedSandbox()
+
+
+def environment() -> SandboxedEnvironment:
+    """The environment templates render in: its filters and tests are the ones a template may use,
+    so the static checks parse and compile with it too."""
+    return _env
+
+
 # Parses for the static checks, without the loop instrumentation above.
 _plain = jinja2.Environment()
 
@@ -245,7 +253,7 @@ def _secret_problems(source: str) -> tuple[str, ...]:
 def secret_usage_problems(text: str) -> list[str]:
     """Every use of `secret` in template `text` that breaks the secret rule (module docstring),
     as readable sentences; empty when the template is fine or does not parse (syntax errors are
-    `check_template`'s). Pure: reads no secret, renders nothing."""
+    `warroom.template_refs.syntax_error`'s). Pure: reads no secret, renders nothing."""
     try:
         tree = _plain.parse(text)
     except jinja2.TemplateSyntaxError:
@@ -390,12 +398,3 @@ def _render_text(value: str, data: Mapping[str, Any], budget: _Budget) -> str:
         raise TemplateError(f"template {value!r} failed: {exc}") from exc
     except Exception as exc:  # any error of the template's own making
         raise TemplateError(f"template {value!r} failed: {type(exc).__name__}: {exc}") from exc
-
-
-def check_template(text: str) -> str | None:
-    """Return the syntax error of a template string, or None when it parses."""
-    try:
-        _env.parse(text)
-    except jinja2.TemplateSyntaxError as exc:
-        return f"template syntax error: {exc.message}"
-    return None

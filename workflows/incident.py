@@ -50,6 +50,7 @@ def retry_policy(spec: RetrySpec) -> RetryPolicy:
         initial_interval=spec.initial_interval,
         backoff_coefficient=spec.backoff,
         maximum_interval=spec.max_interval,
+        non_retryable_error_types=list(spec.non_retryable) or None,
     )
 
 
@@ -132,18 +133,18 @@ class IncidentWorkflow:
 
     def _skipped_by_condition(self, step: Step, state: StepState) -> bool:
         """A false `when` skips the step; one that cannot be evaluated leaves `state.error`."""
-        if step.when is None:
+        if step.when is None or step.when is True:
             return False
         try:
             # Jinja2 imports parts of itself lazily while compiling: those imports must come
             # from outside the sandbox like the rest of it.
             with workflow.unsafe.imports_passed_through():
-                holds = evaluate_when(step.when, self._template_data())
+                holds = step.when is not False and evaluate_when(step.when, self._template_data())
         except ValueError as problem:
             state.error = str(problem)
             return False
         if not holds:
-            self._finish_step(state, "skipped", decided_by="condition", comment=step.when)
+            self._finish_step(state, "skipped", decided_by="condition", comment=str(step.when))
             self._record("skipped (condition)", step=step.id, detail=f"when {step.when} is false")
         return not holds
 
@@ -155,7 +156,7 @@ class IncidentWorkflow:
             step=step.id,
             params=step.with_,
             context=self._inputs_for(step),
-            outputs=step.outputs,
+            outputs=step.outputs or {},
         )
         if (size := size_of(inp.model_dump(mode="json"))) > INPUT_LIMIT:
             return (

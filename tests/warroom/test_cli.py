@@ -252,7 +252,7 @@ def test_validate_checks_every_runbook_given(tmp_path):
     done = warroom("validate", "demo-checkout", str(bad), env=dict(os.environ))
     assert done.returncode == 1
     assert "ok: demo-checkout (demo-checkout, 4 steps)" in done.stdout
-    assert f"{bad}:3: steps:" in done.stderr
+    assert f"{bad}:3:8: steps:" in done.stderr
 
 
 async def worker_process(dev_env, task_queue, fake_http):

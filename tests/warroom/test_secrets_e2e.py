@@ -40,7 +40,7 @@ steps:
       headers:
         Authorization: "Basic {{ ('user:' ~ secret.LEAK_HDR) | b64encode }}"
         X-Token: "Bearer {{ secret.LEAK_HDR }}"
-      json: {seen: "{{ steps['query'].json.raw }}", token: "{{ secret.LEAK_HDR }}"}
+      json: {seen: "{{ steps['query'].result.json.raw }}", token: "{{ secret.LEAK_HDR }}"}
   - id: failing
     phase: mitigate
     action: http.request
@@ -50,7 +50,9 @@ steps:
     phase: mitigate
     action: http.request
     retry: none
-    with: {url: "{{ secret.LEAK_ECHO }}/{{ steps[secret.LEAK_URL] }}"}
+    # Using a secret as a key is refused at load, so this one fails only while rendering,
+    # after the secrets were read.
+    with: {url: "{{ secret.LEAK_ECHO }}/{{ secret.LEAK_URL ~ steps.query.result.json.missing }}"}
 """
 
 

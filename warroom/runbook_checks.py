@@ -1,0 +1,360 @@
+"""Static checks of a parsed runbook: what the schema alone cannot see.
+
+Cross-step rules (ids, phase order, goto), each action's arguments against its parameter
+model (literal values included), templates (syntax and what they refer to), approvers
+against teams.yaml. Each check yields a Finding: where (a location in the YAML data) and
+what is wrong, with what to write instead. `warroom.runbook_loader` turns locations into
+file:line:col.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from warroom.runbook import PHASE_ORDER, ActionRef, Goto, Runbook, Step
+from warroom.teams import Teams, resolve_approvers, unknown_group
+from warroom.template_refs import (
+    is_template,
+    references,
+    single_expression,
+    syntax_error,
+)
+from warroom.templating import secret_usage_problems
+from warroom.yaml_source import Loc, child, walk_strings
+
+#: Names every runbook template may read.
+BASE_ROOTS = frozenset({"incident", "alert", "params", "steps", "secret"})
+#: Fields of `alert` in templates (the normalized alert that opened the incident).
+ALERT_FIELDS = frozenset(
+    {"labels", "annotations", "fingerprint", "starts_at", "ends_at", "status", "generator_url"}
+)
+#: Jinja2's own globals (range, dict, namespace, ...) are not runbook names.
+_JINJA_GLOBALS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace"})
+#: `steps.ID.status` is the step's own state, whatever outputs the step declares.
+STEP_STATUS = "status"
+#: `steps.ID.result` is the action's whole (size-capped) result of a step without `outputs`.
+STEP_RESULT = "result"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem at `loc`; `at_key` points at the key naming the location instead of its value."""
+
+    loc: Loc
+    message: str
+    at_key: bool = False
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a template at some place may read."""
+
+    roots: frozenset[str]
+    #: Steps with an index below this may be read; None: any step (updates, escalation).
+    before: int | None
+    #: The step the template belongs to, for a clearer message when it reads itself.
+    own: str | None
+    #: No secrets: `when` and `outputs` are evaluated where secrets must never go.
+    secrets: bool = True
+
+
+def check_runbook(
+    rb: Runbook, action_params: Mapping[str, type[BaseModel]], teams: Teams | None
+) -> Iterator[Finding]:
+    """Every static problem of a schema-valid runbook."""
+    yield from _step_order(rb)
+    for i, step in enumerate(rb.steps):
+        yield from check_step(rb, i, step, action_params, teams)
+    anywhere = Scope(BASE_ROOTS | {"update"}, None, None)
+    targets: list[tuple[Loc, ActionRef]] = [(("updates", i), r) for i, r in enumerate(rb.updates)]
+    if rb.escalation:
+        for n, level in enumerate(rb.escalation.levels):
+            targets += [
+                (("escalation", "levels", n, "notify", i), r) for i, r in enumerate(level.notify)
+            ]
+    for loc, ref in targets:
+        yield from check_action(loc, ref, action_params, supplied={"text"})
+        yield from _templates_in((*loc, "with"), ref.with_, anywhere, rb)
+
+
+def check_step(
+    rb: Runbook,
+    i: int,
+    step: Step,
+    action_params: Mapping[str, type[BaseModel]],
+    teams: Teams | None,
+) -> Iterator[Finding]:
+    """The problems of one step (`rb` gives the other steps, params and ids it may refer to)."""
+    loc: Loc = ("steps", i)
+    yield from check_action(loc, step, action_params)
+    yield from _templates_in((*loc, "with"), step.with_, Scope(BASE_ROOTS, i, step.id), rb)
+    if isinstance(step.when, str):
+        if (
+            is_template(step.when)
+            and not single_expression(step.when)
+            and syntax_error(step.when) is None
+        ):
+            yield Finding(
+                (*loc, "when"),
+                "when must be one {{ expression }} and nothing around it, "
+                'e.g. "{{ steps.measure.rate | float > 0.05 }}"',
+            )
+        no_secrets = Scope(BASE_ROOTS, i, step.id, secrets=False)
+        yield from _template((*loc, "when"), step.when, no_secrets, rb)
+    for name, text in (step.outputs or {}).items():
+        if name == STEP_STATUS:
+            yield Finding(
+                (*loc, "outputs", name),
+                "the output name 'status' is taken (steps.ID.status is the step's state): "
+                "choose another name",
+                at_key=True,
+            )
+        scope = Scope(BASE_ROOTS | {"result"}, i, step.id, secrets=False)
+        yield from _template((*loc, "outputs", name), text, scope, rb)
+    if step.compensate:
+        yield from check_action((*loc, "compensate"), step.compensate, action_params)
+        scope = Scope(BASE_ROOTS, i + 1, None)  # runs after this step: it may read it
+        yield from _templates_in((*loc, "compensate", "with"), step.compensate.with_, scope, rb)
+    if step.approval:
+        yield from _approvers((*loc, "approval"), step, teams)
+
+
+# ---- order of steps ------------------------------------------------------------------
+
+
+def _step_order(rb: Runbook) -> Iterator[Finding]:
+    ids = [s.id for s in rb.steps]
+    furthest: str = "triage"
+    for i, step in enumerate(rb.steps):
+        if step.id in ids[:i]:
+            yield Finding(
+                ("steps", i, "id"), f"step id {step.id!r} is used twice: give each step its own id"
+            )
+        if step.phase != "communicate":
+            if PHASE_ORDER.index(step.phase) < PHASE_ORDER.index(furthest):
+                yield Finding(
+                    ("steps", i, "phase"),
+                    f"step {step.id!r} (phase {step.phase}) comes after a {furthest} step: "
+                    "phases run in order triage → mitigate → verify → recover, "
+                    "so move it up or change its phase",
+                )
+            else:
+                furthest = step.phase
+        if isinstance(step.on_failure, Goto):
+            target = step.on_failure.goto
+            where = ("steps", i, "on_failure", "goto")
+            if target not in ids:
+                yield Finding(where, f"goto {target!r}: no such step{did_you_mean(target, ids)}")
+            elif ids.index(target) <= i:
+                yield Finding(
+                    where,
+                    f"goto {target!r} goes back to an earlier step (or this one): a fallback "
+                    "must be a later step, so runbooks cannot loop",
+                )
+
+
+# ---- actions and their arguments -----------------------------------------------------
+
+
+def check_action(
+    loc: Loc,
+    ref: ActionRef,
+    action_params: Mapping[str, type[BaseModel]],
+    supplied: frozenset[str] | set[str] = frozenset(),
+) -> Iterator[Finding]:
+    """An action kind that exists, and `with` arguments it accepts, literal values included.
+
+    `supplied` names arguments the workflow fills in itself (`text` of a status update).
+    Templated values are checked only after rendering, inside the activity.
+    """
+    model = action_params.get(ref.action)
+    if model is None:
+        known = ", ".join(sorted(action_params))
+        yield Finding(
+            (*loc, "action"),
+            f"unknown action {ref.action!r}{did_you_mean(ref.action, action_params)}; "
+            f"known actions: {known}",
+        )
+        return
+    accepted = [f.alias or n for n, f in model.model_fields.items()]
+    missing_supplied = [s for s in supplied if s not in accepted]
+    if missing_supplied:
+        yield Finding(
+            (*loc, "action"),
+            f"notifications receive the status line as `text`, which {ref.action} does not "
+            "take: use webhook.post",
+        )
+    data = {**{s: "{{ supplied }}" for s in supplied if s in accepted}, **ref.with_}
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            yield from _argument_problem(loc, ref, accepted, err)
+
+
+def _argument_problem(loc: Loc, ref: ActionRef, accepted: list[str], err: Any) -> Iterator[Finding]:
+    eloc: Loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(eloc[0])
+        yield Finding(
+            (*loc, "with", key),
+            f"{ref.action} has no parameter {key!r}{did_you_mean(key, accepted)}; "
+            f"it takes: {', '.join(accepted)}",
+            at_key=True,
+        )
+    elif kind == "missing" and len(eloc) == 1:
+        name = str(eloc[0])
+        yield Finding(
+            (*loc, "with"),
+            f"{ref.action} needs {name!r}: add `{name}: ...` under `with`",
+            at_key=True,
+        )
+    elif not _templated(ref.with_, eloc):
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        path = ".".join(str(p) for p in eloc)
+        yield Finding((*loc, "with", *eloc), f"{ref.action} {path}: {msg} (got {err['input']!r})")
+
+
+def _templated(data: Any, path: Loc) -> bool:
+    """Whether the value at `path`, or a value on the way to it, is a template."""
+    for part in path:
+        if is_template(data):
+            return True
+        found, data = child(data, part)
+        if not found:
+            return False
+    return is_template(data)
+
+
+# ---- templates -----------------------------------------------------------------------
+
+
+def _templates_in(loc: Loc, value: Any, scope: Scope, rb: Runbook) -> Iterator[Finding]:
+    for where, text in walk_strings(value, loc):
+        yield from _template(where, text, scope, rb)
+
+
+def _template(loc: Loc, text: str, scope: Scope, rb: Runbook) -> Iterator[Finding]:
+    if not is_template(text):
+        return
+    if (err := syntax_error(text)) is not None:
+        yield Finding(loc, err)
+        return
+    for ref in sorted(references(text)):
+        if (problem := _reference_problem(ref, scope, rb)) is not None:
+            yield Finding(loc, problem)
+    if scope.secrets:
+        yield from (Finding(loc, p) for p in secret_usage_problems(text))
+
+
+def _reference_problem(ref: tuple[str, ...], scope: Scope, rb: Runbook) -> str | None:
+    root, rest = ref[0], ref[1:]
+    if root in _JINJA_GLOBALS:
+        return None
+    if root == "secret" and not scope.secrets:
+        return (
+            "secret is not available here: conditions and outputs are evaluated in the "
+            "workflow, where secret values must never go"
+        )
+    if root not in scope.roots:
+        return _unknown_root(root, scope)
+    if not rest:
+        return None
+    if root == "steps":
+        return _step_reference(rest, scope, rb)
+    if root == "params" and rest[0] not in rb.params:
+        declared = ", ".join(rb.params) or "none"
+        return (
+            f"params.{rest[0]} is not declared{did_you_mean(rest[0], rb.params)}: declare it under "
+            f"`params:` (declared: {declared})"
+        )
+    if root == "alert" and rest[0] not in ALERT_FIELDS:
+        fields = ", ".join(sorted(ALERT_FIELDS))
+        return (
+            f"alert has no field {rest[0]!r}{did_you_mean(rest[0], ALERT_FIELDS)}; it has: {fields}"
+        )
+    return None
+
+
+def _unknown_root(root: str, scope: Scope) -> str:
+    if root == "result":
+        return "`result` exists only in a step's `outputs`: read earlier steps as steps.ID"
+    if root == "update":
+        return "`update` exists only in status updates and escalation notifications"
+    names = ", ".join(sorted(scope.roots - ({"secret"} if not scope.secrets else set())))
+    return f"unknown name {root!r}{did_you_mean(root, scope.roots)}; templates here see: {names}"
+
+
+def _step_reference(rest: tuple[str, ...], scope: Scope, rb: Runbook) -> str | None:
+    ids = [s.id for s in rb.steps]
+    target = rest[0]
+    if target not in ids:
+        return f"steps.{target}: no such step{did_you_mean(target, ids)}; steps: {', '.join(ids)}"
+    index = ids.index(target)
+    if scope.before is not None and index >= scope.before:
+        if target == scope.own:
+            return (
+                f"step {target!r} reads its own result before it has one: "
+                "use `result` in its outputs, or read an earlier step"
+            )
+        return (
+            f"steps.{target} runs later than this template (a template reads only steps "
+            f"that ran before it): move step {target!r} up, or do not refer to it here"
+        )
+    outputs = rb.steps[index].outputs
+    if len(rest) > 1 and outputs is None and rest[1] not in (STEP_STATUS, STEP_RESULT):
+        return (
+            f"steps.{target}.{rest[1]}: a step without `outputs` keeps its action's whole result "
+            f"as steps.{target}.{STEP_RESULT} (write steps.{target}.{STEP_RESULT}.{rest[1]}), "
+            f"or declare `outputs` on step {target!r} to keep only what later steps need"
+        )
+    if len(rest) > 1 and outputs is not None and rest[1] not in outputs and rest[1] != STEP_STATUS:
+        names = ", ".join([*outputs, STEP_STATUS])
+        return (
+            f"step {target!r} has no output {rest[1]!r}{did_you_mean(rest[1], outputs)}: it keeps only "
+            f"what its `outputs` declare ({names}); add {rest[1]!r} there or read one of those"
+        )
+    return None
+
+
+# ---- approvals -----------------------------------------------------------------------
+
+
+def _approvers(loc: Loc, step: Step, teams: Teams | None) -> Iterator[Finding]:
+    approval = step.approval
+    assert approval is not None
+    groups = [(j, a) for j, a in enumerate(approval.approvers) if a.startswith("group:")]
+    if groups and teams is None:
+        yield Finding(
+            (*loc, "approvers", groups[0][0]),
+            f"{groups[0][1]} needs a teams.yaml (next to the runbook, or $WARROOM_TEAMS) "
+            "that lists its members",
+        )
+        return
+    unknown = [(j, a) for j, a in groups if a.removeprefix("group:") not in (teams or {})]
+    for j, approver in unknown:
+        yield Finding(
+            (*loc, "approvers", j), unknown_group(approver.removeprefix("group:"), teams or {})
+        )
+    if unknown:
+        return
+    people = resolve_approvers(approval.approvers, teams or {})
+    if "*" not in people and approval.min_approvals > len(people):
+        yield Finding(
+            (*loc, "min_approvals"),
+            f"min_approvals is {approval.min_approvals} but the approvers are only "
+            f"{len(people)} distinct people ({', '.join(people)}): add approvers or lower "
+            "min_approvals",
+        )
+
+
+def did_you_mean(word: str, options: Any) -> str:
+    """ " (did you mean 'x'?)" for the closest of `options`, or nothing."""
+    match = difflib.get_close_matches(word, [str(o) for o in options], n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
