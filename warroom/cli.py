@@ -28,6 +28,7 @@ from warroom.client import connect, task_queue
 from warroom.models import Abort, Decision, HumanDecision, StepCommand, StepState
 from warroom.runbook import Severity
 from warroom.runbook_loader import load_runbook
+from warroom.runbook_params import coerce_params, parse_param_args
 from warroom.timeline import timeline as read_timeline
 
 T = TypeVar("T")
@@ -88,16 +89,22 @@ def declare(
         str | None,
         typer.Option("--by", help="Who declares (default: $USER).", callback=cli_args.person),
     ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="NAME=VALUE for one of the runbook's params (repeatable)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Declare an incident: start its workflow on the runbook; prints the incident id."""
     if severity is not None and severity.upper() not in ("SEV1", "SEV2", "SEV3", "SEV4"):
         fail(f"--severity {severity!r}: use SEV1, SEV2, SEV3 or SEV4")
     parsed = load_runbook(runbook)
+    given = parse_param_args(param or [])
+    coerce_params(parsed.params, given)  # refused here, before connecting, when wrong
     sev: Severity | None = severity.upper() if severity else None  # type: ignore[assignment]
     who = by or os.environ.get("USER") or getpass.getuser()
     incident_id = with_client(
-        lambda c: incidents.declare(c, parsed, summary, severity=sev, declared_by=who)
+        lambda c: incidents.declare(c, parsed, summary, severity=sev, declared_by=who, params=given)
     )
     if as_json:
         emit_json({"incident_id": incident_id, "runbook": parsed.name, "task_queue": task_queue()})

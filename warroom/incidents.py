@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio.api.workflow.v1 import PendingActivityInfo
@@ -27,6 +27,7 @@ from warroom.client import task_queue
 from warroom.errors import IncidentNotFound, WarroomError
 from warroom.models import HumanDecision, IncidentInput, IncidentState, StepState
 from warroom.runbook import Runbook, Severity
+from warroom.runbook_params import coerce_params
 from warroom.timeline import activity_steps, recorded_state
 from workflows.incident import IncidentWorkflow
 
@@ -119,13 +120,20 @@ async def declare(
     severity: Severity | None = None,
     declared_by: str = "unknown",
     incident_id: str | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> str:
     """Start the incident workflow; returns the incident id.
 
-    Without an `incident_id`, a fresh random one; taken ones are retried with another.
+    `params` are checked against the runbook's declared params (ParamsError lists every
+    problem) and completed with their defaults. Without an `incident_id`, a fresh random one;
+    taken ones are retried with another.
     """
     inp = IncidentInput(
-        runbook=runbook, summary=summary, severity=severity, declared_by=declared_by
+        runbook=runbook,
+        summary=summary,
+        severity=severity,
+        declared_by=declared_by,
+        params=coerce_params(runbook.params, params or {}),
     )
     chosen = incident_id or ""
     for _ in range(1 if incident_id else ID_ATTEMPTS):

@@ -7,6 +7,7 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from tests.fakehttp import FakeHttp, Reply
 from tests.workflows.test_incident import (
@@ -19,8 +20,10 @@ from tests.workflows.test_incident import (
     wait_for,
     worker,
 )
+from warroom.cli import app
 from warroom.dataflow import RESULT_LIMIT, cut_result, evaluate_when, project
 from warroom.models import Abort, StepCommand
+from warroom.runbook_params import coerce_params
 from warroom.timeline import timeline
 from workflows.incident import IncidentWorkflow
 
@@ -280,3 +283,52 @@ async def test_an_input_too_large_for_temporal_pauses_the_step_with_a_clear_erro
     assert failed.status == "failed"
     assert "PayloadTooLarge" in (failed.error or "") and "512 KiB limit" in (failed.error or "")
     assert fake_http.calls("POST", "/all") == []
+
+
+async def test_params_given_at_declare_reach_the_templates(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    fake_http.routes[("POST", "/scale")] = Reply(200, {})
+    rb = runbook(
+        """\
+        name: params
+        title: Params
+        params:
+          replicas: {type: int, required: true}
+          window: {type: duration, default: 10m}
+        steps:
+          - id: scale
+            phase: mitigate
+            action: http.request
+            with:
+              method: POST
+              url: FAKE/scale
+              json: {replicas: "{{ params.replicas * 2 }}", window: "{{ params.window }}"}
+        """,
+        fake_http,
+    )
+    params = coerce_params(rb.params, {"replicas": "4"})
+    async with worker(time_env.client, task_queue):
+        result = await finish(await start(time_env.client, task_queue, rb, params=params))
+    assert result.status == "resolved"
+    assert fake_http.calls("POST", "/scale")[0].body == {"replicas": "8", "window": "10m"}
+
+
+def test_declare_refuses_missing_or_mistyped_params_before_connecting(tmp_path):
+    path = tmp_path / "rb.yaml"
+    path.write_text(
+        "name: p\ntitle: P\nparams: {replicas: {type: int, required: true}}\n"
+        "steps: [{id: a, phase: triage, action: http.request, with: {url: 'http://x.example/'}}]\n"
+    )
+    env = {"TEMPORAL_ADDRESS": "127.0.0.1:1"}  # nothing listens: a refusal must come first
+    for args, why in [
+        ([], "replicas"),
+        (["--param", "replicas=many"], "replicas"),
+        (["--param", "replicas=2", "--param", "replics=3"], "did you mean 'replicas'"),
+    ]:
+        result = CliRunner().invoke(
+            app, ["declare", "--runbook", str(path), "--summary", "s", *args], env=env
+        )
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("error: ") and why in result.output, result.output
+        assert "Traceback" not in result.output and "cannot reach" not in result.output
