@@ -64,6 +64,7 @@ IncidentStatusName = Literal[
     "active",
     "awaiting_approval",
     "paused",
+    "mitigated",
     "resolved",
     "aborted",
     # Set by clients, never by the workflow: its workflow task keeps failing ...
@@ -82,6 +83,28 @@ ENDED_BY_SERVER: frozenset[str] = frozenset(
 CLOSED_STATUSES: frozenset[str] = frozenset({"resolved", "aborted"}) | ENDED_BY_SERVER
 
 
+Role = Literal["commander", "comms", "ops"]
+
+
+class Alert(BaseModel):
+    """A normalized alert notification (signal `alert`), whatever system sent it."""
+
+    source: str = "generic"
+    fingerprint: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    status: Literal["firing", "resolved"] = "firing"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    generator_url: str = ""
+
+    @property
+    def dedup_key(self) -> tuple[str, str, str]:
+        """The same notification delivered twice has the same key; a new state of it does not."""
+        starts = self.starts_at.isoformat() if self.starts_at else ""
+        return (self.fingerprint, self.status, starts)
+
+
 class IncidentInput(BaseModel):
     """Workflow input: the whole parsed runbook plus what the declarer said."""
 
@@ -90,6 +113,11 @@ class IncidentInput(BaseModel):
     severity: Severity | None = None
     declared_by: PersonName = "unknown"
     params: dict[str, Any] = Field(default_factory=dict)
+    #: Who may decide each gated step, `group:` names resolved to people before the start
+    #: (step id → people, or "*"); a step not listed uses its runbook approvers as written.
+    approvers: dict[str, list[str]] = Field(default_factory=dict)
+    #: What a continued run carries over from the one before (None for a new incident).
+    carried: CarriedState | None = None
 
 
 class HumanDecision(BaseModel):
@@ -123,7 +151,47 @@ class Abort(HumanDecision):
     reason: Remark = ""
 
 
-DecisionKind = Literal["approve", "reject", "retry", "skip", "abort"]
+class Acknowledge(HumanDecision):
+    """Payload of `acknowledge`: {"by": "..."}; the first to acknowledge becomes commander."""
+
+
+class Assign(HumanDecision):
+    """Payload of `assign`: {"role": "commander|comms|ops", "to": "...", "by": "..."}."""
+
+    role: Role
+    to: PersonName
+
+
+class Note(HumanDecision):
+    """Payload of `note`: {"by": "...", "text": "..."}."""
+
+    text: Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_CHARS)]
+
+
+class SetSeverity(HumanDecision):
+    """Payload of `set_severity`: {"severity": "SEV1", "by": "..."}."""
+
+    severity: Severity
+
+
+class Resolve(HumanDecision):
+    """Payload of `resolve`: {"by": "...", "comment": "..."}: the all-clear, by hand."""
+
+    comment: Remark = ""
+
+
+DecisionKind = Literal[
+    "approve",
+    "reject",
+    "retry",
+    "skip",
+    "abort",
+    "acknowledge",
+    "assign",
+    "note",
+    "severity",
+    "resolve",
+]
 
 
 class DecisionRecord(BaseModel):
@@ -148,11 +216,51 @@ class StepState(BaseModel):
     status: StepStatus = "pending"
     attempts: int = 0
     approvers: list[str] = Field(default_factory=list)
+    #: Distinct approvals the gate needs, and who has approved so far.
+    min_approvals: int = 1
+    approved_by: list[str] = Field(default_factory=list)
+    #: How many times the step was started by hand after failing (feeds its idempotency key).
+    runs: int = 0
     decided_by: str | None = None
     comment: str | None = None
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class Milestones(BaseModel):
+    """When the incident reached each stage (time to acknowledge / mitigate / resolve)."""
+
+    declared: datetime
+    acknowledged: datetime | None = None
+    mitigated: datetime | None = None
+    resolved: datetime | None = None
+
+
+class AlertState(BaseModel):
+    """One alert (by fingerprint) that joined the incident."""
+
+    fingerprint: str
+    source: str
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    generator_url: str = ""
+    first_seen: datetime
+    last_seen: datetime
+    #: Distinct notifications about it (a notification delivered twice counts once).
+    notifications: int = 1
+
+
+class Escalated(BaseModel):
+    """One escalation: which level was notified, when, and why."""
+
+    level: int
+    at: datetime
+    reason: str
+    delivered: bool = True
 
 
 class IncidentState(BaseModel):
@@ -175,6 +283,14 @@ class IncidentState(BaseModel):
     steps: list[StepState]
     #: Every human decision that reached the workflow, accepted or refused, oldest first.
     decisions: list[DecisionRecord] = Field(default_factory=list)
+    milestones: Milestones | None = None
+    #: Incident roles (commander, comms, ops) → who holds them.
+    roles: dict[str, str] = Field(default_factory=dict)
+    alerts: list[AlertState] = Field(default_factory=list)
+    #: Alert notifications received, and how many of them were repeats that counted once.
+    alerts_received: int = 0
+    alerts_duplicate: int = 0
+    escalations: list[Escalated] = Field(default_factory=list)
     #: Temporal's execution status ("running", "completed", "terminated", ...), filled in
     #: by clients: the workflow cannot know that the server ended it.
     execution_status: str = "running"
@@ -202,12 +318,16 @@ class IncidentState(BaseModel):
             severity=inp.severity or rb.severity,
             declared_by=inp.declared_by,
             started_at=at,
+            milestones=Milestones(declared=at),
             steps=[
                 StepState(
                     id=s.id,
                     phase=s.phase,
                     action=s.action,
-                    approvers=list(s.approval.approvers) if s.approval else [],
+                    approvers=inp.approvers.get(s.id, list(s.approval.approvers))
+                    if s.approval
+                    else [],
+                    min_approvals=s.approval.min_approvals if s.approval else 1,
                 )
                 for s in rb.steps
             ],
@@ -218,10 +338,35 @@ class IncidentState(BaseModel):
         return self.status in CLOSED_STATUSES
 
     @property
+    def firing_alerts(self) -> list[AlertState]:
+        return [a for a in self.alerts if a.status == "firing"]
+
+    @property
     def pending_approvals(self) -> list[StepState]:
         if self.status != "awaiting_approval":
             return []  # closed or stalled: it waits for nobody, whatever its last step said
         return [s for s in self.steps if s.status == "awaiting_approval"]
+
+
+class CarriedState(BaseModel):
+    """Everything a run hands to the next when it continues as new (long incidents)."""
+
+    state: IncidentState
+    #: Index of the step to run next (the one it was waiting at, if any).
+    next_step: int
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Accepted, not yet applied decisions: approvals per step, commands, an abort.
+    approvals: dict[str, list[Decision]] = Field(default_factory=dict)
+    rejections: dict[str, Decision] = Field(default_factory=dict)
+    commands: dict[str, tuple[DecisionKind, StepCommand]] = Field(default_factory=dict)
+    abort: Abort | None = None
+    resolve: Resolve | None = None
+    #: Notifications already counted (fingerprint, status, starts_at).
+    seen_alerts: list[tuple[str, str, str]] = Field(default_factory=list)
+    #: When the next status update is due.
+    next_update_at: datetime | None = None
+    #: What happened since the last status update, one line each.
+    since_update: list[str] = Field(default_factory=list)
 
 
 #: IncidentState fields that templates never see: bulky (steps come as `steps`, decisions)
@@ -230,6 +375,8 @@ NOT_FOR_TEMPLATES: frozenset[str] = frozenset(
     {
         "steps",
         "decisions",
+        "alerts",
+        "escalations",
         "execution_status",
         "execution_reason",
         "workflow_task_failure",
@@ -252,6 +399,10 @@ class ActionInput(BaseModel):
     context: dict[str, Any]
     #: The step's `outputs` (name → template over `result`): what its stored result keeps.
     outputs: dict[str, str] = Field(default_factory=dict)
+    #: The same for every attempt of this step in this incident (and a new one when a person
+    #: starts it again): actions pass it on (`Idempotency-Key`) so that a retried call after a
+    #: worker crash does not act twice on systems that honour it.
+    idempotency_key: str = ""
 
 
 class ActionResult(BaseModel):
@@ -266,3 +417,6 @@ class StoredResult(ActionResult):
 
     result: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
+
+
+IncidentInput.model_rebuild()
