@@ -231,7 +231,7 @@ class StepState(BaseModel):
 class Milestones(BaseModel):
     """When the incident reached each stage (time to acknowledge / mitigate / resolve)."""
 
-    declared: datetime
+    declared: datetime | None = None
     acknowledged: datetime | None = None
     mitigated: datetime | None = None
     resolved: datetime | None = None
@@ -283,7 +283,7 @@ class IncidentState(BaseModel):
     steps: list[StepState]
     #: Every human decision that reached the workflow, accepted or refused, oldest first.
     decisions: list[DecisionRecord] = Field(default_factory=list)
-    milestones: Milestones | None = None
+    milestones: Milestones = Field(default_factory=Milestones)
     #: Incident roles (commander, comms, ops) → who holds them.
     roles: dict[str, str] = Field(default_factory=dict)
     alerts: list[AlertState] = Field(default_factory=list)

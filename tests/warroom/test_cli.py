@@ -123,7 +123,10 @@ async def test_refusals_are_one_line_errors(cli):
 
     cases = [
         (("approve", incident_id, "nope", "--by", "carol"), "no step 'nope'"),
-        (("approve", incident_id, "fix", "--by", "mallory"), "'mallory' may not decide step 'fix'"),
+        (
+            ("approve", incident_id, "fix", "--by", "mallory"),
+            "mallory is not an approver of step 'fix'",
+        ),
         (("approve", incident_id, "look", "--by", "carol"), "needs no approval"),
         (
             ("approve", "inc-does-not-exist", "fix", "--by", "carol"),

@@ -81,7 +81,7 @@ async def test_refused_plain_signals_are_recorded_with_who_and_why(
 
     assert result.outcome == "rollback rejected by alice"
     assert outcomes(result.decisions) == [
-        ("approve", "mallory", "signal", "'mallory' may not decide step 'rollback': approvers are alice, bob"),
+        ("approve", "mallory", "signal", "mallory is not an approver of step 'rollback' (approvers: alice, bob)"),
         ("retry", "dana", "signal", "step 'measure' has not failed (it is succeeded)"),
         ("reject", "alice", "signal", None),
         ("approve", "bob", "signal", "step 'rollback' was already rejected by alice"),

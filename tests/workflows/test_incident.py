@@ -511,10 +511,10 @@ async def test_approve_and_reject_updates_validate_decisions(
             "step 'measure' needs no approval"
         )
         assert await refused(handle, approve, Decision(step="rollback", by="mallory")) == (
-            "'mallory' may not decide step 'rollback': approvers are alice, bob"
+            "mallory is not an approver of step 'rollback' (approvers: alice, bob)"
         )
         assert await refused(handle, reject, Decision(step="rollback", by="mallory")) == (
-            "'mallory' may not decide step 'rollback': approvers are alice, bob"
+            "mallory is not an approver of step 'rollback' (approvers: alice, bob)"
         )
         assert await refused(handle, approve, Decision(step="failover", by="alice")) == (
             "step 'failover' is not waiting for approval (it is pending)"
@@ -594,11 +594,17 @@ async def test_cadence_posts_one_update_per_interval_and_a_final_one(
         assert state.updates_failed == 0
         posts = fake_http.calls("POST", "/updates")
         assert len(posts) == intervals
-        for post in posts:
-            assert post.body == {
-                "text": f"[SEV2] Slow burn ({handle.id}): awaiting approval, "
-                "phase mitigate, 1/2 steps done"
-            }
+        texts = [post.body["text"] for post in posts]
+        head = f"[SEV2] Slow burn ({handle.id}): awaiting approval, phase mitigate, 1/2 steps done"
+        assert all(t.startswith(head) for t in texts), texts
+        assert all("waiting for approval: rollback" in t for t in texts), texts
+        # Each update says what happened since the one before, and how long the incident is open.
+        assert "since the last update: step measure succeeded" in texts[0]
+        assert all("since the last update" not in t for t in texts[1:]), texts
+        assert [t.split(". declared ")[1].split(" ago")[0] for t in texts] == [
+            f"{15 * n}m" if n < 4 else f"{n // 4}h" + (f"{15 * (n % 4)}m" if n % 4 else "")
+            for n in range(1, intervals + 1)
+        ]
 
         await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="alice"))
         result = await finish(handle)
