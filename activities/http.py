@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio import activity
 
-from warroom.actions import action, clip
+from warroom.actions import action, clip, idempotency_key
 from warroom.errors import (
     ActionParamsError,
     HttpStatusError,
@@ -163,9 +163,12 @@ async def send(
 @action("http.request", HttpRequestParams)
 async def http_request(params: HttpRequestParams) -> HttpResult:
     """Call an HTTP API; 5xx, 408, 429 and transport errors are retried, other 4xx are not."""
-    response = await send(
-        params.method, params.url, params.headers, params.body, params.expect_status
-    )
+    headers = dict(params.headers)
+    key = idempotency_key()
+    if key and not any(name.lower() == "idempotency-key" for name in headers):
+        # A step retried after a worker crash sends the same key: the far side acts once.
+        headers["Idempotency-Key"] = key
+    response = await send(params.method, params.url, headers, params.body, params.expect_status)
     try:
         body = response.json() if response.content else None
         text = ""

@@ -53,6 +53,15 @@ class _ScrubLogRecords(logging.Filter):
 logging.getLogger("httpx").addFilter(_ScrubLogRecords())
 
 
+#: The running step's idempotency key (the same for every attempt of the step in the incident).
+_idempotency_key: ContextVar[str] = ContextVar("warroom_idempotency_key", default="")
+
+
+def idempotency_key() -> str:
+    """The running step's idempotency key, for actions whose far side honours one ("" if none)."""
+    return _idempotency_key.get()
+
+
 def clip(text: str, limit: int) -> str:
     """Scrub secret values from remote text, then cut it to `limit` characters.
 
@@ -111,6 +120,7 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
             attempt = activity.info().attempt
             secrets = Secrets()
             token = _secrets.set(secrets)
+            key_token = _idempotency_key.set(inp.idempotency_key)
             try:
                 result = await _render_and_call(name, params_model, fn, inp, secrets)
                 result = result.model_copy(update={"attempt": attempt})
@@ -122,6 +132,7 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
                 failure = _failure(exc, secrets, attempt)
             finally:
                 _secrets.reset(token)
+                _idempotency_key.reset(key_token)
             # Raised outside the handler, so neither its cause nor its context carries the
             # unscrubbed original into the failure or the worker log.
             raise failure

@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
 UPDATE_TIMEOUT = timedelta(seconds=30)
 #: Continue as new past this many history events even when the server does not suggest it
 #: (the time-skipping test server never does), well below the 10,240-event warning.
-CONTINUE_AFTER_EVENTS = 4_000
+CONTINUE_AFTER_EVENTS = 2_000
 #: Patch ids: behaviour that changes the commands of incidents already running.
 PATCH_MITIGATED = "status-mitigated"
 
@@ -139,7 +139,7 @@ class IncidentWorkflow:
         closed instead."""
         state = self._step(step.id)
         if self._ending():
-            self._end()
+            await self._end()
             return None
         if state.status in ("succeeded", "skipped", "rejected"):
             return index + 1  # done before this run continued as new
@@ -167,7 +167,7 @@ class IncidentWorkflow:
                 if outcome is None:
                     return index + 1
                 if outcome == "ended":
-                    self._end()
+                    await self._end()
                     return None
                 # Failed after its retries (or could not start): the failure policy decides.
                 state.status, state.error, state.finished_at = "failed", outcome, workflow.now()
@@ -183,7 +183,7 @@ class IncidentWorkflow:
                     return None
             kind = await self._await_command(step)
             if kind is None:
-                self._end()
+                await self._end()
                 return None
             if kind == "skip":
                 state.status = "skipped"
@@ -323,7 +323,7 @@ class IncidentWorkflow:
         self._continue_if_long()
         if self._ending():
             state.status = "pending"  # never decided: a closed incident waits for nobody
-            self._end()
+            await self._end()
             return "closed"
         if self._skip_mitigation and step.phase == "mitigate" and not self._quorum(step.id, state):
             self._finish_step(state, "skipped", decided_by="alerts resolved")
@@ -367,14 +367,16 @@ class IncidentWorkflow:
     def _ending(self) -> Abort | Resolve | None:
         return self._abort or self._resolve
 
-    def _end(self) -> None:
-        """Close the incident the way a person asked (abort or resolve)."""
+    async def _end(self) -> None:
+        """Close the incident the way a person asked: resolve, or abort (after undoing the
+        completed steps that say how)."""
         if self._resolve is not None:
             comment = f": {self._resolve.comment}" if self._resolve.comment else ""
             self._close("resolved", f"resolved by {self._resolve.by}{comment}")
             return
         abort = self._abort or Abort(by="unknown")
         reason = f": {abort.reason}" if abort.reason else ""
+        await self._compensate()
         self._close("aborted", f"aborted by {abort.by}{reason}")
 
     async def _compensate(self) -> None:

@@ -290,3 +290,19 @@ async def test_webhook_refuses_empty_text(fake_http: FakeHttp):
     assert err.type == "warroom.ActionParamsError"
     assert err.non_retryable
     assert fake_http.requests == []
+
+
+async def test_the_steps_idempotency_key_is_sent_unless_the_step_sets_its_own(fake_http: FakeHttp):
+    fake_http.routes[("POST", "/rollback")] = Reply(200, {})
+    params = {"method": "POST", "url": f"{fake_http.url}/rollback"}
+    keyed = action_input(params).model_copy(update={"idempotency_key": "inc-1:rollback"})
+    await run_action(http_request, keyed)
+    await run_action(http_request, keyed)  # another attempt of the same step: the same key
+    own = {**params, "headers": {"idempotency-key": "mine"}}
+    await run_action(http_request, action_input(own).model_copy(update={"idempotency_key": "k"}))
+    await run_action(http_request, action_input(params))  # no key (not from a step)
+    keys = [
+        r.headers.get("Idempotency-Key") or r.headers.get("idempotency-key")
+        for r in fake_http.requests
+    ]
+    assert keys == ["inc-1:rollback", "inc-1:rollback", "mine", None]
