@@ -79,16 +79,39 @@ async def recorded_state(client: Client, incident_id: str) -> IncidentState:
 
 
 async def _read_history(client: Client, incident_id: str) -> _Reader:
-    handle = client.get_workflow_handle(incident_id)
+    """Every run of the incident, oldest first: a long incident continues as new, and its
+    timeline goes on across the runs."""
     reader = _Reader(client)
     try:
-        async for event in handle.fetch_history_events():
-            entry = await reader.read(event)
-            if entry is not None:
-                reader.entries.append(entry)
+        for run_id in await _runs(client, incident_id):
+            reader.next_run()
+            handle = client.get_workflow_handle(incident_id, run_id=run_id)
+            async for event in handle.fetch_history_events():
+                entry = await reader.read(event)
+                if entry is not None:
+                    reader.entries.append(entry)
     except RPCError as exc:
         raise IncidentNotFound(incident_id) from exc
     return reader
+
+
+async def _runs(client: Client, incident_id: str) -> list[str]:
+    """The run ids of the incident's chain, oldest first: each run's first event names the run
+    it continues."""
+    runs = [(await client.get_workflow_handle(incident_id).describe()).run_id]
+    while True:
+        handle = client.get_workflow_handle(incident_id, run_id=runs[-1])
+        previous = ""
+        async for first in handle.fetch_history_events():
+            previous = first.workflow_execution_started_event_attributes.continued_execution_run_id
+            break
+        if not previous:
+            return list(reversed(runs))
+        runs.append(previous)
+
+
+#: Activities that notify people (status updates, escalation levels), not runbook steps.
+_NOTIFICATIONS = ("update-", "escalation-")
 
 
 class _Reader:
@@ -108,11 +131,21 @@ class _Reader:
     async def _decode(self, payloads: list[Payload]) -> list[Any]:
         return list(await self._converter.decode(payloads)) if payloads else []
 
+    def next_run(self) -> None:
+        """Event ids start again in each run of the incident."""
+        self._steps, self._attempts = {}, {}
+
     async def read(self, event: HistoryEvent) -> TimelineEntry | None:
         t = event.event_type
         now = event.event_time.ToDatetime(tzinfo=UTC)
+        if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            return TimelineEntry(
+                time=now, event="continued as new", detail="the history went on in a new run"
+            )
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
+            if attrs.continued_execution_run_id:
+                return None  # a later run of the same incident, announced above
             (inp,) = await self._decode(list(attrs.input.payloads)) or [{}]
             self.start_input = inp
             runbook = inp.get("runbook", {})
@@ -128,11 +161,11 @@ class _Reader:
             (inp,) = await self._decode(list(attrs_s.input.payloads)) or [{}]
             step = str(inp.get("step", attrs_s.activity_type.name))
             self.step_of_activity[attrs_s.activity_id] = step
-            if step.startswith("update-"):
+            if step.startswith(_NOTIFICATIONS):
                 kind = inp.get("context", {}).get("update", {}).get("kind", "")
                 step = f"{step} ({kind})"
             self._steps[event.event_id] = step
-            if step.startswith("update-"):
+            if step.startswith(_NOTIFICATIONS):
                 return None  # reported when it completes
             self.step_status[step] = "running"
             return TimelineEntry(
@@ -209,11 +242,11 @@ class _Reader:
         step = self._steps.get(sid, "?")
         attempt = self._attempts.get(sid, 1)
         tries = f"attempt {attempt}" if attempt > 1 or outcome != "succeeded" else ""
-        if step.startswith("update-"):
-            target = step.removeprefix("update-")
+        if step.startswith(_NOTIFICATIONS):
+            kind, target = step.split("-", 1)
             return TimelineEntry(
                 time=now,
-                event=f"status update {outcome}",
+                event=f"{'status update' if kind == 'update' else 'escalation notice'} {outcome}",
                 detail="; ".join(p for p in (f"target #{target}", tries, detail) if p),
             )
         self.step_status[step] = "succeeded" if outcome == "succeeded" else "failed"

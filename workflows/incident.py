@@ -444,7 +444,8 @@ class IncidentWorkflow:
                         incident_id=self._state.incident_id,
                         step=f"{prefix}-{number}",
                         params=params,
-                        context=project(data, _referenced(params)),
+                        # The kind too, so the timeline can tell cadence from final updates.
+                        context=project(data, _referenced(params) | {("update", "kind")}),
                     ),
                     result_type=dict,
                     start_to_close_timeout=UPDATE_TIMEOUT,

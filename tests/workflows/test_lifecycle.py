@@ -22,6 +22,7 @@ from warroom.models import (
     Note,
     SetSeverity,
 )
+from warroom.timeline import timeline
 from workflows.incident import CONTINUE_AFTER_EVENTS, IncidentWorkflow
 
 
@@ -372,6 +373,13 @@ async def test_a_long_incident_continues_as_new_and_keeps_everything(
         second = await approve(handle, "rollback", "bob")
         assert second.approved_by == ["alice", "bob"]
         result = await finish(handle)
+        entries = await timeline(time_env.client, handle.id)
+    # The timeline goes on across the runs: declared once, then both approvals.
+    events = [e.event for e in entries]
+    assert events[0] == "declared" and events.count("declared") == 1
+    assert "continued as new" in events
+    assert [e.actor for e in entries if e.event == "approved"] == ["alice", "bob"]
+    assert events.index("continued as new") < events.index("closed: resolved")
     assert result.status == "resolved"
     assert fake_http.calls("POST", "/rollback")[0].body == {"to": "v7"}
     assert 72 <= result.updates_posted <= 74
