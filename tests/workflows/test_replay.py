@@ -20,6 +20,7 @@ def test_there_are_histories_to_replay():
         "demo-checkout-approved.json",
         "demo-checkout-rejected.json",
         "demo-checkout-approved-after-refusals.json",  # refused signals in state, deadlines
+        "lifecycle.json",  # quorum, escalation, alerts, acknowledge, assign, note, severity
     }
 
 

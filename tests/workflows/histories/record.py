@@ -2,7 +2,8 @@
 
 Runs the demo runbook against the demo checkout service on a real dev server, once approved,
 once rejected, and once approved after refused signals (a non-approver, a decision past its
-deadline), and saves each history as JSON beside this file. Re-record only when a
+deadline), plus `lifecycle.yaml` through every lifecycle control (`record lifecycle`), and
+saves each history as JSON beside this file. Re-record only when a
 history-changing workflow change is guarded by `workflow.patched()`, and keep the old files.
 """
 
@@ -20,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from warroom import incidents, search_attributes
 from warroom.demo_service import CheckoutService
 from warroom.devstack import installed_binary
-from warroom.models import Decision
+from warroom.models import Acknowledge, Alert, Assign, Decision, Note, SetSeverity
 from warroom.runbook_loader import load_runbook
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
@@ -69,6 +70,48 @@ async def record(kind: str) -> None:
             print(f"saved {name} ({len(history.events)} events)")
 
 
+async def record_lifecycle() -> None:
+    """`lifecycle.yaml`: an unacknowledged escalation, alerts (one delivered twice), then
+    acknowledge, assign, note and a severity change, a quorum of two, and the all-clear."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+    )
+    with CheckoutService() as svc:
+        svc.export_secrets()
+        async with env, build_worker(env.client, "record"):
+            os.environ["WARROOM_TASK_QUEUE"] = "record"
+            incident_id = await incidents.declare(
+                env.client, load_runbook(str(HERE / "lifecycle.yaml")), "recorded",
+                declared_by="recorder", incident_id="inc-recorded-lifecycle",
+            )  # fmt: skip
+            handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+            while not (await incidents.status(env.client, incident_id)).escalations:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+            fired = Alert(fingerprint="fp-1", labels={"alertname": "CheckoutHighErrorRate"})
+            for alert in (fired, fired, fired.model_copy(update={"fingerprint": "fp-2"})):
+                await handle.signal(IncidentWorkflow.alert, alert)
+            await handle.execute_update(
+                IncidentWorkflow.acknowledge_incident, Acknowledge(by="dana")
+            )
+            await handle.execute_update(
+                IncidentWorkflow.assign_role, Assign(role="comms", to="erin", by="dana")
+            )
+            await handle.execute_update(
+                IncidentWorkflow.add_note, Note(text="bridge open", by="erin")
+            )
+            await handle.execute_update(
+                IncidentWorkflow.change_severity, SetSeverity(severity="SEV1", by="dana")
+            )
+            for by in ("recorder", "alice", "bob"):  # the declarer's approval is refused
+                await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by=by))
+            await handle.result()
+            history = await handle.fetch_history()
+            (HERE / "lifecycle.json").write_text(history.to_json())
+            print(f"saved lifecycle.json ({len(history.events)} events)")
+
+
 if __name__ == "__main__":
-    for kind in sys.argv[1:] or ["approve", "reject", "approve-after-refusals"]:
-        asyncio.run(record(kind))
+    for kind in sys.argv[1:] or ["approve", "reject", "approve-after-refusals", "lifecycle"]:
+        asyncio.run(record_lifecycle() if kind == "lifecycle" else record(kind))
