@@ -15,10 +15,16 @@ from temporalio.service import RPCError
 from warroom.errors import IncidentNotFound
 from warroom.models import (
     Abort,
+    Acknowledge,
+    Alert,
+    Assign,
     Decision,
     HumanDecision,
     IncidentInput,
     IncidentState,
+    Note,
+    Resolve,
+    SetSeverity,
     StepCommand,
     StepStatus,
 )
@@ -36,6 +42,16 @@ _PAYLOADS: dict[str, type[HumanDecision]] = {
     "skip_failed_step": StepCommand,
     "abort": Abort,
     "abort_incident": Abort,
+    "acknowledge": Acknowledge,
+    "acknowledge_incident": Acknowledge,
+    "assign": Assign,
+    "assign_role": Assign,
+    "note": Note,
+    "add_note": Note,
+    "set_severity": SetSeverity,
+    "change_severity": SetSeverity,
+    "resolve": Resolve,
+    "resolve_incident": Resolve,
 }
 
 
@@ -191,6 +207,8 @@ class _Reader:
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signal = event.workflow_execution_signaled_event_attributes
             args = await self._decode(list(signal.input.payloads))
+            if signal.signal_name == "alert":
+                return _alert_entry(now, args[0] if args else {})
             # A signal is in history even when the workflow ignored it (say, from a
             # non-approver), so it reads as a request, not as a decision.
             return self._human(now, signal.signal_name, args[0] if args else {}, signal=True)
@@ -270,7 +288,9 @@ class _Reader:
                 time=now, event=f"malformed {message} ignored", detail=f"{name}: {problems}"
             )
         event = f"{name} signal" if signal else _UPDATE_EVENTS.get(name, name)
-        detail = getattr(payload, "comment", "") or getattr(payload, "reason", "")
+        detail = next((str(getattr(payload, f)) for f in _DETAILS if getattr(payload, f, "")), "")
+        if isinstance(payload, Assign):
+            detail = f"{payload.role} → {payload.to}"
         return TimelineEntry(
             time=now,
             event=event,
@@ -280,10 +300,32 @@ class _Reader:
         )
 
 
+#: Which payload field tells what a decision said, in order of preference.
+_DETAILS = ("comment", "reason", "text", "severity")
+
 _UPDATE_EVENTS = {
     "approve_step": "approved",
     "reject_step": "rejected",
     "retry_failed_step": "retried",
     "skip_failed_step": "skipped",
     "abort_incident": "aborted",
+    "acknowledge_incident": "acknowledged",
+    "assign_role": "role assigned",
+    "add_note": "note",
+    "change_severity": "severity changed",
+    "resolve_incident": "resolved",
 }
+
+
+def _alert_entry(now: datetime, args: Any) -> TimelineEntry:
+    try:
+        alert = Alert.model_validate(args)
+    except ValidationError:
+        return TimelineEntry(time=now, event="malformed signal ignored", detail="alert")
+    name = alert.labels.get("alertname", alert.fingerprint)
+    return TimelineEntry(
+        time=now,
+        event=f"alert {alert.status}",
+        actor=alert.source,
+        detail=f"{name} ({alert.fingerprint})",
+    )

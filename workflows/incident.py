@@ -109,6 +109,9 @@ class IncidentWorkflow:
         self._severity_changes = 0
         self._skip_mitigation = False
         self._background: list[asyncio.Task[None]] = []
+        #: Notifications and compensations running now (the run continues as new only without).
+        self._in_flight = 0
+        self._continuing = False
 
     # ---- run -------------------------------------------------------------------------
 
@@ -386,6 +389,7 @@ class IncidentWorkflow:
             if undo is None or state.status != "succeeded":
                 continue
             try:
+                self._in_flight += 1
                 await workflow.execute_activity(
                     undo.action,
                     ActionInput(
@@ -404,6 +408,8 @@ class IncidentWorkflow:
             except ActivityError as err:
                 # Undoing is best effort: say it failed and go on with the others.
                 self._record("compensation failed", step=step.id, detail=_failure_message(err))
+            finally:
+                self._in_flight -= 1
 
     # ---- status updates on the severity's cadence; escalation -------------------------
 
@@ -421,7 +427,8 @@ class IncidentWorkflow:
                     timeout_summary="next status update",
                 )
             except TimeoutError:
-                await self._post_updates("cadence")
+                if not self._continuing:  # the next run posts it
+                    await self._post_updates("cadence")
 
     async def _post_updates(self, kind: Literal["cadence", "final"]) -> None:
         text = self._update_text(kind)
@@ -437,6 +444,7 @@ class IncidentWorkflow:
         posted = 0
         for number, target in enumerate(targets, start=1):
             params = {"text": "{{ update.text }}", **target.with_}
+            self._in_flight += 1
             try:
                 await workflow.execute_activity(
                     target.action,
@@ -455,6 +463,8 @@ class IncidentWorkflow:
                 posted += 1
             except ActivityError as err:
                 workflow.logger.warning("%s %s failed: %s", prefix, number, err.cause)
+            finally:
+                self._in_flight -= 1
         return posted
 
     def _update_text(self, kind: str) -> str:
@@ -523,11 +533,14 @@ class IncidentWorkflow:
     # ---- long incidents ---------------------------------------------------------------
 
     def _long(self) -> bool:
+        """Time to continue as new: the history is long, and no notification or compensation
+        is in flight (it would be cut off, its outcome lost)."""
         info = workflow.info()
-        return (
+        long = (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > CONTINUE_AFTER_EVENTS
         )
+        return long and self._in_flight == 0
 
     def _continue_if_long(self) -> None:
         if self._long() and not self._state.is_closed:
@@ -535,7 +548,10 @@ class IncidentWorkflow:
 
     async def _continue_as_new(self) -> IncidentState:
         """Hand the whole incident to a new run (handlers finished first, nothing lost)."""
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._continuing = True
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self._in_flight == 0
+        )
         interval = self._runbook.cadence.get(self._state.severity) or timedelta(hours=1)
         carried = CarriedState(
             state=self._state,
