@@ -14,8 +14,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.heartbeat import heartbeating
-from warroom.actions import clip
-from warroom.actions import action as register
+from warroom.actions import action, clip
 from warroom.durations import Duration, format_duration
 from warroom.errors import ExecFailed, ExecRefused, ExecTimedOut
 from warroom.models import ActionResult
@@ -90,7 +89,9 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-async def _stop(proc: asyncio.subprocess.Process, readers: asyncio.Future[tuple[bytes, bytes]]) -> None:
+async def _stop(
+    proc: asyncio.subprocess.Process, readers: asyncio.Future[tuple[bytes, bytes]]
+) -> None:
     """SIGTERM the program's whole process group, then SIGKILL what is left of it."""
     _signal_group(proc.pid, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
@@ -102,7 +103,7 @@ async def _stop(proc: asyncio.subprocess.Process, readers: asyncio.Future[tuple[
         await readers
 
 
-@register("exec", ExecParams)
+@action("exec", ExecParams)
 async def exec_program(params: ExecParams) -> ExecResult:
     """Run `command` (argv, no shell); a disallowed exit code is ExecFailed (retried), a
     timeout kills the process group and is ExecTimedOut (not retried)."""

@@ -20,7 +20,6 @@ from warroom.durations import Duration, format_duration
 from warroom.errors import WaitTimedOut, WarroomError
 from warroom.models import ActionResult
 
-
 #: Characters of an observed value kept in heartbeats and the result.
 MAX_VALUE = 1024
 
@@ -90,7 +89,10 @@ async def poll_until(params: PollParams, check: Check, what: str) -> WaitResult:
                     value, held = await check()
                 progress.last_value, progress.last_error = _small(value), None
             except TimeoutError:
-                held, progress.last_error = False, f"no answer within {format_duration(params.request_timeout)}"
+                held, progress.last_error = (
+                    False,
+                    f"no answer within {format_duration(params.request_timeout)}",
+                )
             except WarroomError as exc:
                 if not exc.retryable:
                     raise

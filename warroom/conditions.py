@@ -37,7 +37,9 @@ class Condition:
         """Whether `value OP literal` is true; ordering needs two numbers (else false)."""
         if self.op in ("==", "!="):
             left, right = _number(value), _number(self.literal)
-            equal = left == right if left is not None and right is not None else value == self.literal
+            equal = (
+                left == right if left is not None and right is not None else value == self.literal
+            )
             return equal if self.op == "==" else not equal
         left, right = _number(value), _number(self.literal)
         if left is None or right is None:
