@@ -84,7 +84,8 @@ RETRY_POLICIES: dict[str, RetrySpec] = {
 class ActionRef(Strict):
     """An action and its parameters; string values may be Jinja2 templates."""
 
-    action: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+    # `exec` (and the workflow-side `wait`, `note`) have no dot; the rest are `family.verb`.
+    action: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
 
 
