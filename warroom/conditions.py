@@ -36,10 +36,7 @@ class Condition:
     def holds(self, value: Any) -> bool:
         """Whether `value OP literal` is true; ordering needs two numbers (else false)."""
         if self.op in ("==", "!="):
-            left, right = _number(value), _number(self.literal)
-            equal = (
-                left == right if left is not None and right is not None else value == self.literal
-            )
+            equal = _equal(value, self.literal)
             return equal if self.op == "==" else not equal
         left, right = _number(value), _number(self.literal)
         if left is None or right is None:
@@ -92,6 +89,16 @@ def _lookup(data: Any, keys: tuple[str, ...]) -> Any:
         else:
             return _MISSING
     return data
+
+
+def _equal(value: Any, literal: Any) -> bool:
+    """JSON equality: numbers by value (0 == 0.0 == "0"), booleans only equal booleans."""
+    if isinstance(value, bool) or isinstance(literal, bool):
+        return isinstance(value, bool) and isinstance(literal, bool) and value == literal
+    left, right = _number(value), _number(literal)
+    if left is not None and right is not None:
+        return left == right
+    return bool(value == literal)
 
 
 def _number(value: Any) -> float | None:

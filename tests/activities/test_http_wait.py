@@ -78,8 +78,14 @@ async def test_a_retry_resumes_from_the_heartbeated_progress(fake_http: FakeHttp
 async def test_a_resumed_wait_keeps_its_original_deadline(fake_http: FakeHttp):
     fake_http.routes[("GET", "/health")] = BAD
     progress = {"started_at": time.time() - 3600, "checks": 40, "streak": 0}
-    err = await failure(
-        http_wait, params(f"{fake_http.url}/health", timeout="10m"), heartbeat_details=[progress]
+    # Without resuming, this wait would poll for ten minutes: the guard turns that into a failure.
+    err = await asyncio.wait_for(
+        failure(
+            http_wait,
+            params(f"{fake_http.url}/health", timeout="10m"),
+            heartbeat_details=[progress],
+        ),
+        30,
     )
     assert err.type == "warroom.WaitTimedOut"
     assert "(41 checks, last value: 0.2)" in err.message
