@@ -126,7 +126,8 @@ async def test_a_check_that_hangs_is_bounded_by_request_timeout(fake_http: FakeH
 
 
 async def test_4xx_ends_the_wait_at_once(fake_http: FakeHttp):
-    err = await failure(http_wait, params(f"{fake_http.url}/nope"))  # unrouted: 404
+    # unrouted: 404; the timeout only bounds the test should 4xx be taken for a failed check
+    err = await failure(http_wait, params(f"{fake_http.url}/nope", timeout="5s"))
     assert err.type == "warroom.HttpStatusError"
     assert err.non_retryable
     assert len(fake_http.requests) == 1
