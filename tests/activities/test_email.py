@@ -130,6 +130,12 @@ def params(port: int, **more: Any) -> dict[str, Any]:
     }
 
 
+def login_params(port: int, ca_file: Path) -> dict[str, Any]:
+    """STARTTLS trusting the test's certificate, then login with the SMTP_PASSWORD secret."""
+    secret = {"username": "warroom", "password": "{{ secret.SMTP_PASSWORD }}"}
+    return params(port, starttls=True, ca_file=str(ca_file), **secret)
+
+
 async def test_sends_a_plain_text_mail(mailbox: tuple[Mailbox, int]):
     box, port = mailbox
     result = await run(email_send, params(port))
@@ -149,13 +155,7 @@ async def test_starttls_and_login_with_a_secret_password(
 ):
     monkeypatch.setenv("WARROOM_SECRET_SMTP_PASSWORD", PASSWORD)
     box, port = tls_mailbox
-    more = {
-        "starttls": True,
-        "ca_file": str(certificate[0]),
-        "username": "warroom",
-        "password": "{{ secret.SMTP_PASSWORD }}",
-    }
-    result = await run(email_send, params(port, **more))
+    result = await run(email_send, login_params(port, certificate[0]))
     assert box.logins == ["warroom"]
     assert len(box.messages) == 1
     assert PASSWORD not in result.model_dump_json()
@@ -168,13 +168,7 @@ async def test_a_refused_login_is_not_retried_and_hides_the_password(
 ):
     monkeypatch.setenv("WARROOM_SECRET_SMTP_PASSWORD", "wrong-" + PASSWORD)
     _, port = tls_mailbox
-    more = {
-        "starttls": True,
-        "ca_file": str(certificate[0]),
-        "username": "warroom",
-        "password": "{{ secret.SMTP_PASSWORD }}",
-    }
-    err = await failure(email_send, params(port, **more))
+    err = await failure(email_send, login_params(port, certificate[0]))
     assert err.type == "warroom.SmtpError"
     assert err.non_retryable
     assert "535" in err.message
