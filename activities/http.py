@@ -95,6 +95,10 @@ class Answer:
     def text(self) -> str:
         return self.content.decode(self.encoding, errors="replace")
 
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
     def json(self) -> Any:
         return json.loads(self.content)
 

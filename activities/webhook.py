@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.http import send
@@ -17,6 +21,21 @@ class WebhookParams(BaseModel):
     url: str = Field(pattern=r"^https?://")
     text: str = Field(min_length=1)
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Signs the body: `X-Warroom-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>`.
+    hmac_secret: str | None = Field(None, min_length=1)
+
+
+SIGNATURE_HEADER = "X-Warroom-Signature"
+
+
+def json_bytes(body: object) -> bytes:
+    """The exact bytes httpx sends for `json=body` (what `send` does), so the signature covers
+    what the receiver reads."""
+    return httpx.Request("POST", "http://signing.invalid", json=body).content
+
+
+def signature(secret: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 class WebhookResult(ActionResult):
@@ -26,5 +45,9 @@ class WebhookResult(ActionResult):
 @action("webhook.post", WebhookParams)
 async def webhook_post(params: WebhookParams) -> WebhookResult:
     """Post `text` to the webhook; retried like http.request."""
-    response = await send("POST", params.url, params.headers, {"text": params.text}, None)
+    body = {"text": params.text}
+    headers = dict(params.headers)
+    if params.hmac_secret:
+        headers[SIGNATURE_HEADER] = signature(params.hmac_secret.encode(), json_bytes(body))
+    response = await send("POST", params.url, headers, body, None)
     return WebhookResult(status=response.status_code)

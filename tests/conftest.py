@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +27,14 @@ def installed_binary(name: str) -> str:
         return devstack.installed_binary(name)
     except WarroomError as exc:
         pytest.fail(f"{exc} (`make test` installs the dev extras)")
+
+
+def system_binary(name: str) -> str:
+    """A binary from a Debian package (`.ci/run` installs them); missing: fail, never skip."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: apt-get install the Debian package (see .ci/run)")
+    return path
 
 
 async def register_search_attributes(client: Client) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import timedelta
@@ -29,6 +30,8 @@ ActionFn = Callable[[ActionInput], Awaitable[ActionResult]]
 
 #: Parameter model of every action kind, by activity name (filled as action modules import).
 ACTION_PARAMS: dict[str, type[BaseModel]] = {}
+#: Result model of every action kind, by activity name: what `result` holds in `outputs`.
+ACTION_RESULTS: dict[str, type[ActionResult]] = {}
 
 
 #: The secrets the running action rendered, so `clip` can scrub before it cuts.
@@ -60,6 +63,13 @@ _idempotency_key: ContextVar[str] = ContextVar("warroom_idempotency_key", defaul
 def idempotency_key() -> str:
     """The running step's idempotency key, for actions whose far side honours one ("" if none)."""
     return _idempotency_key.get()
+
+
+def register_params(name: str, params_model: type[BaseModel]) -> str:
+    """Make `name` an action kind the loader knows, with its parameter model (for the kinds the
+    workflow carries out itself; activities register through `action`)."""
+    ACTION_PARAMS[name] = params_model
+    return name
 
 
 def clip(text: str, limit: int) -> str:
@@ -140,6 +150,7 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
         run.__name__ = run.__qualname__ = fn.__name__
         run.__doc__ = fn.__doc__
         ACTION_PARAMS[name] = params_model
+        ACTION_RESULTS[name] = typing.get_type_hints(fn)["return"]
         return activity.defn(name=name)(run)
 
     return decorate

@@ -106,6 +106,17 @@ def evaluate_when(condition: str, data: Mapping[str, Any]) -> bool:
     return _as_bool(rendered, condition)
 
 
+def render_text(text: str, data: Mapping[str, Any]) -> str:
+    """A template rendered on `data` in the workflow (no secrets there): for `note` steps.
+
+    Raises ValueError with a sentence for people when it fails.
+    """
+    try:
+        return _env.from_string(text).render(data)
+    except jinja2.TemplateError as exc:
+        raise ValueError(f"template {text!r} failed: {exc}") from exc
+
+
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0", "", "none"})
 

@@ -177,3 +177,98 @@ class ParamsError(WarroomError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+class WaitTimedOut(WarroomError):
+    """A wait (http.wait, prometheus.wait) saw its condition fail to hold before its timeout.
+
+    Not retryable: a retry would resume the same wait with the same deadline.
+    """
+
+    type_name = "warroom.WaitTimedOut"
+
+
+class PrometheusError(WarroomError):
+    """Prometheus refused a query (`status: error`, e.g. bad PromQL): retrying cannot fix it."""
+
+    type_name = "warroom.PrometheusError"
+
+    def __init__(self, message: str, *, error_type: str) -> None:
+        self.error_type = error_type
+        super().__init__(message)
+
+
+class ExecRefused(WarroomError):
+    """A program is not on the worker's allow-list (WARROOM_EXEC_ALLOW) or cannot be found."""
+
+    type_name = "warroom.ExecRefused"
+
+
+class ExecFailed(WarroomError):
+    """A program exited with a code the step does not allow.
+
+    Retryable: the program itself reported failure, so it most likely changed nothing.
+    """
+
+    type_name = "warroom.ExecFailed"
+    retryable = True
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+class ExecTimedOut(WarroomError):
+    """A program ran past its timeout and was killed with its process group.
+
+    Not retryable: nobody knows how far it got, so a person decides (retry, skip, abort).
+    """
+
+    type_name = "warroom.ExecTimedOut"
+
+
+class RemoteRejected(WarroomError):
+    """A notification service (Slack, PagerDuty, Statuspage, SMTP) answered with an error of its own.
+
+    `code` is the service's error code (Slack's `error`, an SMTP reply code, ...); retryable
+    only when the service said to come back later (rate limits, temporary failures).
+    """
+
+    type_name = "warroom.RemoteRejected"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        retryable: bool = False,
+        retry_after: timedelta | None = None,
+    ) -> None:
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class SlackError(RemoteRejected):
+    """Slack answered `ok: false` (or an incoming webhook refused the message)."""
+
+    type_name = "warroom.SlackError"
+
+
+class PagerDutyError(RemoteRejected):
+    """PagerDuty's Events API refused an event (400 `invalid event`)."""
+
+    type_name = "warroom.PagerDutyError"
+
+
+class StatuspageError(RemoteRejected):
+    """The Statuspage API refused a request (bad page/incident id, key, or fields)."""
+
+    type_name = "warroom.StatuspageError"
+
+
+class SmtpError(RemoteRejected):
+    """The SMTP server refused the message, the login or STARTTLS; 4xx replies are temporary."""
+
+    type_name = "warroom.SmtpError"

@@ -57,7 +57,8 @@ Number = Annotated[float, BeforeValidator(_no_bool)]
 LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
 ERROR_TYPE = r"^[A-Za-z_][\w.]*$"
-ACTION_KIND = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+# `exec` has no dot; the other kinds are `family.verb`.
+ACTION_KIND = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
 
 #: What each name pattern asks for, in words (for error messages).
 PATTERN_WORDS = {

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from warroom import search_attributes as sa
-    from warroom.dataflow import INPUT_LIMIT, evaluate_when, project, size_of
+    from warroom.dataflow import INPUT_LIMIT, evaluate_when, project, render_text, size_of
     from warroom.durations import format_duration
     from warroom.models import (
         NOT_FOR_TEMPLATES,
@@ -48,12 +48,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from warroom.runbook import RETRY_POLICIES, ActionRef, Approval, Goto, RetrySpec, Step
     from warroom.template_refs import references
+    from warroom.workflow_actions import NOTE, WAIT, WORKFLOW_ACTIONS, NoteParams, WaitParams
 
 #: Time given to one notification post (status update or escalation), retries included.
 UPDATE_TIMEOUT = timedelta(seconds=30)
 #: Continue as new past this many history events even when the server does not suggest it
 #: (the time-skipping test server never does), well below the 10,240-event warning.
 CONTINUE_AFTER_EVENTS = 2_000
+#: Action kinds that run long and heartbeat: a worker that dies mid-wait is noticed this soon.
+HEARTBEATING = frozenset({"http.wait", "prometheus.wait", "exec"})
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 #: Patch ids: behaviour that changes the commands of incidents already running.
 PATCH_MITIGATED = "status-mitigated"
 
@@ -215,6 +219,8 @@ class IncidentWorkflow:
     async def _attempt(self, step: Step, state: StepState) -> str | None:
         """Run the step's activity (with its retries): None when it succeeded, else why not
         ("ended" when the incident was aborted or resolved meanwhile)."""
+        if step.action in WORKFLOW_ACTIONS:
+            return await self._in_workflow(step, state)
         inp = ActionInput(
             incident_id=self._state.incident_id,
             step=step.id,
@@ -235,6 +241,7 @@ class IncidentWorkflow:
             result_type=dict,
             start_to_close_timeout=step.timeout,
             retry_policy=retry_policy(step.retry),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT if step.action in HEARTBEATING else None,
             summary=step.id,
         )
         if not await self._done_unless_ending(running):
@@ -252,6 +259,31 @@ class IncidentWorkflow:
         if result.get("result") is not None:
             kept = {"result": result["result"]}
         self._outputs[step.id] = kept
+        return None
+
+    async def _in_workflow(self, step: Step, state: StepState) -> str | None:
+        """`wait` (a durable timer an abort or resolve cuts short) and `note` (a timeline line)."""
+        state.attempts += 1
+        try:
+            if step.action == WAIT:
+                duration = WaitParams.model_validate(step.with_).duration
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._ending() is not None,
+                        timeout=duration,
+                        timeout_summary=f"wait: {step.id}",
+                    )
+                if self._ending():
+                    return "ended"
+            elif step.action == NOTE:
+                text = NoteParams.model_validate(step.with_).text
+                with workflow.unsafe.imports_passed_through():  # Jinja2's lazy imports
+                    self._record(
+                        "note", step=step.id, detail=render_text(text, self._template_data())
+                    )
+        except ValueError as problem:  # pydantic's ValidationError is one
+            return f"warroom.ActionParamsError: {step.action}: {problem}"
+        self._finish_step(state, "succeeded")
         return None
 
     def _idempotency_key(self, step_id: str, runs: int) -> str:

@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.http import http_request
 from activities.webhook import webhook_post
-from tests.activities.running import run_action
+from tests.activities.actions import run_action
 from tests.fakehttp import FakeHttp, Reply
 from warroom.devstack import free_port
 from warroom.models import ActionInput

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.http import http_request
 from activities.webhook import webhook_post
-from tests.activities.running import run_action
+from tests.activities.actions import run_action
 from tests.secretforms import HEADER_SECRET, URL_SECRET, EchoServer, leaks
 from warroom.models import ActionInput
 

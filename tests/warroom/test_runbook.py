@@ -94,7 +94,9 @@ steps:
     assert [(p.line, p.col) for p in err.problems] == [(6, 13), (11, 5)]
     assert str(err).splitlines() == [
         "rb.yaml:6:13: step 'a' action: unknown action 'http.reqest' (did you mean "
-        "'http.request'?); known actions: http.request, webhook.post",
+        "'http.request'?); known actions: email.send, exec, http.request, http.wait, note, "
+        "pagerduty.event, prometheus.query, prometheus.wait, slack.post, statuspage.update, "
+        "wait, webhook.post",
         "rb.yaml:11:5: step 'b' with: webhook.post needs 'text': add `text: ...` under `with`",
     ]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from warroom.actions import ACTION_PARAMS
 from warroom.cli import app
 from warroom.errors import ParamsError, RunbookError
 from warroom.models import IncidentInput
@@ -308,7 +309,7 @@ def test_runbooks_schema_describes_fields_and_each_actions_params():
         "json",
         "expect_status",
     }
-    assert defs["Step"]["properties"]["action"]["enum"] == ["http.request", "webhook.post"]
+    assert defs["Step"]["properties"]["action"]["enum"] == sorted(ACTION_PARAMS)
 
 
 def test_short_validate_accepts_a_directory():

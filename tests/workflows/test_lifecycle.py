@@ -394,3 +394,29 @@ async def test_a_long_incident_continues_as_new_and_keeps_everything(
     assert fake_http.calls("POST", "/rollback")[0].body == {"to": "v7"}
     assert 72 <= result.updates_posted <= 74
     assert [d.kind for d in result.decisions] == ["acknowledge", "approve", "approve"]
+
+
+async def test_wait_and_note_steps_run_in_the_workflow(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    fake_http.routes[("GET", "/look")] = Reply(200, {})
+    text = """\
+        name: settle
+        title: Settle
+        steps:
+          - {id: look, phase: triage, action: http.request, with: {url: "FAKE/look"}}
+          - {id: settle, phase: mitigate, action: wait, with: {duration: 2h}}
+          - {id: tell, phase: communicate, action: note, with: {text: "look {{ steps.look.status }}"}}
+        """
+    async with worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(text, fake_http))
+        result = await finish(handle)  # the 2 h timer is skipped while the result is awaited
+        entries = await timeline(time_env.client, handle.id)
+    assert [(s.id, s.status) for s in result.steps] == [
+        ("look", "succeeded"),
+        ("settle", "succeeded"),
+        ("tell", "succeeded"),
+    ]
+    assert ("note", "tell", "look succeeded") in [(e.event, e.step, e.detail) for e in entries]
+    assert (result.closed_at - result.started_at) >= timedelta(hours=2)
+    assert [r.path for r in fake_http.requests] == ["/look"]  # no activity for wait or note

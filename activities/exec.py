@@ -1,0 +1,157 @@
+"""Action `exec`: run an allow-listed program with an argument list (never a shell), bounded in
+time and output; the way `kubectl rollout undo`, `kubectl scale` and `helm rollback` are done."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import time
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from activities.heartbeat import heartbeating
+from warroom.actions import action, clip
+from warroom.durations import Duration, format_duration
+from warroom.errors import ExecFailed, ExecRefused, ExecTimedOut
+from warroom.models import ActionResult
+
+ALLOW_ENV = "WARROOM_EXEC_ALLOW"
+#: Bytes of stdout and of stderr kept (their tails).
+MAX_OUTPUT = 8192
+#: Extra bytes read before scrubbing, so a secret cut by the tail's edge is still recognised.
+_MARGIN = 4096
+#: Worker environment a program inherits (never WARROOM_SECRET_*: pass secrets via `env`).
+INHERITED_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "KUBECONFIG", "TMPDIR")
+#: How long a program gets after SIGTERM before its group is killed outright.
+TERM_GRACE = 2.0
+
+
+class ExecParams(BaseModel):
+    """`with:` of an exec step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(min_length=1)
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = timedelta(minutes=5)
+    allowed_exit_codes: list[int] = Field(default_factory=list)
+
+
+class ExecResult(ActionResult):
+    """Exit code and the tails of stdout and stderr (at most MAX_OUTPUT bytes each)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_seconds: float
+
+
+def resolve(program: str) -> str:
+    """The path of an allow-listed program; refuse anything else before it starts."""
+    allowed = {n.strip() for n in os.environ.get(ALLOW_ENV, "").split(",") if n.strip()}
+    if "/" in program:
+        raise ExecRefused(
+            f"exec: write the program's name ({os.path.basename(program)!r}), not a path: "
+            f"it is looked up on the worker's PATH"
+        )
+    if program not in allowed:
+        listed = ", ".join(sorted(allowed)) or "nothing"
+        raise ExecRefused(
+            f"exec: {program!r} is not allowed on this worker ({ALLOW_ENV} allows {listed}); "
+            f"add it to {ALLOW_ENV} on the worker to allow it"
+        )
+    path = shutil.which(program)
+    if path is None:
+        raise ExecRefused(f"exec: {program!r} is allowed but not found on the worker's PATH")
+    return path
+
+
+async def _tail(stream: asyncio.StreamReader) -> bytes:
+    kept = bytearray()
+    while chunk := await stream.read(65536):
+        kept += chunk
+        del kept[: -(MAX_OUTPUT + _MARGIN)]
+    return bytes(kept)
+
+
+def _text(raw: bytes) -> str:
+    scrubbed = clip(raw.decode("utf-8", "replace"), len(raw) + 1)  # scrub only
+    return scrubbed[-MAX_OUTPUT:]
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+async def _stop(
+    proc: asyncio.subprocess.Process, readers: asyncio.Future[tuple[bytes, bytes]]
+) -> None:
+    """SIGTERM the program's whole process group, then SIGKILL what is left of it."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), TERM_GRACE)
+    _signal_group(proc.pid, signal.SIGKILL)
+    await proc.wait()
+    readers.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await readers
+
+
+@action("exec", ExecParams)
+async def exec_program(params: ExecParams) -> ExecResult:
+    """Run `command` (argv, no shell); a disallowed exit code is ExecFailed (retried), a
+    timeout kills the process group and is ExecTimedOut (not retried)."""
+    path = resolve(params.command[0])
+    env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ} | params.env
+    started = time.monotonic()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            path,
+            *params.command[1:],
+            cwd=params.cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            # Its own process group, so a timeout or cancellation reaches its children too.
+            start_new_session=True,
+        )
+    except OSError as exc:  # a missing cwd, a program that is not executable
+        raise ExecRefused(f"exec: cannot start {params.command[0]}: {exc}") from exc
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = asyncio.gather(_tail(proc.stdout), _tail(proc.stderr))
+    try:
+        async with heartbeating(lambda: {"pid": proc.pid}):
+            async with asyncio.timeout(params.timeout.total_seconds()):
+                code = await proc.wait()
+    except TimeoutError:
+        await _stop(proc, readers)
+        raise ExecTimedOut(
+            f"exec: {params.command[0]} ran past its timeout of "
+            f"{format_duration(params.timeout)} and was killed with its process group"
+        ) from None
+    except BaseException:  # cancelled: the step was cancelled, the program must not outlive it
+        await _stop(proc, readers)
+        raise
+    # Whatever the program left running in its group would hold the pipes open: end it.
+    _signal_group(proc.pid, signal.SIGKILL)
+    out, err = await readers
+    result = ExecResult(
+        exit_code=code,
+        stdout=_text(out),
+        stderr=_text(err),
+        duration_seconds=round(time.monotonic() - started, 3),
+    )
+    if code != 0 and code not in params.allowed_exit_codes:
+        raise ExecFailed(
+            f"exec: {params.command[0]} exited with {code}; stderr ends: "
+            f"{result.stderr[-500:] or '(empty)'}",
+            exit_code=code,
+        )
+    return result

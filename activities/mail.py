@@ -1,0 +1,115 @@
+"""Action `email.send`: a plain-text email over SMTP (optional STARTTLS and login), for people
+and systems that only read mail."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from warroom.actions import action, clip
+from warroom.durations import Duration
+from warroom.errors import SmtpError
+from warroom.models import ActionResult
+
+_ADDRESS = r"^[^@\s<>,]+@[^@\s<>,]+$"
+
+
+class EmailParams(BaseModel):
+    """`with:` of an email.send step or update target (`password` from a secret)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, ge=1, le=65535)
+    starttls: bool = False
+    #: A CA bundle to trust for STARTTLS (a relay with a private CA); default: the system's.
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+    sender: str = Field(alias="from", pattern=_ADDRESS)
+    to: list[str] = Field(min_length=1, max_length=100)
+    subject: str = Field(min_length=1, max_length=998)
+    text: str = Field(min_length=1, max_length=1_000_000)
+    timeout: Duration = timedelta(seconds=30)
+
+
+class EmailResult(ActionResult):
+    """The Message-ID sent, and recipients the server refused while accepting others."""
+
+    message_id: str
+    refused: list[str] = Field(default_factory=list)
+
+
+def message(params: EmailParams) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = params.sender
+    msg["To"] = ", ".join(params.to)
+    msg["Subject"] = params.subject
+    msg["Message-ID"] = make_msgid(domain=params.sender.rpartition("@")[2])
+    msg.set_content(params.text)
+    return msg
+
+
+def _deliver(params: EmailParams, msg: EmailMessage) -> list[str]:
+    """Blocking SMTP conversation (runs in a thread); every socket operation has `timeout`."""
+    port = params.port or (587 if params.starttls else 25)
+    with smtplib.SMTP(params.host, port, timeout=params.timeout.total_seconds()) as smtp:
+        if params.starttls:
+            smtp.starttls(context=ssl.create_default_context(cafile=params.ca_file))
+        if params.username:
+            smtp.login(params.username, params.password or "")
+        refused = smtp.send_message(msg, to_addrs=params.to)
+    return sorted(refused)
+
+
+def _refusal(exc: smtplib.SMTPException) -> SmtpError:
+    """An SMTP error as SmtpError: 4xx replies are temporary (retried), the rest are not."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = {code for code, _ in exc.recipients.values()}
+        detail = "; ".join(f"{rcpt}: {code}" for rcpt, (code, _) in exc.recipients.items())
+        temporary = all(400 <= c < 500 for c in codes)
+        return SmtpError(
+            f"SMTP refused every recipient ({detail})", code="recipients", retryable=temporary
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = (
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        return SmtpError(
+            f"SMTP server answered {exc.smtp_code} {clip(text, 300)} ({type(exc).__name__})",
+            code=str(exc.smtp_code),
+            retryable=400 <= exc.smtp_code < 500,
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return SmtpError(f"SMTP server disconnected: {exc}", code="disconnected", retryable=True)
+    # SMTPNotSupportedError (no STARTTLS / AUTH offered) and the like: configuration problems.
+    return SmtpError(f"SMTP failed: {type(exc).__name__}: {clip(str(exc), 300)}", code="smtp")
+
+
+@action("email.send", EmailParams)
+async def email_send(params: EmailParams) -> EmailResult:
+    """Send the mail; unreachable servers and 4xx replies are retried, 5xx, a refused login and
+    TLS verification failures are not."""
+    msg = message(params)
+    where = f"{params.host}:{params.port or (587 if params.starttls else 25)}"
+    try:
+        refused = await asyncio.to_thread(_deliver, params, msg)
+    except smtplib.SMTPException as exc:
+        raise _refusal(exc) from exc
+    except ssl.SSLError as exc:  # before OSError: a certificate problem does not heal by itself
+        raise SmtpError(f"STARTTLS with {where} failed: {exc}", code="tls") from exc
+    except OSError as exc:  # refused, unreachable, timed out
+        raise SmtpError(
+            f"cannot reach SMTP server {where}: {type(exc).__name__}: {exc}",
+            code="unreachable",
+            retryable=True,
+        ) from exc
+    return EmailResult(message_id=str(msg["Message-ID"]), refused=refused)
