@@ -6,6 +6,7 @@ transport failures, unexpected statuses and Retry-After into typed errors.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from temporalio import activity
 
 from warroom.actions import action, clip, idempotency_key
@@ -36,6 +37,15 @@ ERROR_BODY_BYTES = 8 * 1024
 _RETRY_AFTER_CEILING = timedelta(days=365)
 
 
+class BasicAuth(BaseModel):
+    """`basic_auth: {username, password}` (write the password as `{{ secret.NAME }}`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str
+    password: str
+
+
 class HttpRequestParams(BaseModel):
     """`with:` of an http.request step."""
 
@@ -43,8 +53,19 @@ class HttpRequestParams(BaseModel):
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
     url: str = Field(pattern=r"^https?://")
+    query: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Query parameters, encoded and added to the URL."
+    )
     headers: dict[str, str] = Field(default_factory=dict)
-    body: Any = Field(None, alias="json")
+    json_body: Any = Field(None, alias="json", description="A JSON body.")
+    text_body: str | None = Field(
+        None, alias="body", description="A raw text body (not with json)."
+    )
+    basic_auth: BasicAuth | None = None
+    bearer: str | None = Field(None, description="A bearer token: Authorization: Bearer TOKEN.")
+    follow_redirects: bool = Field(
+        False, description="Follow 3xx answers; Authorization is never sent to another host."
+    )
     expect_status: list[int] | None = None
 
     @field_validator("method", mode="before")
@@ -56,6 +77,22 @@ class HttpRequestParams(BaseModel):
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, int | str) else value
+
+    @model_validator(mode="after")
+    def _one_body_one_auth(self) -> HttpRequestParams:
+        if self.json_body is not None and self.text_body is not None:
+            raise ValueError("give `json` or `body`, not both")
+        if self.basic_auth is not None and self.bearer is not None:
+            raise ValueError("give `basic_auth` or `bearer`, not both")
+        return self
+
+    def auth_header(self) -> str | None:
+        if self.bearer is not None:
+            return f"Bearer {self.bearer}"
+        if self.basic_auth is not None:
+            pair = f"{self.basic_auth.username}:{self.basic_auth.password}"
+            return f"Basic {base64.b64encode(pair.encode()).decode('ascii')}"
+        return None
 
 
 class HttpResult(ActionResult):
@@ -134,6 +171,9 @@ async def send(
     expect: list[int] | None,
     *,
     max_bytes: int = MAX_RESPONSE_BYTES,
+    query: dict[str, Any] | None = None,
+    text: str | None = None,
+    follow_redirects: bool = False,
 ) -> Answer:
     """Send one request and read its body (at most `max_bytes`); raise typed errors for transport
     failures, unexpected statuses and bodies over the cap."""
@@ -141,8 +181,13 @@ async def send(
     what = f"{method} {url}"
     try:
         async with (
-            httpx.AsyncClient(timeout=timeout.total_seconds()) as client,
-            client.stream(method, url, headers=headers, json=body) as response,
+            # httpx drops Authorization when a redirect leaves the host it was meant for.
+            httpx.AsyncClient(
+                timeout=timeout.total_seconds(), follow_redirects=follow_redirects
+            ) as client,
+            client.stream(
+                method, url, headers=headers, json=body, params=query, content=text
+            ) as response,
         ):
             ok = response.status_code in expect if expect else response.is_success
             limit = max_bytes if ok else min(max_bytes, ERROR_BODY_BYTES)
@@ -172,7 +217,18 @@ async def http_request(params: HttpRequestParams) -> HttpResult:
     if key and not any(name.lower() == "idempotency-key" for name in headers):
         # A step retried after a worker crash sends the same key: the far side acts once.
         headers["Idempotency-Key"] = key
-    response = await send(params.method, params.url, headers, params.body, params.expect_status)
+    if (auth := params.auth_header()) is not None:
+        headers["Authorization"] = auth
+    response = await send(
+        params.method,
+        params.url,
+        headers,
+        params.json_body,
+        params.expect_status,
+        query=params.query or None,
+        text=params.text_body,
+        follow_redirects=params.follow_redirects,
+    )
     try:
         body = response.json() if response.content else None
         text = ""

@@ -3,6 +3,7 @@ secrets, expected statuses, and the typed errors the workflow's retry policies d
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
@@ -306,3 +307,45 @@ async def test_the_steps_idempotency_key_is_sent_unless_the_step_sets_its_own(fa
         for r in fake_http.requests
     ]
     assert keys == ["inc-1:rollback", "inc-1:rollback", "mine", None]
+
+
+async def test_query_raw_body_and_auth_from_parameters(fake_http: FakeHttp):
+    fake_http.routes[("POST", "/search?q=shoes+red&limit=5&exact=true")] = Reply(200, {})
+    fake_http.routes[("PUT", "/flags/x")] = Reply(200, {})
+    await run(
+        http_request,
+        {
+            "method": "POST",
+            "url": f"{fake_http.url}/search",
+            "query": {"q": "shoes red", "limit": 5, "exact": True},
+            "basic_auth": {"username": "deploy", "password": "pa:ss"},
+        },
+    )
+    await run(
+        http_request,
+        {"method": "PUT", "url": f"{fake_http.url}/flags/x", "body": "on", "bearer": "tok"},
+    )
+    search, flag = fake_http.requests
+    assert search.headers["Authorization"] == "Basic " + base64.b64encode(b"deploy:pa:ss").decode()
+    assert (flag.body, flag.headers["Authorization"]) == ("on", "Bearer tok")
+    with pytest.raises(ApplicationError) as both:
+        await run(http_request, {"url": fake_http.url, "json": {}, "body": "x"})
+    assert "give `json` or `body`, not both" in both.value.message
+
+
+async def test_redirects_are_followed_only_when_asked_and_never_carry_auth_away(
+    fake_http: FakeHttp,
+):
+    with FakeHttp() as elsewhere:
+        elsewhere.routes[("GET", "/landing")] = Reply(200, {"there": True})
+        fake_http.routes[("GET", "/moved")] = Reply(
+            302, None, headers={"Location": f"{elsewhere.url}/landing"}
+        )
+        params = {"url": f"{fake_http.url}/moved", "bearer": "s3cr3t"}
+        refused = await failure(http_request, params)
+        assert "answered 302" in refused.message and refused.non_retryable
+        followed = await run(http_request, {**params, "follow_redirects": True})
+        assert followed.body == {"there": True}
+        (arrived,) = elsewhere.requests
+        assert "Authorization" not in arrived.headers
+        assert fake_http.requests[-1].headers["Authorization"] == "Bearer s3cr3t"
