@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 with workflow.unsafe.imports_passed_through():
     from warroom import search_attributes as sa
     from warroom.dataflow import INPUT_LIMIT, evaluate_when, project, render_text, size_of
-    from warroom.durations import format_duration
+    from warroom.durations import format_duration, parse_duration
     from warroom.models import (
         NOT_FOR_TEMPLATES,
         Abort,
@@ -55,9 +55,16 @@ UPDATE_TIMEOUT = timedelta(seconds=30)
 #: Continue as new past this many history events even when the server does not suggest it
 #: (the time-skipping test server never does), well below the 10,240-event warning.
 CONTINUE_AFTER_EVENTS = 2_000
-#: Action kinds that run long and heartbeat: a worker that dies mid-wait is noticed this soon.
-HEARTBEATING = frozenset({"http.wait", "prometheus.wait", "exec"})
+#: Action kinds that run long and heartbeat (a worker that dies mid-wait is noticed within
+#: HEARTBEAT_TIMEOUT), with their own `timeout` argument's default: an attempt gets at least
+#: that long plus KILL_GRACE, whatever the step's `timeout` says.
+HEARTBEATING: dict[str, timedelta] = {
+    "http.wait": timedelta(minutes=10),
+    "prometheus.wait": timedelta(minutes=10),
+    "exec": timedelta(minutes=5),
+}
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+KILL_GRACE = timedelta(seconds=30)
 #: Patch ids: behaviour that changes the commands of incidents already running.
 PATCH_MITIGATED = "status-mitigated"
 
@@ -239,7 +246,7 @@ class IncidentWorkflow:
             step.action,
             inp,
             result_type=dict,
-            start_to_close_timeout=step.timeout,
+            start_to_close_timeout=_attempt_timeout(step),
             retry_policy=retry_policy(step.retry),
             heartbeat_timeout=HEARTBEAT_TIMEOUT if step.action in HEARTBEATING else None,
             summary=step.id,
@@ -1006,6 +1013,18 @@ class IncidentWorkflow:
             f"**{s.status.replace('_', ' ')}** · {s.severity} · phase {s.phase} · "
             f"waiting for approval: {waiting} · commander: {commander}"
         )
+
+
+def _attempt_timeout(step: Step) -> timedelta:
+    """The step's `timeout`, or for a long action, at least its own `timeout` and a grace."""
+    own = HEARTBEATING.get(step.action)
+    if own is None:
+        return step.timeout
+    given = step.with_.get("timeout")
+    if isinstance(given, str) and "{" not in given:
+        with contextlib.suppress(ValueError):
+            own = parse_duration(given)
+    return max(step.timeout, own + KILL_GRACE)
 
 
 def _remark(decision: HumanDecision) -> str | None:

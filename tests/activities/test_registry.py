@@ -10,6 +10,7 @@ from warroom.actions import ACTION_PARAMS
 from warroom.errors import RunbookError
 from warroom.runbook_loader import parse_runbook
 from warroom.workflow_actions import WORKFLOW_ACTIONS
+from workflows.incident import HEARTBEATING
 
 NEW_KINDS = {
     "http.wait": "{url: 'https://checkout.example/stats', condition: 'json.error_rate < 0.01', hold_for: 3}",
@@ -50,3 +51,11 @@ def test_a_misspelt_argument_is_refused_at_load(action: str):
     with pytest.raises(RunbookError) as info:
         parse_runbook(runbook(action, with_))
     assert f"{action} has no parameter 'tiemout'" in str(info.value)
+
+
+def test_the_workflow_knows_each_long_actions_default_timeout():
+    # The workflow may not import activity modules (httpx fails its sandbox), so it keeps its
+    # own table of the long actions' `timeout` defaults: it must match the models.
+    assert {
+        name: ACTION_PARAMS[name].model_fields["timeout"].default for name in HEARTBEATING
+    } == HEARTBEATING
