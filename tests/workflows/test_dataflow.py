@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from tests.fakehttp import FakeHttp, Reply
 from tests.workflows.test_incident import (
     Handle,
+    abort_and_finish,
     finish,
     paths,
     runbook,
@@ -22,7 +23,7 @@ from tests.workflows.test_incident import (
 )
 from warroom.cli import app
 from warroom.dataflow import RESULT_LIMIT, cut_result, evaluate_when, project
-from warroom.models import Abort, StepCommand
+from warroom.models import StepCommand
 from warroom.runbook_params import coerce_params
 from warroom.timeline import timeline
 from workflows.incident import IncidentWorkflow
@@ -42,6 +43,15 @@ async def activity_inputs(handle: Handle) -> dict[str, dict[str, Any]]:
 
 async def history_bytes(handle: Handle) -> int:
     return sum([e.ByteSize() async for e in handle.fetch_history_events()])
+
+
+#: A first step that keeps the error rate it measured as `steps.measure.rate`.
+MEASURE = """\
+          - id: measure
+            phase: triage
+            action: http.request
+            with: {url: "FAKE/stats"}
+            outputs: {rate: "{{ result.json.error_rate }}"}"""
 
 
 def test_project_keeps_only_the_referenced_paths():
@@ -108,7 +118,7 @@ async def test_outputs_are_all_a_step_keeps_and_inputs_carry_only_what_they_use(
             phase: mitigate
             action: http.request
             with: {method: POST, url: FAKE/rollback, json: {to: "{{ steps.measure.version }}"}}
-        """,
+        """.replace("MEASURE", MEASURE),
         fake_http,
     )
     async with worker(time_env.client, task_queue):
@@ -135,11 +145,7 @@ async def test_a_false_when_skips_the_step_and_later_steps_see_it(
         name: cond
         title: Conditions
         steps:
-          - id: measure
-            phase: triage
-            action: http.request
-            with: {url: "FAKE/stats"}
-            outputs: {rate: "{{ result.json.error_rate }}"}
+MEASURE
           - id: rollback
             phase: mitigate
             when: "{{ steps.measure.rate | float > 0.05 }}"
@@ -149,7 +155,7 @@ async def test_a_false_when_skips_the_step_and_later_steps_see_it(
             phase: communicate
             action: webhook.post
             with: {url: FAKE/chat, text: "rollback {{ steps.rollback.status }}"}
-        """,
+        """.replace("MEASURE", MEASURE),
         fake_http,
     )
     async with worker(time_env.client, task_queue):
@@ -176,17 +182,13 @@ async def test_a_when_that_fails_pauses_the_step_like_a_failure(
         name: condfail
         title: Broken condition
         steps:
-          - id: measure
-            phase: triage
-            action: http.request
-            with: {url: "FAKE/stats"}
-            outputs: {rate: "{{ result.json.error_rate }}"}
+MEASURE
           - id: rollback
             phase: mitigate
             when: "{{ steps.measure.rate }}"
             action: http.request
             with: {method: POST, url: FAKE/rollback}
-        """,
+        """.replace("MEASURE", MEASURE),
         fake_http,
     )
     async with worker(time_env.client, task_queue):
@@ -277,8 +279,7 @@ async def test_an_input_too_large_for_temporal_pauses_the_step_with_a_clear_erro
         handle = await start(time_env.client, task_queue, rb)
         state = await wait_for(handle, lambda s: s.status == "paused", "paused")
         # Close it: an open incident left on the shared time-skipping server stops time skipping.
-        await handle.signal(IncidentWorkflow.abort, Abort(by="tester"))
-        await finish(handle)
+        await abort_and_finish(handle, "tester")
     failed = step(state, "all")
     assert failed.status == "failed"
     assert "PayloadTooLarge" in (failed.error or "") and "512 KiB limit" in (failed.error or "")
@@ -304,7 +305,7 @@ async def test_params_given_at_declare_reach_the_templates(
               method: POST
               url: FAKE/scale
               json: {replicas: "{{ params.replicas * 2 }}", window: "{{ params.window }}"}
-        """,
+        """.replace("MEASURE", MEASURE),
         fake_http,
     )
     params = coerce_params(rb.params, {"replicas": "4"})

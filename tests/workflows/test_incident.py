@@ -91,6 +91,12 @@ async def finish(handle: Handle) -> IncidentState:
         pytest.fail(f"incident never closed; last state: {state}")
 
 
+async def abort_and_finish(handle: Handle, by: str = "tester") -> IncidentState:
+    """Close an incident a test is done with (an open one would hold up time skipping)."""
+    await handle.signal(IncidentWorkflow.abort, Abort(by=by))
+    return await finish(handle)
+
+
 def step(state: IncidentState, step_id: str) -> StepState:
     return next(s for s in state.steps if s.id == step_id)
 

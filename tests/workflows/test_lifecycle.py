@@ -11,7 +11,16 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fakehttp import FakeHttp, Reply
-from tests.workflows.test_incident import Handle, finish, runbook, start, step, wait_for, worker
+from tests.workflows.test_incident import (
+    Handle,
+    abort_and_finish,
+    finish,
+    runbook,
+    start,
+    step,
+    wait_for,
+    worker,
+)
 from warroom.models import (
     Abort,
     Acknowledge,
@@ -96,8 +105,7 @@ async def test_an_early_approval_is_refused_and_recorded(
         assert refusals(state) == [
             ("approve", "alice", "step 'rollback' is not waiting for approval (it is pending)")
         ]
-        await handle.signal(IncidentWorkflow.abort, Abort(by="tester"))
-        await finish(handle)
+        await abort_and_finish(handle, "tester")
 
 
 ESCALATING = """\
@@ -140,8 +148,7 @@ async def test_nobody_acknowledging_escalates_level_by_level(
             IncidentWorkflow.acknowledge_incident, Acknowledge(by="dana")
         )
         assert acked.roles == {"commander": "dana"} and acked.milestones.acknowledged
-        await handle.signal(IncidentWorkflow.abort, Abort(by="dana"))
-        await finish(handle)
+        await abort_and_finish(handle, "dana")
 
 
 async def test_acknowledged_in_time_nobody_is_paged_and_roles_move(
@@ -240,8 +247,7 @@ async def test_a_severity_change_re_arms_the_cadence_at_once(
         state = await wait_for(handle, lambda s: s.updates_posted >= 4, "four updates")
         assert state.severity == "SEV1" and state.updates_posted == 4
         assert all(t.startswith("[SEV1]") for t in texts(fake_http, "/updates"))
-        await handle.signal(IncidentWorkflow.abort, Abort(by="dana"))
-        await finish(handle)
+        await abort_and_finish(handle, "dana")
 
 
 ALERTED = """\

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +31,9 @@ from workflows.incident import IncidentWorkflow
 HERE = Path(__file__).resolve().parent
 
 
-async def record(kind: str) -> None:
+@asynccontextmanager
+async def recording() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server with a worker on task queue `record`, and the demo checkout service."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
         data_converter=pydantic_data_converter,
@@ -39,77 +43,68 @@ async def record(kind: str) -> None:
         svc.export_secrets()
         async with env, build_worker(env.client, "record"):
             os.environ["WARROOM_TASK_QUEUE"] = "record"
-            incident_id = await incidents.declare(
+            yield env
+
+
+async def record(kind: str) -> None:
+    async with recording() as env:
+        incident_id = await incidents.declare(
                 env.client, load_runbook("demo-checkout"), "recorded", declared_by="recorder",
                 incident_id=f"inc-recorded-{kind}",
             )  # fmt: skip
-            # polls the server's state; nothing local to wait on
-            while not (await incidents.status(env.client, incident_id)).pending_approvals:  # noqa: ASYNC110
-                await asyncio.sleep(0.2)
-            await asyncio.sleep(6)  # let one cadence update go out while waiting
-            handle = env.client.get_workflow_handle(incident_id)
-            decision = kind.removesuffix("-after-refusals")
-            if decision != kind:
-                for refused in (
-                    Decision(step="rollback", by="mallory"),
-                    Decision(
-                        step="rollback", by="sre-lead", deadline=datetime(2020, 1, 1, tzinfo=UTC)
-                    ),
-                ):
-                    await handle.signal(IncidentWorkflow.approve, refused)
-            await incidents.decide(
-                env.client,
-                incident_id,
-                decision,
-                Decision(step="rollback", by="dana-oncall"),  # type: ignore[arg-type]
-            )
-            await handle.result()
-            history = await handle.fetch_history()
-            name = f"demo-checkout-{kind.replace('approve', 'approved').replace('reject', 'rejected')}.json"
-            (HERE / name).write_text(history.to_json())
-            print(f"saved {name} ({len(history.events)} events)")
+        # polls the server's state; nothing local to wait on
+        while not (await incidents.status(env.client, incident_id)).pending_approvals:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(6)  # let one cadence update go out while waiting
+        handle = env.client.get_workflow_handle(incident_id)
+        decision = kind.removesuffix("-after-refusals")
+        if decision != kind:
+            for refused in (
+                Decision(step="rollback", by="mallory"),
+                Decision(step="rollback", by="sre-lead", deadline=datetime(2020, 1, 1, tzinfo=UTC)),
+            ):
+                await handle.signal(IncidentWorkflow.approve, refused)
+        await incidents.decide(
+            env.client,
+            incident_id,
+            decision,
+            Decision(step="rollback", by="dana-oncall"),  # type: ignore[arg-type]
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+        name = f"demo-checkout-{kind.replace('approve', 'approved').replace('reject', 'rejected')}.json"
+        (HERE / name).write_text(history.to_json())
+        print(f"saved {name} ({len(history.events)} events)")
 
 
 async def record_lifecycle() -> None:
     """`lifecycle.yaml`: an unacknowledged escalation, alerts (one delivered twice), then
     acknowledge, assign, note and a severity change, a quorum of two, and the all-clear."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-    )
-    with CheckoutService() as svc:
-        svc.export_secrets()
-        async with env, build_worker(env.client, "record"):
-            os.environ["WARROOM_TASK_QUEUE"] = "record"
-            incident_id = await incidents.declare(
+    async with recording() as env:
+        incident_id = await incidents.declare(
                 env.client, load_runbook(str(HERE / "lifecycle.yaml")), "recorded",
                 declared_by="recorder", incident_id="inc-recorded-lifecycle",
             )  # fmt: skip
-            handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
-            while not (await incidents.status(env.client, incident_id)).escalations:  # noqa: ASYNC110
-                await asyncio.sleep(0.2)
-            fired = Alert(fingerprint="fp-1", labels={"alertname": "CheckoutHighErrorRate"})
-            for alert in (fired, fired, fired.model_copy(update={"fingerprint": "fp-2"})):
-                await handle.signal(IncidentWorkflow.alert, alert)
-            await handle.execute_update(
-                IncidentWorkflow.acknowledge_incident, Acknowledge(by="dana")
-            )
-            await handle.execute_update(
-                IncidentWorkflow.assign_role, Assign(role="comms", to="erin", by="dana")
-            )
-            await handle.execute_update(
-                IncidentWorkflow.add_note, Note(text="bridge open", by="erin")
-            )
-            await handle.execute_update(
-                IncidentWorkflow.change_severity, SetSeverity(severity="SEV1", by="dana")
-            )
-            for by in ("recorder", "alice", "bob"):  # the declarer's approval is refused
-                await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by=by))
-            await handle.result()
-            history = await handle.fetch_history()
-            (HERE / "lifecycle.json").write_text(history.to_json())
-            print(f"saved lifecycle.json ({len(history.events)} events)")
+        handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        while not (await incidents.status(env.client, incident_id)).escalations:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        fired = Alert(fingerprint="fp-1", labels={"alertname": "CheckoutHighErrorRate"})
+        for alert in (fired, fired, fired.model_copy(update={"fingerprint": "fp-2"})):
+            await handle.signal(IncidentWorkflow.alert, alert)
+        await handle.execute_update(IncidentWorkflow.acknowledge_incident, Acknowledge(by="dana"))
+        await handle.execute_update(
+            IncidentWorkflow.assign_role, Assign(role="comms", to="erin", by="dana")
+        )
+        await handle.execute_update(IncidentWorkflow.add_note, Note(text="bridge open", by="erin"))
+        await handle.execute_update(
+            IncidentWorkflow.change_severity, SetSeverity(severity="SEV1", by="dana")
+        )
+        for by in ("recorder", "alice", "bob"):  # the declarer's approval is refused
+            await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by=by))
+        await handle.result()
+        history = await handle.fetch_history()
+        (HERE / "lifecycle.json").write_text(history.to_json())
+        print(f"saved lifecycle.json ({len(history.events)} events)")
 
 
 if __name__ == "__main__":
