@@ -305,8 +305,13 @@ def test_runbooks_schema_describes_fields_and_each_actions_params():
     assert set(defs["with:http.request"]["properties"]) == {
         "method",
         "url",
+        "query",
         "headers",
         "json",
+        "body",
+        "basic_auth",
+        "bearer",
+        "follow_redirects",
         "expect_status",
     }
     assert defs["Step"]["properties"]["action"]["enum"] == sorted(ACTION_PARAMS)
