@@ -139,8 +139,17 @@ async def test_the_plain_temporal_cli_drives_the_same_controls(cli, dev_env: Wor
     assert done.returncode == 0, done.stderr
     await signal("note", {"by": "bob", "text": "paging payments"})
     await signal("approve", {"step": "fix", "by": "mallory"})  # not an approver: recorded
+    fired = {"fingerprint": "fp-1", "labels": {"alertname": "CheckoutHighErrorRate"}}
+    for payload in (fired, fired, {**fired, "fingerprint": "fp-2"}):  # one delivered twice
+        await signal("alert", {**payload, "starts_at": "2026-11-25T10:00:00Z"})
 
-    state = await wait_for(lambda s: len(s["decisions"]) == 6, "show", inc, env=env)
+    state = await wait_for(
+        lambda s: len(s["decisions"]) == 6 and s["alerts_received"] == 3, "show", inc, env=env
+    )
+    assert [(a["fingerprint"], a["status"]) for a in state["alerts"]] == [
+        ("fp-1", "firing"),
+        ("fp-2", "firing"),
+    ]
     assert state["milestones"]["acknowledged"] is not None
     assert state["roles"] == {"commander": "dana", "ops": "bob"}
     assert state["severity"] == "SEV1"
@@ -157,6 +166,7 @@ async def test_the_plain_temporal_cli_drives_the_same_controls(cli, dev_env: Wor
         "refused" in text and "approve fix by mallory (signal): mallory is not an approver" in text
     )
     assert "bob: cache flushed" in text and "bob: paging payments" in text
+    assert "alerts:   2 (2 firing, 0 resolved); 3 notifications, 1 duplicate" in text
 
     # `show --json` loses nothing of the workflow's own state.
     handle = dev_env.client.get_workflow_handle_for(IncidentWorkflow.run, inc)
