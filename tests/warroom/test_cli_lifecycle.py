@@ -174,6 +174,8 @@ async def test_the_plain_temporal_cli_drives_the_same_controls(cli, dev_env: Wor
     shown = await cli_json("show", inc, env=env)
     assert set(IncidentState.model_fields) <= set(shown)
     assert IncidentState.model_validate(shown) == live
+    queried = await temporal("query", "--workflow-id", inc, "--name", "status", env=env)
+    assert queried.returncode == 0 and f'"incident_id": "{inc}"' in queried.stdout, queried.stdout
 
     done = await update("resolve_incident", {"by": "dana", "comment": "ok"})
     assert done.returncode == 0, done.stderr

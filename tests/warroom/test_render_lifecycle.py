@@ -74,7 +74,7 @@ def test_escalations_quorum_notes_and_refusals_are_shown_escaped():
             via="signal",
             step="fix",
             refused=f"carol is not an approver {HOSTILE}",
-        ),  # fmt: skip
+        ),
     ]
     shown = state(
         status="awaiting_approval",
