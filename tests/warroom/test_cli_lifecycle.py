@@ -11,7 +11,7 @@ import subprocess
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import installed_binary
-from tests.warroom.test_cli import cli_json, declare, wait_for, warroom
+from tests.warroom.test_cli import cli_json, declare, declare_runbook, wait_for, warroom
 from warroom.models import IncidentState
 from workflows.incident import IncidentWorkflow
 
@@ -200,11 +200,7 @@ async def test_a_quorum_of_two_through_the_cli(cli, tmp_path):
     env, _, fake = cli
     runbook = tmp_path / "cli-quorum.yaml"
     runbook.write_text(QUORUM)
-    done = await run(
-        "declare", "--runbook", str(runbook), "--summary", "q", "--by", "erin", env=env
-    )
-    assert done.returncode == 0, done.stderr
-    inc = done.stdout.strip()
+    inc = await declare_runbook(env, runbook, "--summary", "q", "--by", "erin")
     await awaiting(env, inc)
 
     assert "erin declared the incident" in await refused(
@@ -247,12 +243,9 @@ async def test_group_approvers_are_resolved_from_teams_yaml_at_declare(
     (tmp_path / "teams.yaml").write_text("sre: [alice, bob]\npayments: [carol]\n")
     runbook = tmp_path / "cli-grouped.yaml"
     runbook.write_text(GROUPED)
-    done = await run(
-        "declare", "--runbook", str(runbook), "--summary", "grouped\nsecond line",
-        "--severity", "sev1", env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    inc = done.stdout.strip()
+    inc = await declare_runbook(
+        env, runbook, "--summary", "grouped\nsecond line", "--severity", "sev1"
+    )
     state = await awaiting(env, inc)
     assert state["steps"][0]["approvers"] == ["alice", "bob", "frank"]
 

@@ -8,7 +8,7 @@ import asyncio
 import threading
 
 from tests.fakehttp import Recorded, Reply
-from tests.warroom.test_cli import wait_for, warroom, worker_process
+from tests.warroom.test_cli import declare_runbook, wait_for, worker_process
 
 # A short start-to-close timeout: the server retries a step only once its attempt timed out.
 CRASHY = """
@@ -45,11 +45,7 @@ async def test_a_worker_killed_mid_step_is_replaced_and_the_step_keeps_its_key(
     env, first = await worker_process(dev_env, task_queue, fake_http)
     second = None
     try:
-        done = await asyncio.to_thread(
-            warroom, "declare", "--runbook", str(runbook), "--summary", "crash", env=env
-        )
-        assert done.returncode == 0, done.stderr
-        incident_id = done.stdout.strip()
+        incident_id = await declare_runbook(env, runbook, "--summary", "crash")
         assert await asyncio.to_thread(in_flight.wait, 60), "the step never reached the target"
         first.kill()  # SIGKILL: no graceful shutdown, the call is cut off in flight
         await asyncio.to_thread(first.wait, 60)
