@@ -1,4 +1,5 @@
-"""The `warroom` command line: declare, list, show, approve/reject, timeline, dev, worker, demo."""
+"""The `warroom` command line: declare, list, show, human decisions (approve, reject, retry,
+skip, abort, ack, assign, note, severity, resolve), timeline, dev, worker, demo."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast, get_args
 
 import typer
 from pydantic import BaseModel
@@ -21,14 +22,26 @@ from warroom import cli_args, cli_runbooks, decisions, incidents, render
 from warroom.cli_errors import (
     OneLineErrors,
     debugging,
-    refuse,
     unexpected_line,
 )
 from warroom.client import connect, task_queue
-from warroom.models import Abort, Decision, HumanDecision, StepCommand, StepState
+from warroom.models import (
+    Abort,
+    Acknowledge,
+    Assign,
+    Decision,
+    HumanDecision,
+    IncidentState,
+    Note,
+    Resolve,
+    Role,
+    SetSeverity,
+    StepCommand,
+)
 from warroom.runbook import Severity
-from warroom.runbook_loader import load_runbook
+from warroom.runbook_loader import load_with_teams
 from warroom.runbook_params import coerce_params, parse_param_args
+from warroom.terminal import escape
 from warroom.timeline import timeline as read_timeline
 
 T = TypeVar("T")
@@ -53,10 +66,34 @@ By = Annotated[
     typer.Option("--by", help="Who decides (must be a listed approver).", callback=cli_args.person),
 ]
 Comment = Annotated[str, typer.Option("--comment", help="Why; goes into the timeline.")]
+Actor = Annotated[
+    str, typer.Option("--by", help="Who does it (your name).", callback=cli_args.person)
+]
 
 
-def fail(message: str) -> NoReturn:
-    refuse(message)
+def _choice(what: str, choices: tuple[str, ...], value: str | None) -> str | None:
+    """`value` as one of `choices` (case-insensitive), refused before connecting otherwise."""
+    if value is None:
+        return None
+    chosen = next((c for c in choices if c.lower() == value.lower()), None)
+    if chosen is None:
+        raise cli_args.InvalidArgument(
+            f"{what} {escape(value)!r}: use {', '.join(choices[:-1])} or {choices[-1]}"
+        )
+    return chosen
+
+
+def _severity(value: str | None) -> str | None:
+    return _choice("severity", get_args(Severity), value)
+
+
+def _role(value: str) -> str:
+    return _choice("role", get_args(Role), value) or value
+
+
+SeverityArg = Annotated[
+    str, typer.Argument(help="SEV1 (worst) .. SEV4.", metavar="SEVn", callback=_severity)
+]
 
 
 def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -83,7 +120,8 @@ def declare(
     runbook: Annotated[str, typer.Option("--runbook", help="Runbook name or path to a .yaml.")],
     summary: Annotated[str, typer.Option("--summary", help="What is happening, in a line.")],
     severity: Annotated[
-        str | None, typer.Option("--severity", help="SEV1..SEV4 (default: the runbook's).")
+        str | None,
+        typer.Option("--severity", help="SEV1..SEV4 (default: the runbook's).", callback=_severity),
     ] = None,
     by: Annotated[
         str | None,
@@ -96,15 +134,22 @@ def declare(
     as_json: JsonFlag = False,
 ) -> None:
     """Declare an incident: start its workflow on the runbook; prints the incident id."""
-    if severity is not None and severity.upper() not in ("SEV1", "SEV2", "SEV3", "SEV4"):
-        fail(f"--severity {severity!r}: use SEV1, SEV2, SEV3 or SEV4")
-    parsed = load_runbook(runbook)
+    # `group:` approvers resolve against the teams.yaml found beside the runbook (or
+    # $WARROOM_TEAMS), so the workflow input names the people who may decide.
+    parsed, teams = load_with_teams(runbook)
     given = parse_param_args(param or [])
     coerce_params(parsed.params, given)  # refused here, before connecting, when wrong
-    sev: Severity | None = severity.upper() if severity else None  # type: ignore[assignment]
     who = by or os.environ.get("USER") or getpass.getuser()
     incident_id = with_client(
-        lambda c: incidents.declare(c, parsed, summary, severity=sev, declared_by=who, params=given)
+        lambda c: incidents.declare(
+            c,
+            parsed,
+            summary,
+            severity=cast(Severity | None, severity),
+            declared_by=who,
+            params=given,
+            teams=teams,
+        )
     )
     if as_json:
         emit_json({"incident_id": incident_id, "runbook": parsed.name, "task_queue": task_queue()})
@@ -130,35 +175,52 @@ def show(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
     """Show an incident: status, phase, each step's state and attempts, pending approvals."""
     state = with_client(lambda c: incidents.status(c, incident_id))
     if as_json:
-        data = state.model_dump(mode="json")
-        data["pending_approvals"] = [s.id for s in state.pending_approvals]
-        emit_json(data)
+        emit_json(state_json(state))
     else:
         typer.echo(render.incident_text(state))
 
 
+def state_json(state: IncidentState) -> dict[str, Any]:
+    """The whole state (every field of the model), plus which steps wait for approval."""
+    data = state.model_dump(mode="json")
+    data["pending_approvals"] = [s.id for s in state.pending_approvals]
+    return data
+
+
 def _decide(
-    kind: Literal["approve", "reject"], incident_id: str, step: str, by: str, comment: str
+    kind: Literal["approve", "reject"],
+    incident_id: str,
+    step: str,
+    by: str,
+    comment: str,
+    as_json: bool,
 ) -> None:
-    _command(incident_id, kind, Decision(step=step, by=by, comment=comment))
+    _command(incident_id, kind, Decision(step=step, by=by, comment=comment), as_json)
 
 
 @app.command()
-def approve(incident_id: IncidentId, step: StepId, by: By, comment: Comment = "") -> None:
-    """Approve a step that is waiting for approval."""
-    _decide("approve", incident_id, step, by, comment)
+def approve(
+    incident_id: IncidentId, step: StepId, by: By, comment: Comment = "", as_json: JsonFlag = False
+) -> None:
+    """Approve a step that is waiting for approval (one of its quorum of distinct people)."""
+    _decide("approve", incident_id, step, by, comment, as_json)
 
 
 @app.command()
-def reject(incident_id: IncidentId, step: StepId, by: By, comment: Comment = "") -> None:
+def reject(
+    incident_id: IncidentId, step: StepId, by: By, comment: Comment = "", as_json: JsonFlag = False
+) -> None:
     """Reject a step that is waiting for approval: the incident ends as aborted."""
-    _decide("reject", incident_id, step, by, comment)
+    _decide("reject", incident_id, step, by, comment, as_json)
 
 
-def _command(incident_id: str, kind: decisions.Kind, decision: HumanDecision) -> None:
+def _command(
+    incident_id: str, kind: decisions.Kind, decision: HumanDecision, as_json: bool = False
+) -> None:
     """Send a human decision and print the workflow's answer (see `warroom.decisions`):
-    applied, refused with the reason, or not applied (and then never). Ctrl-C while waiting
-    says what it means instead of leaving the decision's fate unknown."""
+    applied (one line, or with --json the step or incident it answered with), refused with the
+    reason, or not applied (and then never). Ctrl-C while waiting says what it means instead
+    of leaving the decision's fate unknown."""
 
     def say(message: str) -> None:
         typer.echo(message, err=True)
@@ -168,22 +230,22 @@ def _command(incident_id: str, kind: decisions.Kind, decision: HumanDecision) ->
     except decisions.StoppedWaiting as stopped:
         say(stopped.message)
         raise typer.Exit(130) from None
-    if isinstance(answer, StepState):
-        typer.echo(f"{incident_id} {render.step_line(answer)}")
+    if as_json:
+        emit_json(state_json(answer) if isinstance(answer, IncidentState) else answer)
     else:
-        typer.echo(f"{incident_id}: {answer.status} — {answer.outcome}")
+        typer.echo(render.decision_answer(incident_id, decision, answer))
 
 
 @app.command()
-def retry(incident_id: IncidentId, step: StepId, by: By) -> None:
+def retry(incident_id: IncidentId, step: StepId, by: By, as_json: JsonFlag = False) -> None:
     """Run a step that failed after its retries once more."""
-    _command(incident_id, "retry", StepCommand(step=step, by=by))
+    _command(incident_id, "retry", StepCommand(step=step, by=by), as_json)
 
 
 @app.command()
-def skip(incident_id: IncidentId, step: StepId, by: By) -> None:
+def skip(incident_id: IncidentId, step: StepId, by: By, as_json: JsonFlag = False) -> None:
     """Skip a step that failed after its retries and go on with the next."""
-    _command(incident_id, "skip", StepCommand(step=step, by=by))
+    _command(incident_id, "skip", StepCommand(step=step, by=by), as_json)
 
 
 @app.command()
@@ -191,9 +253,62 @@ def abort(
     incident_id: IncidentId,
     by: By,
     reason: Annotated[str, typer.Option("--reason", help="Why; goes into the timeline.")] = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Abort an open incident: a running step is cancelled, the incident ends as aborted."""
-    _command(incident_id, "abort", Abort(by=by, reason=reason))
+    _command(incident_id, "abort", Abort(by=by, reason=reason), as_json)
+
+
+@app.command()
+def ack(incident_id: IncidentId, by: Actor, as_json: JsonFlag = False) -> None:
+    """Acknowledge the incident: escalation stops, and you become incident commander (unless
+    one was assigned already)."""
+    _command(incident_id, "acknowledge", Acknowledge(by=by), as_json)
+
+
+@app.command()
+def assign(
+    incident_id: IncidentId,
+    role: Annotated[
+        str,
+        typer.Argument(help="commander, comms or ops.", metavar="ROLE", callback=_role),
+    ],
+    to: Annotated[
+        str, typer.Argument(help="Who takes the role.", metavar="TO", callback=cli_args.person)
+    ],
+    by: Actor,
+    as_json: JsonFlag = False,
+) -> None:
+    """Hand an incident role (commander, comms, ops) to someone."""
+    _command(incident_id, "assign", Assign(role=cast(Role, role), to=to, by=by), as_json)
+
+
+@app.command()
+def note(
+    incident_id: IncidentId,
+    text: Annotated[str, typer.Argument(help="The note; goes into the timeline.")],
+    by: Actor,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a note to the incident's record."""
+    _command(incident_id, "note", Note(text=text, by=by), as_json)
+
+
+@app.command()
+def severity(
+    incident_id: IncidentId, level: SeverityArg, by: Actor, as_json: JsonFlag = False
+) -> None:
+    """Change the severity: status updates follow the new severity's cadence from now on."""
+    _command(incident_id, "severity", SetSeverity(severity=cast(Severity, level), by=by), as_json)
+
+
+@app.command()
+def resolve(
+    incident_id: IncidentId, by: Actor, comment: Comment = "", as_json: JsonFlag = False
+) -> None:
+    """All clear by hand: running steps and timers are cancelled, the incident ends resolved;
+    answers once it is closed."""
+    _command(incident_id, "resolve", Resolve(by=by, comment=comment), as_json)
 
 
 @app.command()

@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage as Stage
@@ -33,19 +33,26 @@ from temporalio.service import RPCError, RPCStatusCode
 from warroom import execution
 from warroom import search_attributes as sa
 from warroom.errors import DecisionRefused, WarroomError
-from warroom.models import HumanDecision, IncidentState, StepState
+from warroom.models import DecisionKind, HumanDecision, IncidentState, StepState
 
 T = TypeVar("T")
 
-Kind = Literal["approve", "reject", "retry", "skip", "abort"]
+#: Every kind of human decision (the workflow records each under the same name).
+Kind = DecisionKind
 
-#: The update each decision is sent as, and what it answers with.
+#: The update each decision is sent as, and what it answers with: decisions about a step
+#: answer with the step, decisions about the incident with the whole incident.
 UPDATES: dict[Kind, tuple[str, type[StepState] | type[IncidentState]]] = {
     "approve": ("approve_step", StepState),
     "reject": ("reject_step", StepState),
     "retry": ("retry_failed_step", StepState),
     "skip": ("skip_failed_step", StepState),
     "abort": ("abort_incident", IncidentState),
+    "acknowledge": ("acknowledge_incident", IncidentState),
+    "assign": ("assign_role", IncidentState),
+    "note": ("add_note", IncidentState),
+    "severity": ("change_severity", IncidentState),
+    "resolve": ("resolve_incident", IncidentState),
 }
 #: How long after sending a decision may still reach the workflow. A polling worker takes
 #: it within milliseconds; anything slower means the worker is gone or wedged.

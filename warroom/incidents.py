@@ -28,6 +28,8 @@ from warroom.errors import IncidentNotFound, WarroomError
 from warroom.models import HumanDecision, IncidentInput, IncidentState, StepState
 from warroom.runbook import Runbook, Severity
 from warroom.runbook_params import coerce_params
+from warroom.teams import Teams, resolve_approvers
+from warroom.terminal import clip, escape
 from warroom.timeline import activity_steps, recorded_state
 from workflows.incident import IncidentWorkflow
 
@@ -46,6 +48,9 @@ MAX_ID_CHARS = 1000
 MAX_SEARCH_ATTRIBUTE_BYTES = 2048
 #: The server refuses a payload over 2 MiB (`limit.blobSize.error`); the SDK warns at 512 KiB.
 MAX_INPUT_BYTES = 2 * 1024 * 1024
+#: Longest incident summary on the incident's one line in the Temporal UI (the full summary
+#: is in its details).
+UI_SUMMARY_CHARS = 200
 
 
 class NoWorker(WarroomError):
@@ -121,12 +126,15 @@ async def declare(
     declared_by: str = "unknown",
     incident_id: str | None = None,
     params: Mapping[str, Any] | None = None,
+    teams: Teams | None = None,
 ) -> str:
     """Start the incident workflow; returns the incident id.
 
     `params` are checked against the runbook's declared params (ParamsError lists every
-    problem) and completed with their defaults. Without an `incident_id`, a fresh random one;
-    taken ones are retried with another.
+    problem) and completed with their defaults. `group:` approvers are resolved to people
+    with `teams` (RunbookError names an unknown group), so the workflow input says who may
+    decide each gated step. Without an `incident_id`, a fresh random one; taken ones are
+    retried with another.
     """
     inp = IncidentInput(
         runbook=runbook,
@@ -134,6 +142,7 @@ async def declare(
         severity=severity,
         declared_by=declared_by,
         params=coerce_params(runbook.params, params or {}),
+        approvers=approvers_of(runbook, teams),
     )
     chosen = incident_id or ""
     for _ in range(1 if incident_id else ID_ATTEMPTS):
@@ -148,11 +157,45 @@ async def declare(
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 # An incident id is never reused: a closed one stays as it is.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=ui_summary(inp),
+                static_details=ui_details(inp),
             )
         except WorkflowAlreadyStartedError:
             continue  # taken (by a twin declared in the same second): try another
         return chosen
     raise IncidentExists(chosen)
+
+
+def approvers_of(runbook: Runbook, teams: Teams | None) -> dict[str, list[str]]:
+    """Who may decide each gated step: its approvers with every `group:NAME` replaced by the
+    group's members (fixed at declare, so a later teams.yaml edit does not change a running
+    incident)."""
+    return {
+        step.id: resolve_approvers(step.approval.approvers, teams or {})
+        for step in runbook.steps
+        if step.approval is not None
+    }
+
+
+def ui_summary(inp: IncidentInput) -> str:
+    """The incident's one line in the Temporal UI: severity, title, summary, runbook."""
+    rb = inp.runbook
+    summary = clip(escape(inp.summary), UI_SUMMARY_CHARS)
+    return f"{inp.severity or rb.severity} · {escape(rb.title)} — {summary} ({rb.name})"
+
+
+def ui_details(inp: IncidentInput) -> str:
+    """The incident's fixed details in the Temporal UI (Temporal markdown)."""
+    rb = inp.runbook
+    return "\n".join(
+        [
+            f"**severity** {inp.severity or rb.severity}",
+            f"**title** {escape(rb.title)}",
+            f"**summary** {escape(inp.summary)}",
+            f"**runbook** {rb.name} (service {rb.service_name})",
+            f"**declared by** {escape(inp.declared_by)}",
+        ]
+    )
 
 
 async def _bounded(call: Awaitable[T]) -> T:

@@ -40,20 +40,15 @@ async def wait_for(predicate, *args: str, env: dict[str, str]):
     raise AssertionError(f"condition never held; last state: {state}")
 
 
-async def declare(env, runbook) -> str:
-    done = await asyncio.to_thread(
-        warroom,
-        "declare",
-        "--runbook",
-        str(runbook),
-        "--summary",
-        "checkout down",
-        "--by",
-        "erin",
-        env=env,
-    )
+async def declare_runbook(env, runbook, *args: str) -> str:
+    """Declare an incident on the runbook file with `warroom declare ARGS`; its id."""
+    done = await asyncio.to_thread(warroom, "declare", "--runbook", str(runbook), *args, env=env)
     assert done.returncode == 0, done.stderr
-    incident_id = done.stdout.strip()
+    return done.stdout.strip()
+
+
+async def declare(env, runbook) -> str:
+    incident_id = await declare_runbook(env, runbook, "--summary", "checkout down", "--by", "erin")
     assert incident_id.startswith("inc-cli-gated-")
     return incident_id
 
@@ -398,11 +393,7 @@ async def test_sigterm_lets_the_running_step_finish_and_the_worker_exits_0(
     env, proc = await worker_process(dev_env, task_queue, fake_http)
     assert proc.stdout is not None
     try:
-        done = await asyncio.to_thread(
-            warroom, "declare", "--runbook", str(runbook), "--summary", "slow", env=env
-        )
-        assert done.returncode == 0, done.stderr
-        incident_id = done.stdout.strip()
+        incident_id = await declare_runbook(env, runbook, "--summary", "slow")
         assert await asyncio.to_thread(started.wait, 60), "the step never reached the server"
         proc.send_signal(signal.SIGTERM)
         lines = [await asyncio.to_thread(proc.stdout.readline) for _ in range(2)]

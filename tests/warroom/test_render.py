@@ -60,8 +60,9 @@ def test_incident_text_escapes_every_field():
         steps=[step, waiting],
     )
     text = render.incident_text(state)
-    # header, 2 steps, the paused hint (no approve hint: a paused incident waits for no approval)
-    assert_inert(text, rows=6 + 2 + 1)
+    # header (with milestones, time to, roles), 2 steps, the paused hint (no approve hint: a
+    # paused incident waits for no approval)
+    assert_inert(text, rows=9 + 2 + 1)
     assert_inert(render.step_line(step), rows=1)
 
 
