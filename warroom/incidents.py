@@ -270,11 +270,13 @@ async def decide(
     return await decisions.send(client, incident_id, kind, decision)
 
 
+#: One row per incident: a long incident's earlier runs (continued as new) are not listed.
+LIST_QUERY = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+
+
 async def list_incidents(client: Client, *, limit: int = 50) -> list[IncidentSummary]:
     """Newest first; Temporal's word on runs it ended or whose workflow task keeps failing."""
-    found = [
-        wf async for wf in client.list_workflows("WorkflowType = 'IncidentWorkflow'", limit=limit)
-    ]
+    found = [wf async for wf in client.list_workflows(LIST_QUERY, limit=limit)]
     return list(await asyncio.gather(*(_summary(client, wf) for wf in found)))
 
 

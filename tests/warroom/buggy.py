@@ -16,3 +16,14 @@ class BuggyIncidentWorkflow:
     @workflow.run
     async def run(self, inp: Any) -> None:
         raise RuntimeError(BUG)  # not an ApplicationError: fails the task, not the workflow
+
+
+@workflow.defn(name="IncidentWorkflow", sandboxed=False)
+class ContinuingIncidentWorkflow:
+    """Continues as new once, then waits: how a long incident looks to the server."""
+
+    @workflow.run
+    async def run(self, inp: Any) -> None:
+        if not inp.get("carried"):
+            workflow.continue_as_new({**inp, "carried": True})
+        await workflow.wait_condition(lambda: False)

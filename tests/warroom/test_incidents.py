@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.fakehttp import FakeHttp
-from tests.warroom.buggy import BUG, BuggyIncidentWorkflow
+from tests.warroom.buggy import BUG, BuggyIncidentWorkflow, ContinuingIncidentWorkflow
 from tests.workflows.test_incident import Handle, awaiting_rollback, gated_runbook, start, step
 from warroom import decisions, incidents
 from warroom.errors import DecisionRefused
@@ -126,6 +126,22 @@ async def test_stalled_incident_says_its_workflow_task_keeps_failing(
         )
         row = await listed(client, handle.id)
         assert (row.status, row.problem) == ("stalled", BUG)
+        await handle.terminate(reason="test over")
+
+
+async def test_a_continued_incident_is_listed_once(
+    dev_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    client = dev_env.client
+    async with Worker(client, task_queue=task_queue, workflows=[ContinuingIncidentWorkflow]):
+        handle = await start(client, task_queue, gated_runbook(fake_http))
+        for _ in range(200):  # until the second run is there (bounded)
+            if (await handle.describe()).run_id != handle.first_execution_run_id:
+                break
+            await asyncio.sleep(0.05)
+        await listed(client, handle.id)
+        rows = [r for r in await incidents.list_incidents(client) if r.incident_id == handle.id]
+        assert len(rows) == 1, rows
         await handle.terminate(reason="test over")
 
 
