@@ -24,6 +24,7 @@ from warroom.redaction import SecretLookup, Secrets
 from warroom.templating import RenderLimits, render_in_thread
 
 P = TypeVar("P", bound=BaseModel)
+T = TypeVar("T")
 R = TypeVar("R", bound=ActionResult)
 
 ActionFn = Callable[[ActionInput], Awaitable[ActionResult]]
@@ -100,6 +101,21 @@ def _retry_delay(asked: timedelta | None) -> timedelta | None:
     return min(asked, cap)
 
 
+#: Results smaller than this are scrubbed and cut on the event loop: a thread hop costs more.
+_SMALL_RESULT = 16 * 1024
+
+
+async def _off_loop_if_big(fn: Callable[..., T], value: Any, *args: Any) -> T:
+    """`fn(value, *args)`, in a thread when `value` is big (scrubbing a result of up to 1 MiB
+    takes a while, and other incidents' work must not wait for it)."""
+    if (
+        size_of(value.model_dump(mode="json") if isinstance(value, BaseModel) else value)
+        < _SMALL_RESULT
+    ):
+        return fn(value, *args)
+    return await asyncio.to_thread(fn, value, *args)
+
+
 def _render_limits() -> RenderLimits:
     timeout = activity.info().start_to_close_timeout or MAX_RENDER_TIME
     return RenderLimits(seconds=min(timeout, MAX_RENDER_TIME).total_seconds())
@@ -134,8 +150,7 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
             try:
                 result = await _render_and_call(name, params_model, fn, inp, secrets)
                 result = result.model_copy(update={"attempt": attempt})
-                # Off the event loop: scrubbing a result of up to 1 MiB takes a while.
-                return await _stored(inp, await asyncio.to_thread(_scrubbed, result, secrets))
+                return await _stored(inp, await _off_loop_if_big(_scrubbed, result, secrets))
             except CancelledError:
                 raise
             except Exception as exc:  # nothing leaves unscrubbed
@@ -178,9 +193,7 @@ async def _stored(inp: ActionInput, result: ActionResult) -> StoredResult:
     no secrets in reach), else the result cut to RESULT_LIMIT."""
     data = result.model_dump(mode="json", by_alias=True)
     if not inp.outputs:
-        return StoredResult(
-            attempt=result.attempt, result=await asyncio.to_thread(cut_result, data)
-        )
+        return StoredResult(attempt=result.attempt, result=await _off_loop_if_big(cut_result, data))
     outputs = await render_in_thread(
         dict(inp.outputs), {**inp.context, "result": data}, _render_limits()
     )

@@ -6,6 +6,7 @@ workflow uses the same answers to send an activity only the values its templates
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jinja2
@@ -48,7 +49,8 @@ def syntax_error(text: str) -> str | None:
     return None
 
 
-def references(text: str) -> set[Ref]:
+@functools.lru_cache(maxsize=4096)
+def references(text: str) -> frozenset[Ref]:
     """Root-name paths a template reads: `{{ steps['a'].json.x }}` → {("steps", "a", "json", "x")}.
 
     Follows `.attr`, `['key']`, `[0]` and `.get('key')`; stops at a computed subscript
@@ -57,23 +59,24 @@ def references(text: str) -> set[Ref]:
     does not compile has none either: check `syntax_error` first.
     """
     if not is_template(text):
-        return set()
+        return frozenset()
     try:
         tree = parse(text)
     except jinja2.TemplateSyntaxError:
-        return set()
+        return frozenset()
     found: set[Ref] = set()
     try:
         _collect(tree, meta.find_undeclared_variables(tree), found)
     except RecursionError:  # parsed, yet too deep to walk: nothing can be said about it
-        return set()
-    return found
+        return frozenset()
+    # Cached (the workflow asks for every step it runs), so immutable.
+    return frozenset(found)
 
 
 def references_in(value: Any) -> set[Ref]:
     """References of every template string inside `value` (a step's `with`: dicts, lists)."""
     if isinstance(value, str):
-        return references(value)
+        return set(references(value))
     found: set[Ref] = set()
     items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
     for item in items:

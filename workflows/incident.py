@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
     from warroom.runbook import RETRY_POLICIES, ActionRef, Approval, Goto, RetrySpec, Step
-    from warroom.template_refs import references
+    from warroom.template_refs import references_in
     from warroom.workflow_actions import NOTE, WAIT, WORKFLOW_ACTIONS, NoteParams, WaitParams
 
 #: Time given to one notification post (status update or escalation), retries included.
@@ -1041,16 +1041,8 @@ def _remark(decision: HumanDecision) -> str | None:
 
 def _referenced(value: Any) -> set[tuple[str, ...]]:
     """Every data path the templates inside `value` (dicts and lists walked) refer to."""
-    if isinstance(value, str):
-        if "{" not in value:
-            return set()
-        with workflow.unsafe.imports_passed_through():  # as for `when`: Jinja2's lazy imports
-            return references(value)
-    if isinstance(value, dict):
-        return set().union(*(_referenced(v) for v in value.values()))
-    if isinstance(value, list):
-        return set().union(*(_referenced(v) for v in value))
-    return set()
+    with workflow.unsafe.imports_passed_through():  # as for `when`: Jinja2's lazy imports
+        return references_in(value)
 
 
 def _attempts(err: ActivityError, retry: RetrySpec) -> int:
