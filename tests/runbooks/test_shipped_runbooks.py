@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.registry import ACTIVITIES
 from tests.activities.test_email import Mailbox, serve
 from tests.fakehttp import FakeHttp, Recorded, Reply
 from tests.runbooks.world import (
@@ -25,6 +26,7 @@ from tests.workflows.test_incident import Handle, finish, paths, start, step, wa
 from warroom.models import Decision, IncidentState
 from warroom.runbook_loader import SHIPPED_RUNBOOKS, load_runbook
 from warroom.timeline import timeline
+from warroom.workflow_actions import WORKFLOW_ACTIONS
 from workflows.incident import IncidentWorkflow
 
 #: Secrets that are base URLs: NAME → FAKE/name.
@@ -136,6 +138,16 @@ def test_every_shipped_runbook_is_played_here():
     shipped = {p.stem for p in SHIPPED_RUNBOOKS.glob("*.yaml")} - {"teams", "demo-checkout"}
     played = {name.removeprefix("test_").replace("_", "-") for name in globals()}
     assert shipped <= played, f"no test plays {sorted(shipped - played)}"
+
+
+def test_every_action_kind_is_used_by_a_shipped_runbook():
+    used = set()
+    for path in SHIPPED_RUNBOOKS.glob("*.yaml"):
+        if path.stem != "teams":
+            rb = load_runbook(path.stem)
+            used |= {ref.action for ref in [*rb.steps, *rb.updates]}
+    kinds = {fn.__temporal_activity_definition.name for fn in ACTIVITIES} | WORKFLOW_ACTIONS
+    assert len(kinds) == 12 and kinds - used == set()
 
 
 async def test_checkout_5xx(
