@@ -171,4 +171,4 @@ def test_any_text_is_loaded_or_refused(text: str):
 @settings(max_examples=300, deadline=timedelta(seconds=5))
 @given(st.text(alphabet="{}%#[]()'\".|_ abc-+*=<>!0123", max_size=60))
 def test_references_never_raise(text: str):
-    assert isinstance(references(text), set)
+    assert isinstance(references(text), frozenset)
