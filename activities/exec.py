@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities.heartbeat import heartbeating
 from warroom.actions import action, clip
-from warroom.durations import Duration, format_duration
 from warroom.errors import ExecFailed, ExecRefused, ExecTimedOut
+from warroom.language.durations import Duration, format_duration
 from warroom.models import ActionResult
 
 ALLOW_ENV = "WARROOM_EXEC_ALLOW"

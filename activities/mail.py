@@ -13,8 +13,8 @@ from email.utils import make_msgid
 from pydantic import BaseModel, ConfigDict, Field
 
 from warroom.actions import action, clip
-from warroom.durations import Duration
 from warroom.errors import SmtpError
+from warroom.language.durations import Duration
 from warroom.models import ActionResult
 
 _ADDRESS = r"^[^@\s<>,]+@[^@\s<>,]+$"

@@ -16,8 +16,8 @@ from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from warroom.actions import clip
-from warroom.durations import Duration, format_duration
 from warroom.errors import WaitTimedOut, WarroomError
+from warroom.language.durations import Duration, format_duration
 from warroom.models import ActionResult
 
 #: Characters of an observed value kept in heartbeats and the result.

@@ -25,7 +25,7 @@ from bench.plain_workflow import PlainSteps
 from warroom import incidents, search_attributes
 from warroom.devstack import installed_binary
 from warroom.jsonserver import JsonServer, Reply
-from warroom.runbook_loader import parse_runbook
+from warroom.language.loader import parse_runbook
 from worker import build_worker
 
 

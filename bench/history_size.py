@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from warroom import incidents, search_attributes
 from warroom.devstack import installed_binary
 from warroom.jsonserver import JsonServer, Reply
-from warroom.runbook_loader import parse_runbook
+from warroom.language.loader import parse_runbook
 from worker import build_worker
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from warroom import incidents, render
+from warroom import incidents
+from warroom.cli import render
 from warroom.demo_service import CheckoutService
 from warroom.devstack import DevServer, dev_stack, free_port
+from warroom.language.loader import load_runbook
 from warroom.models import Decision, IncidentState
-from warroom.runbook_loader import load_runbook
 from warroom.timeline import timeline
 
 APPROVER = "dana-oncall"

@@ -23,13 +23,13 @@ from temporalio.service import RPCError
 
 from warroom import decisions, execution
 from warroom import search_attributes as sa
+from warroom.cli.terminal import clip, escape
 from warroom.client import task_queue
 from warroom.errors import IncidentNotFound, WarroomError
+from warroom.language.params import coerce_params
+from warroom.language.runbook import Runbook, Severity
+from warroom.language.teams import Teams, resolve_approvers
 from warroom.models import HumanDecision, IncidentInput, IncidentState, StepState
-from warroom.runbook import Runbook, Severity
-from warroom.runbook_params import coerce_params
-from warroom.teams import Teams, resolve_approvers
-from warroom.terminal import clip, escape
 from warroom.timeline import activity_steps, recorded_state
 from workflows.incident import IncidentWorkflow
 

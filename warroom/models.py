@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints
 
-from warroom.runbook import Phase, Runbook, Severity
+from warroom.language.runbook import Phase, Runbook, Severity
 
 # Limits on what people type. They sit far below the server's own limits (2 MiB per payload,
 # 1,000 characters per workflow id), so a message never reaches the server to fail there.

@@ -253,7 +253,7 @@ def _secret_problems(source: str) -> tuple[str, ...]:
 def secret_usage_problems(text: str) -> list[str]:
     """Every use of `secret` in template `text` that breaks the secret rule (module docstring),
     as readable sentences; empty when the template is fine or does not parse (syntax errors are
-    `warroom.template_refs.syntax_error`'s). Pure: reads no secret, renders nothing."""
+    `warroom.language.template_refs.syntax_error`'s). Pure: reads no secret, renders nothing."""
     try:
         tree = _plain.parse(text)
     except jinja2.TemplateSyntaxError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from warroom.actions import register_params
-from warroom.durations import Duration
+from warroom.language.durations import Duration
 
 
 class WaitParams(BaseModel):

@@ -21,7 +21,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 with workflow.unsafe.imports_passed_through():
     from warroom import search_attributes as sa
     from warroom.dataflow import INPUT_LIMIT, evaluate_when, project, render_text, size_of
-    from warroom.durations import format_duration, parse_duration
+    from warroom.language.durations import format_duration, parse_duration
+    from warroom.language.runbook import RETRY_POLICIES, ActionRef, Approval, Goto, RetrySpec, Step
+    from warroom.language.template_refs import references_in
     from warroom.models import (
         NOT_FOR_TEMPLATES,
         Abort,
@@ -46,8 +48,6 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         StepStatus,
     )
-    from warroom.runbook import RETRY_POLICIES, ActionRef, Approval, Goto, RetrySpec, Step
-    from warroom.template_refs import references_in
     from warroom.workflow_actions import NOTE, WAIT, WORKFLOW_ACTIONS, NoteParams, WaitParams
 
 #: Time given to one notification post (status update or escalation), retries included.

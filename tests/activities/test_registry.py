@@ -8,7 +8,7 @@ import pytest
 from activities.registry import ACTIVITIES
 from warroom.actions import ACTION_PARAMS
 from warroom.errors import RunbookError
-from warroom.runbook_loader import parse_runbook
+from warroom.language.loader import parse_runbook
 from warroom.workflow_actions import WORKFLOW_ACTIONS
 from workflows.incident import HEARTBEATING
 

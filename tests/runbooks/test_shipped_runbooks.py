@@ -23,8 +23,8 @@ from tests.runbooks.world import (
     vector,
 )
 from tests.workflows.test_incident import Handle, finish, paths, start, step, wait_for, worker
+from warroom.language.loader import SHIPPED_RUNBOOKS, load_runbook
 from warroom.models import Decision, IncidentState
-from warroom.runbook_loader import SHIPPED_RUNBOOKS, load_runbook
 from warroom.timeline import timeline
 from warroom.workflow_actions import WORKFLOW_ACTIONS
 from workflows.incident import IncidentWorkflow

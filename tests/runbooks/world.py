@@ -21,7 +21,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from activities import polling
 from tests.activities.test_email import Mailbox
 from tests.fakehttp import Reply
-from warroom.runbook_loader import load_runbook
+from warroom.language.loader import load_runbook
 
 
 def vector(value: float, **labels: str) -> Reply:

@@ -18,8 +18,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from typer.testing import CliRunner
 
 from tests.warroom.test_cli import declare, wait_for
-from warroom.cli import app
-from warroom.cli_errors import describe
+from warroom.cli.errors import describe
+from warroom.cli.main import app
 from warroom.devstack import free_port
 
 BAD_VALUES = {
@@ -155,7 +155,7 @@ async def test_real_processes_with_abused_arguments(cli, dev_env):
 
 PROGRAM = """
 import sys
-from warroom import cli
+from warroom.cli import main as cli
 
 @cli.app.command()
 def boom() -> None:

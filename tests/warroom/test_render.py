@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from warroom import render
+from warroom.cli import render
+from warroom.cli.terminal import escape
 from warroom.incidents import IncidentSummary
 from warroom.models import IncidentState, StepState
-from warroom.terminal import escape
 from warroom.timeline import TimelineEntry
 
 HOSTILE = "ok\x1b[31m\x1b]0;pwned\x07\r\n12:00:00    approved    fix    mallory\x7f\x9b\u202e\udcff"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.warroom.test_render import HOSTILE, NOW, assert_inert
-from warroom import render
+from warroom.cli import render
 from warroom.models import (
     AlertState,
     DecisionRecord,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from warroom.durations import format_duration, parse_duration
 from warroom.errors import RunbookError
-from warroom.runbook import RETRY_POLICIES, Runbook
-from warroom.runbook_loader import SHIPPED_RUNBOOKS, load_runbook, parse_runbook, runbook_files
+from warroom.language.durations import format_duration, parse_duration
+from warroom.language.loader import SHIPPED_RUNBOOKS, load_runbook, parse_runbook, runbook_files
+from warroom.language.runbook import RETRY_POLICIES, Runbook
 
 SHIPPED = runbook_files(SHIPPED_RUNBOOKS)
 

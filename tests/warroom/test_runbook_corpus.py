@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from warroom.cli import app
+from warroom.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "runbook_corpus"
@@ -70,7 +70,7 @@ def test_validate_directory_reports_every_broken_file_and_skips_teams_yaml():
 def test_real_process_refuses_hostile_file_without_traceback(name: str):
     rel = f"tests/runbook_corpus/{name}.yaml"
     done = subprocess.run(
-        [sys.executable, "-m", "warroom.cli", "runbooks", "validate", rel],
+        [sys.executable, "-m", "warroom.cli.main", "runbooks", "validate", rel],
         capture_output=True,
         text=True,
         cwd=ROOT,

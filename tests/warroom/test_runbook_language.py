@@ -13,15 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from warroom.actions import ACTION_PARAMS
-from warroom.cli import app
+from warroom.cli.main import app
 from warroom.errors import ParamsError, RunbookError
+from warroom.language.loader import MAX_STEPS, load_runbook, parse_runbook
+from warroom.language.params import coerce_params, parse_param_args
+from warroom.language.runbook import Goto, Runbook
+from warroom.language.teams import resolve_approvers
+from warroom.language.template_refs import references, references_in, single_expression
+from warroom.language.yaml_source import MAX_BYTES, MAX_NODES
 from warroom.models import IncidentInput
-from warroom.runbook import Goto, Runbook
-from warroom.runbook_loader import MAX_STEPS, load_runbook, parse_runbook
-from warroom.runbook_params import coerce_params, parse_param_args
-from warroom.teams import resolve_approvers
-from warroom.template_refs import references, references_in, single_expression
-from warroom.yaml_source import MAX_BYTES, MAX_NODES
 
 FULL = """\
 name: checkout-5xx

@@ -78,12 +78,12 @@ def test_non_editable_install_finds_shipped_runbooks(tmp_path: Path):
 
     probe = (
         "import json, warroom\n"
-        "from warroom.runbook_loader import load_runbook\n"
+        "from warroom.language.loader import load_runbook\n"
         "rb = load_runbook('demo-checkout')\n"
         "print(json.dumps({'module': warroom.__file__, 'name': rb.name}))\n"
     )
     found = run("-c", probe)
     assert found["module"].startswith(str(target))  # the installed copy, not the checkout
     assert found["name"] == "demo-checkout"
-    paths = [row["path"] for row in run("-m", "warroom.cli", "runbooks", "list", "--json")]
+    paths = [row["path"] for row in run("-m", "warroom.cli.main", "runbooks", "list", "--json")]
     assert any(p.startswith(str(target)) and p.endswith("demo-checkout.yaml") for p in paths)

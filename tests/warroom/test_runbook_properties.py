@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from tests.warroom.test_runbook_language import FULL, TEAMS
 from warroom.errors import RunbookError
-from warroom.runbook import Runbook
-from warroom.runbook_loader import SHIPPED_RUNBOOKS, parse_runbook, runbook_files
-from warroom.template_refs import references
+from warroom.language.loader import SHIPPED_RUNBOOKS, parse_runbook, runbook_files
+from warroom.language.runbook import Runbook
+from warroom.language.template_refs import references
 
 SEEDS = [FULL, *(p.read_text() for p in runbook_files(SHIPPED_RUNBOOKS))]
 

@@ -21,10 +21,10 @@ from tests.workflows.test_incident import (
     wait_for,
     worker,
 )
-from warroom.cli import app
+from warroom.cli.main import app
 from warroom.dataflow import RESULT_LIMIT, cut_result, evaluate_when, project
+from warroom.language.params import coerce_params
 from warroom.models import StepCommand
-from warroom.runbook_params import coerce_params
 from warroom.timeline import timeline
 from workflows.incident import IncidentWorkflow
 

@@ -26,6 +26,8 @@ from temporalio.worker import Worker
 from activities.registry import ACTIVITIES
 from tests.fakehttp import FakeHttp, Reply
 from warroom import search_attributes as sa
+from warroom.language.loader import parse_runbook
+from warroom.language.runbook import Runbook
 from warroom.models import (
     Abort,
     Decision,
@@ -34,8 +36,6 @@ from warroom.models import (
     StepCommand,
     StepState,
 )
-from warroom.runbook import Runbook
-from warroom.runbook_loader import parse_runbook
 from workflows.incident import IncidentWorkflow
 
 Handle = WorkflowHandle[IncidentWorkflow, IncidentState]

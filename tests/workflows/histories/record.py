@@ -23,8 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from warroom import incidents, search_attributes
 from warroom.demo_service import CheckoutService
 from warroom.devstack import installed_binary
+from warroom.language.loader import load_runbook
 from warroom.models import Acknowledge, Alert, Assign, Decision, Note, SetSeverity
-from warroom.runbook_loader import load_runbook
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 

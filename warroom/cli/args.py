@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
+from warroom.cli.terminal import escape
 from warroom.errors import WarroomError
-from warroom.runbook import SLUG
-from warroom.terminal import escape
+from warroom.language.runbook import SLUG
 
 #: Workflow id = incident id = `inc-<slug>` (DESIGN.md §3); Temporal caps ids at 1,000 bytes.
 INCIDENT_ID = re.compile(r"inc-[A-Za-z0-9][A-Za-z0-9._:-]{0,250}")

@@ -7,7 +7,7 @@ from typing import Any
 
 from activities.registry import ACTIVITIES
 from warroom.actions import ACTION_PARAMS
-from warroom.runbook import Runbook
+from warroom.language.runbook import Runbook
 
 assert ACTIVITIES  # importing the registry fills ACTION_PARAMS
 

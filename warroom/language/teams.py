@@ -19,7 +19,7 @@ from typing import Annotated
 from pydantic import Field, RootModel
 
 from warroom.errors import RunbookError
-from warroom.runbook import SLUG, Approver
+from warroom.language.runbook import SLUG, Approver
 
 TEAMS_FILE = "teams.yaml"
 

@@ -3,7 +3,7 @@
 Cross-step rules (ids, phase order, goto), each action's arguments against its parameter
 model (literal values included), templates (syntax and what they refer to), approvers
 against teams.yaml. Each check yields a Finding: where (a location in the YAML data) and
-what is wrong, with what to write instead. `warroom.runbook_loader` turns locations into
+what is wrong, with what to write instead. `warroom.language.loader` turns locations into
 file:line:col.
 """
 
@@ -16,16 +16,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from warroom.runbook import PHASE_ORDER, ActionRef, Goto, Runbook, Step
-from warroom.teams import Teams, resolve_approvers, unknown_group
-from warroom.template_refs import (
+from warroom.language.runbook import PHASE_ORDER, ActionRef, Goto, Runbook, Step
+from warroom.language.teams import Teams, resolve_approvers, unknown_group
+from warroom.language.template_refs import (
     is_template,
     references,
     single_expression,
     syntax_error,
 )
+from warroom.language.yaml_source import Loc, child, walk_strings
 from warroom.templating import secret_usage_problems
-from warroom.yaml_source import Loc, child, walk_strings
 
 #: Names every runbook template may read.
 BASE_ROOTS = frozenset({"incident", "alert", "params", "steps", "secret"})

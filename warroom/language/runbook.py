@@ -3,7 +3,7 @@
 Pure pydantic: the workflow imports it and receives a parsed Runbook as its input (through
 pydantic JSON), so it does no I/O and holds nothing that does not serialize. Checks that
 need the whole runbook, the YAML positions or the action registry live in
-`warroom.runbook_checks` and `warroom.runbook_loader`.
+`warroom.language.checks` and `warroom.language.loader`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from warroom.durations import Duration, at_load, format_duration
+from warroom.language.durations import Duration, at_load, format_duration
 
 Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
 Phase = Literal["triage", "mitigate", "verify", "recover", "communicate"]
@@ -311,7 +311,7 @@ class Param(Strict):
             return self
         if self.required:
             raise ValueError("a param with a default is not required: drop one of the two")
-        from warroom.runbook_params import coerce_value  # pure; imported late to avoid a cycle
+        from warroom.language.params import coerce_value  # pure; imported late to avoid a cycle
 
         coerce_value(self.type, self.default)
         return self

@@ -18,13 +18,20 @@ import typer
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from warroom import cli_args, cli_runbooks, decisions, incidents, render
-from warroom.cli_errors import (
+from warroom import decisions, incidents
+from warroom.cli import args as cli_args
+from warroom.cli import render
+from warroom.cli import runbooks as cli_runbooks
+from warroom.cli.errors import (
     OneLineErrors,
     debugging,
     unexpected_line,
 )
+from warroom.cli.terminal import escape
 from warroom.client import connect, task_queue
+from warroom.language.loader import load_with_teams
+from warroom.language.params import coerce_params, parse_param_args
+from warroom.language.runbook import Severity
 from warroom.models import (
     Abort,
     Acknowledge,
@@ -38,10 +45,6 @@ from warroom.models import (
     SetSeverity,
     StepCommand,
 )
-from warroom.runbook import Severity
-from warroom.runbook_loader import load_with_teams
-from warroom.runbook_params import coerce_params, parse_param_args
-from warroom.terminal import escape
 from warroom.timeline import timeline as read_timeline
 
 T = TypeVar("T")

@@ -12,15 +12,15 @@ import typer
 import yaml
 
 from warroom.errors import RunbookError, RunbookProblem, WarroomError
-from warroom.runbook import PHASE_ORDER, Runbook
-from warroom.runbook_loader import (
+from warroom.language.loader import (
     find_runbook,
     load_runbook,
     load_runbook_file,
     runbook_dirs,
     runbook_files,
 )
-from warroom.runbook_schema import runbook_json_schema
+from warroom.language.runbook import PHASE_ORDER, Runbook
+from warroom.language.schema import runbook_json_schema
 
 app = typer.Typer(
     help="The runbook catalogue: list, validate, show, schema.",

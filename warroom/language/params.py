@@ -10,11 +10,11 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from warroom.durations import format_duration, parse_duration
 from warroom.errors import ParamsError
+from warroom.language.durations import format_duration, parse_duration
 
 if TYPE_CHECKING:
-    from warroom.runbook import Param
+    from warroom.language.runbook import Param
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}

@@ -1,7 +1,7 @@
 """Find, read and validate runbooks before any workflow starts.
 
 Every problem of a file is reported at once, each as `file:line:col: what is wrong and what
-to write instead`. Reading is bounded (see `warroom.yaml_source` for the size, nesting and
+to write instead`. Reading is bounded (see `warroom.language.yaml_source` for the size, nesting and
 alias limits; MAX_STEPS here), so no input produces a traceback or a hang.
 """
 
@@ -17,9 +17,10 @@ from pydantic import BaseModel, ValidationError
 
 from activities.registry import ACTIVITIES
 from warroom.actions import ACTION_PARAMS
-from warroom.durations import AT_LOAD
 from warroom.errors import RunbookError, RunbookProblem
-from warroom.runbook import (
+from warroom.language.checks import Finding, check_action, check_runbook, did_you_mean
+from warroom.language.durations import AT_LOAD
+from warroom.language.runbook import (
     PATTERN_WORDS,
     ActionRef,
     Approval,
@@ -32,9 +33,8 @@ from warroom.runbook import (
     SeverityFrom,
     Step,
 )
-from warroom.runbook_checks import Finding, check_action, check_runbook, did_you_mean
-from warroom.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
-from warroom.yaml_source import (
+from warroom.language.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
+from warroom.language.yaml_source import (
     MAX_BYTES,
     Document,
     Loc,
@@ -53,10 +53,11 @@ MAX_STEPS = 500
 
 def _shipped_runbooks() -> Path:
     """The runbooks that come with warroom: in the installed package, or the source tree."""
-    installed = Path(__file__).resolve().parent / "shipped_runbooks"
+    package = Path(__file__).resolve().parent.parent  # warroom/
+    installed = package / "shipped_runbooks"
     if installed.is_dir():
         return installed
-    return Path(__file__).resolve().parent.parent / "runbooks"
+    return package.parent / "runbooks"
 
 
 #: Shipped runbooks: `runbooks/` in the source tree, `warroom/shipped_runbooks/` when installed.
@@ -129,7 +130,7 @@ def load_runbook_file(path: Path) -> Runbook:
 
 def load_with_teams(ref: str) -> tuple[Runbook, Teams | None]:
     """The runbook and its teams, for the declare path: resolve each step's approvers with
-    `warroom.teams.resolve_approvers(step.approval.approvers, teams or {})`."""
+    `warroom.language.teams.resolve_approvers(step.approval.approvers, teams or {})`."""
     path = find_runbook(ref)
     teams = load_teams_for(path)
     return parse_runbook(read_limited(path), str(path), teams=teams), teams

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from warroom.durations import format_duration
+from warroom.cli.terminal import escape as esc
 from warroom.incidents import IncidentSummary
+from warroom.language.durations import format_duration
 from warroom.models import (
     Acknowledge,
     Assign,
@@ -21,7 +22,6 @@ from warroom.models import (
     SetSeverity,
     StepState,
 )
-from warroom.terminal import escape as esc
 from warroom.timeline import TimelineEntry
 
 MARKS = {
