@@ -24,7 +24,6 @@ from warroom.redaction import SecretLookup, Secrets
 from warroom.templating import RenderLimits, render_in_thread
 
 P = TypeVar("P", bound=BaseModel)
-T = TypeVar("T")
 R = TypeVar("R", bound=ActionResult)
 
 ActionFn = Callable[[ActionInput], Awaitable[ActionResult]]
@@ -84,14 +83,6 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _scrubbed(model: R, secrets: Secrets) -> R:
-    if not secrets.values:
-        return model
-    # String by string, so escapes inside a value are matched and the structure stays intact.
-    data = secrets.scrub_data(model.model_dump(mode="json", by_alias=True))
-    return type(model).model_validate(data)
-
-
 def _retry_delay(asked: timedelta | None) -> timedelta | None:
     """The far side's Retry-After, never beyond the step's own longest retry interval."""
     if asked is None:
@@ -103,17 +94,6 @@ def _retry_delay(asked: timedelta | None) -> timedelta | None:
 
 #: Results smaller than this are scrubbed and cut on the event loop: a thread hop costs more.
 _SMALL_RESULT = 16 * 1024
-
-
-async def _off_loop_if_big(fn: Callable[..., T], value: Any, *args: Any) -> T:
-    """`fn(value, *args)`, in a thread when `value` is big (scrubbing a result of up to 1 MiB
-    takes a while, and other incidents' work must not wait for it)."""
-    if (
-        size_of(value.model_dump(mode="json") if isinstance(value, BaseModel) else value)
-        < _SMALL_RESULT
-    ):
-        return fn(value, *args)
-    return await asyncio.to_thread(fn, value, *args)
 
 
 def _render_limits() -> RenderLimits:
@@ -149,8 +129,7 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
             key_token = _idempotency_key.set(inp.idempotency_key)
             try:
                 result = await _render_and_call(name, params_model, fn, inp, secrets)
-                result = result.model_copy(update={"attempt": attempt})
-                return await _stored(inp, await _off_loop_if_big(_scrubbed, result, secrets))
+                return await _stored(inp, attempt, result, secrets)
             except CancelledError:
                 raise
             except Exception as exc:  # nothing leaves unscrubbed
@@ -188,12 +167,21 @@ async def _render_and_call(
     return await fn(params)
 
 
-async def _stored(inp: ActionInput, result: ActionResult) -> StoredResult:
-    """What the step keeps in history: its `outputs` (rendered over the scrubbed result, with
-    no secrets in reach), else the result cut to RESULT_LIMIT."""
-    data = result.model_dump(mode="json", by_alias=True)
+async def _stored(
+    inp: ActionInput, attempt: int, result: ActionResult, secrets: Secrets
+) -> StoredResult:
+    """What the step keeps in history, every secret scrubbed: its `outputs` (rendered over the
+    scrubbed result, with no secrets in reach), else the result cut to RESULT_LIMIT.
+
+    Scrubbing and cutting a result of up to 1 MiB takes a while: then they run in a thread, so
+    that other incidents' work does not wait for them."""
+    data = {**result.model_dump(mode="json", by_alias=True), "attempt": attempt}
+    if size_of(data) < _SMALL_RESULT:
+        data = _scrub_and_cut(data, secrets, cut=not inp.outputs)
+    else:
+        data = await asyncio.to_thread(_scrub_and_cut, data, secrets, cut=not inp.outputs)
     if not inp.outputs:
-        return StoredResult(attempt=result.attempt, result=await _off_loop_if_big(cut_result, data))
+        return StoredResult(attempt=attempt, result=data)
     outputs = await render_in_thread(
         dict(inp.outputs), {**inp.context, "result": data}, _render_limits()
     )
@@ -202,7 +190,13 @@ async def _stored(inp: ActionInput, result: ActionResult) -> StoredResult:
             f"the outputs of step {inp.step!r} are {size // 1024} KiB, over the "
             f"{RESULT_LIMIT // 1024} KiB limit for a stored result: select less in `outputs`"
         )
-    return StoredResult(attempt=result.attempt, outputs=outputs)
+    return StoredResult(attempt=attempt, outputs=outputs)
+
+
+def _scrub_and_cut(data: dict[str, Any], secrets: Secrets, *, cut: bool) -> dict[str, Any]:
+    # String by string, so escapes inside a value are matched and the structure stays intact.
+    scrubbed: dict[str, Any] = secrets.scrub_data(data) if secrets.values else data
+    return cut_result(scrubbed) if cut else scrubbed
 
 
 def _describe(name: str, exc: ValidationError) -> str:

@@ -99,31 +99,31 @@ async def _read_history(client: Client, incident_id: str) -> _Reader:
     timeline goes on across the runs."""
     reader = _Reader(client)
     try:
-        for run_id in await _runs(client, incident_id):
-            reader.next_run()
-            handle = client.get_workflow_handle(incident_id, run_id=run_id)
-            async for event in handle.fetch_history_events():
-                entry = await reader.read(event)
-                if entry is not None:
-                    reader.entries.append(entry)
+        runs = await _runs(client, incident_id)
     except RPCError as exc:
         raise IncidentNotFound(incident_id) from exc
+    for events in runs:
+        reader.next_run()
+        for event in events:
+            entry = await reader.read(event)
+            if entry is not None:
+                reader.entries.append(entry)
     return reader
 
 
-async def _runs(client: Client, incident_id: str) -> list[str]:
-    """The run ids of the incident's chain, oldest first: each run's first event names the run
-    it continues."""
-    runs = [(await client.get_workflow_handle(incident_id).describe()).run_id]
+async def _runs(client: Client, incident_id: str) -> list[list[HistoryEvent]]:
+    """The history of each run of the incident, oldest first, each read once: a run's first
+    event names the run it continues."""
+    runs: list[list[HistoryEvent]] = []
+    run_id: str | None = None  # the latest run
     while True:
-        handle = client.get_workflow_handle(incident_id, run_id=runs[-1])
-        previous = ""
-        async for first in handle.fetch_history_events():
-            previous = first.workflow_execution_started_event_attributes.continued_execution_run_id
-            break
-        if not previous:
+        handle = client.get_workflow_handle(incident_id, run_id=run_id)
+        events = [event async for event in handle.fetch_history_events()]
+        runs.append(events)
+        started = events[0].workflow_execution_started_event_attributes if events else None
+        run_id = started.continued_execution_run_id if started else None
+        if not run_id:
             return list(reversed(runs))
-        runs.append(previous)
 
 
 #: Activities that notify people (status updates, escalation levels), not runbook steps.

@@ -793,10 +793,10 @@ class IncidentWorkflow:
             return f"the severity is already {decision.severity}"
         if isinstance(decision, Assign) and self._state.roles.get(decision.role) == decision.to:
             return f"{decision.to} is already {decision.role}"
-        if isinstance(decision, Abort | Resolve) and self._ending() is not None:
-            ending = self._ending()
+        ending = self._ending()
+        if isinstance(decision, Abort | Resolve) and ending is not None:
             what = "an abort" if isinstance(ending, Abort) else "a resolve"
-            return f"{what} by {ending.by if ending else '?'} is already under way"
+            return f"{what} by {ending.by} is already under way"
         return None
 
     def _approval_problem(self, kind: DecisionKind, decision: Decision) -> str | None:
@@ -913,14 +913,7 @@ class IncidentWorkflow:
         now = workflow.now()
         known = next((a for a in s.alerts if a.fingerprint == alert.fingerprint), None)
         if known is None:
-            s.alerts.append(
-                AlertState(
-                    **alert.model_dump(exclude={"status"}),
-                    status=alert.status,
-                    first_seen=now,
-                    last_seen=now,
-                )
-            )
+            s.alerts.append(AlertState(**alert.model_dump(), first_seen=now, last_seen=now))
             self._since_update.append(f"alert {alert.fingerprint} {alert.status}")
         else:
             refired = known.status == "resolved" and alert.status == "firing"
