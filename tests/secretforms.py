@@ -19,8 +19,8 @@ HEADER_SECRET = "hd+/=\"q\\'Zq=9f8e7d-tok"
 
 
 def _transported(secret: str) -> set[str]:
-    """How a transport carries it: raw, percent-encoded every way, httpx's URL, base64."""
-    forms = {secret}
+    """How a transport carries it: raw, percent-encoded every way, httpx's URL, base64, hex."""
+    forms = {secret, secret.encode().hex(), secret.encode().hex().upper()}
     for safe in ("", "/", ":/?=&", "/+="):
         forms.add(urllib.parse.quote(secret, safe=safe))
         forms.add(urllib.parse.quote_plus(secret, safe=safe))

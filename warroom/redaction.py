@@ -2,7 +2,7 @@
 
 A secret can come back from a transport or a serializer in many shapes: percent-encoded (any
 `safe` set, `quote_plus`, double-encoded), JSON- or repr-escaped (once or nested), as HTML
-entities, or base64 (HTTP Basic auth). Scrubbing matches all of them with one pattern per value
+entities, base64 (HTTP Basic auth) or hex (`bytes.hex()`, digests' notation). Scrubbing matches all of them with one pattern per value
 in which every character may appear in any of its encodings, so mixed forms (httpx encodes
 only some characters of a path) match too.
 """
@@ -95,8 +95,9 @@ def _base64_fragments(value: str) -> set[str]:
 
 @lru_cache(maxsize=256)
 def secret_pattern(value: str) -> re.Pattern[str]:
-    """A pattern matching `value` in any encoding, and base64 fragments of it in any encoding."""
-    alternatives = [_any_encoding(value)]
+    """A pattern matching `value` in any encoding, its UTF-8 bytes in hex (either case), and
+    base64 fragments of it in any encoding."""
+    alternatives = [_any_encoding(value), "".join(_hex(b, 2) for b in value.encode("utf-8"))]
     alternatives += [_any_encoding(f) for f in sorted(_base64_fragments(value), key=len)[::-1]]
     return re.compile("|".join(alternatives))
 
