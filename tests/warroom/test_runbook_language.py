@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -135,6 +136,23 @@ def test_matchers_are_anchored_and_severity_comes_from_the_label():
     assert rb.severity_for(labels) == "SEV1"
     assert rb.severity_for({**labels, "severity": "warning"}) == "SEV3"
     assert rb.severity_for({}) == "SEV2"
+
+
+def test_a_regex_that_backtracks_in_python_matches_in_linear_time():
+    # Under Python's `re`, (a+)+$ against 'a'*40 + 'b' takes ~2**40 steps (hours): with RE2,
+    # as in Alertmanager, it answers at once; a thread keeps a regression from hanging pytest.
+    rb = parse_runbook(
+        'name: t\ntitle: T\nmatch: {job: "=~(a+)+$"}\nsteps:\n  - {id: a, phase: triage,'
+        ' action: http.request, with: {url: "https://x.example"}}\n'
+    )
+    answers: list[bool] = []
+    worker = threading.Thread(
+        target=lambda: answers.append(rb.matches({"job": "a" * 40 + "b"})), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert answers == [False]
+    assert rb.matches({"job": "a" * 40})
 
 
 # ---- template references -------------------------------------------------------------

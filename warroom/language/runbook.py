@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -233,6 +235,18 @@ class Step(ActionRef):
         return value
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad regex is reported by us, not printed by the C++ library
+
+
+@lru_cache(maxsize=1024)
+def label_regex(pattern: str) -> Any:
+    """`pattern` compiled by RE2, Alertmanager's own regex syntax: matching runs in time linear
+    in the label's length whatever the pattern, so no alert can make routing backtrack for
+    ever (raises `re2.error`)."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
 class Matcher(Strict):
     """One parsed label matcher: `label op value` as Alertmanager writes it."""
 
@@ -244,8 +258,8 @@ class Matcher(Strict):
         actual = labels.get(self.label, "")
         if self.op in ("=", "!="):
             return (actual == self.value) == (self.op == "=")
-        # Anchored, as in Alertmanager; `re` caches compiled patterns.
-        return (re.fullmatch(self.value, actual) is not None) == (self.op == "=~")
+        # Anchored, as in Alertmanager.
+        return (label_regex(self.value).fullmatch(actual) is not None) == (self.op == "=~")
 
 
 def parse_matcher(label: str, spec: str) -> Matcher:
@@ -258,9 +272,13 @@ def parse_matcher(label: str, spec: str) -> Matcher:
         op, value = "=", spec
     if op in ("=~", "!~"):
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"{label}: {value!r} is not a valid regex ({exc})") from None
+            label_regex(value)
+        except re2.error as exc:
+            reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+            raise ValueError(
+                f"{label}: {value!r} is not a valid regex ({reason}); write it as Alertmanager "
+                "does (RE2: no lookaround, no backreferences)"
+            ) from None
     return Matcher(label=label, op=op, value=value)
 
 
