@@ -39,5 +39,5 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check '.[dev]'
-	.lock-venv/bin/python -m pip freeze --exclude warroom | sort > constraints.txt
+	.lock-venv/bin/python -m pip freeze --all --exclude warroom --exclude pip | LC_ALL=C sort > constraints.txt
 	rm -rf .lock-venv
