@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +36,8 @@ def rehearse(
     plan = _plan(runbook, scenario or [], every)
     total = sum(len(files) for files in plan.values())
     typer.echo(f"rehearsing {total} scenario{'s' * (total != 1)} on the time-skipping server …", err=True)
+    # Failures the scenario asked for are in the report; the worker's log lines would repeat them.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
     results = asyncio.run(_play(plan))
     by_runbook: dict[str, list[Rehearsal]] = {}
     for done in results:
