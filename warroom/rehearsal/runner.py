@@ -18,8 +18,14 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -63,6 +69,7 @@ from warroom.rehearsal.scenario import (
 from warroom.timeline import TimelineEntry, timeline
 from workflows.incident import IncidentWorkflow
 
+ACCEPTED = WorkflowUpdateStage.ACCEPTED
 #: Who the rehearsal itself is, when it has to abort an incident left open.
 REHEARSAL = "rehearsal"
 
@@ -116,12 +123,20 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=devstack.installed_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
+        runtime=_quiet_runtime(),
     )
     try:
         await register_search_attributes(env.client)
         yield env
     finally:
         await env.shutdown()
+
+
+def _quiet_runtime() -> Runtime:
+    """A runtime whose core logs only errors: the test server lacks capabilities the worker
+    warns about on stdout, which would break `--json`."""
+    errors_only = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=errors_only)))
 
 
 def load(scenario_path: Path, runbook_ref: str | Path) -> tuple[Runbook, Teams | None, Scenario]:
@@ -262,13 +277,16 @@ class _Play:
         if await self._closed():
             return "the incident is closed"
         update, result_type = decisions.UPDATES[kind]
-        call = self.handle.execute_update(update, decision, result_type=result_type)
         try:
+            # Accepted (validated, applied) at this virtual time first; only then may time run.
+            accepted = await self.handle.start_update(
+                update, decision, result_type=result_type, wait_for_stage=ACCEPTED
+            )
             if unlocked:
                 async with self.env.time_skipping_unlocked():
-                    await call
+                    await accepted.result()
             else:
-                await call
+                await accepted.result()
         except WorkflowUpdateFailedError as exc:
             return str(getattr(exc.cause, "message", None) or exc.cause)
         return None
