@@ -87,19 +87,35 @@ async def test_refused_decisions_must_be_expected(time_env: WorkflowEnvironment,
 
 MALFORMED = [
     ("declare: {summary: x}\nbogus: 1\n", "scenario.yaml:2:1: bogus: unknown key 'bogus'"),
-    ("declare: {summary: x}\nactions:\n  rolback: [{status: 200}]\n",
-     "scenario.yaml:3:3: actions.rolback: 'rolback' is no action call of runbook demo-checkout (did you mean 'rollback'?)"),
-    ("declare: {summary: x}\nactions:\n  rollback: [{exit_code: 1}]\n",
-     "scenario.yaml:3:15: actions.rollback[0].exit_code: http.request answers with status, json, text (or error:), not 'exit_code'"),
-    ("declare: {summary: x}\npeople:\n  - {at: 10, approve: rollback, by: a}\n",
-     "scenario.yaml:3:10: people[0].at: 10 has no unit"),
-    ("declare: {summary: x}\npeople:\n  - {at: 1m, approve: rollback, reject: rollback, by: a}\n",
-     "scenario.yaml:3:5: people[0]: say exactly one decision per entry (got approve, reject)"),
-    ("declare: {summary: x}\nexpect:\n  steps:\n    rolback: {status: succeeded}\n",
-     "scenario.yaml:4:5: expect.steps.rolback: no step 'rolback' in the runbook (did you mean 'rollback'?)"),
+    (
+        "declare: {summary: x}\nactions:\n  rolback: [{status: 200}]\n",
+        "scenario.yaml:3:3: actions.rolback: 'rolback' is no action call of runbook demo-checkout (did you mean 'rollback'?)",
+    ),
+    (
+        "declare: {summary: x}\nactions:\n  rollback: [{exit_code: 1}]\n",
+        "scenario.yaml:3:15: actions.rollback[0].exit_code: http.request answers with status, json, text (or error:), not 'exit_code'",
+    ),
+    (
+        "declare: {summary: x}\npeople:\n  - {at: 10, approve: rollback, by: a}\n",
+        "scenario.yaml:3:10: people[0].at: 10 has no unit",
+    ),
+    (
+        "declare: {summary: x}\npeople:\n  - {at: 1m, approve: rollback, reject: rollback, by: a}\n",
+        "scenario.yaml:3:5: people[0]: say exactly one decision per entry (got approve, reject)",
+    ),
+    (
+        "declare: {summary: x}\nexpect:\n  steps:\n    rolback: {status: succeeded}\n",
+        "scenario.yaml:4:5: expect.steps.rolback: no step 'rolback' in the runbook (did you mean 'rollback'?)",
+    ),
     ("expect: {status: resolved}\n", "scenario.yaml:1:1: runbook: say how the incident opens"),
-    ("declare: {summary: x}\nexpect: {status: fixed}\n", "scenario.yaml:2:18: expect.status: Input should be 'resolved' or 'aborted'"),
-    ("declare: {summary: x}\ndeclare: {summary: y}\n", "scenario.yaml:2:1: declare: key 'declare' appears twice"),
+    (
+        "declare: {summary: x}\nexpect: {status: fixed}\n",
+        "scenario.yaml:2:18: expect.status: Input should be 'resolved' or 'aborted'",
+    ),
+    (
+        "declare: {summary: x}\ndeclare: {summary: y}\n",
+        "scenario.yaml:2:1: declare: key 'declare' appears twice",
+    ),
 ]
 
 

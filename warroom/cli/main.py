@@ -20,8 +20,8 @@ from temporalio.client import Client
 
 from warroom import decisions, incidents
 from warroom.cli import args as cli_args
-from warroom.cli import render
 from warroom.cli import rehearse as cli_rehearse
+from warroom.cli import render
 from warroom.cli import runbooks as cli_runbooks
 from warroom.cli.errors import (
     OneLineErrors,

@@ -25,17 +25,19 @@ def rehearse(
     ] = None,
     scenario: Annotated[
         list[Path] | None,
-        typer.Option("--scenario", help="A scenario file (repeatable); default: all of the runbook's."),
+        typer.Option(
+            "--scenario", help="A scenario file (repeatable); default: all of the runbook's."
+        ),
     ] = None,
-    every: Annotated[
-        bool, typer.Option("--all", help="Every scenario of every runbook.")
-    ] = False,
+    every: Annotated[bool, typer.Option("--all", help="Every scenario of every runbook.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Rehearse a runbook: run its scenarios end to end in virtual time, check expectations."""
     plan = _plan(runbook, scenario or [], every)
     total = sum(len(files) for files in plan.values())
-    typer.echo(f"rehearsing {total} scenario{'s' * (total != 1)} on the time-skipping server …", err=True)
+    typer.echo(
+        f"rehearsing {total} scenario{'s' * (total != 1)} on the time-skipping server …", err=True
+    )
     # Failures the scenario asked for are in the report; the worker's log lines would repeat them.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
     results = asyncio.run(_play(plan))

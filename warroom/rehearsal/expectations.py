@@ -46,9 +46,13 @@ def check(scenario: Scenario, done: Rehearsal, book: AnswerBook) -> list[Mismatc
             detail = f" ({got.error})" if got.error else ""
             out.append(Mismatch(f"step {step_id} status", wanted.status, got.status + detail))
         if wanted.attempts is not None and got.attempts != wanted.attempts:
-            out.append(Mismatch(f"step {step_id} attempts", str(wanted.attempts), str(got.attempts)))
+            out.append(
+                Mismatch(f"step {step_id} attempts", str(wanted.attempts), str(got.attempts))
+            )
     if expect.updates is not None and state.updates_posted != expect.updates:
-        out.append(Mismatch("status updates posted", str(expect.updates), str(state.updates_posted)))
+        out.append(
+            Mismatch("status updates posted", str(expect.updates), str(state.updates_posted))
+        )
     if expect.escalations is not None and len(state.escalations) != expect.escalations:
         out.append(Mismatch("escalations", str(expect.escalations), str(len(state.escalations))))
     m = state.milestones
@@ -61,8 +65,8 @@ def check(scenario: Scenario, done: Rehearsal, book: AnswerBook) -> list[Mismatc
             continue
         took = _since(m.declared, reached)
         if took is None or took > limit:
-            got = "never" if took is None else f"after {format_duration(took)}"
-            out.append(Mismatch(f"{name} within", format_duration(limit), got))
+            when = "never" if took is None else f"after {format_duration(took)}"
+            out.append(Mismatch(f"{name} within", format_duration(limit), when))
     for name in expect.not_run:
         if book.ran(name):
             first = next(c for c in book.calls if c.name == name)

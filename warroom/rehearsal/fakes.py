@@ -69,7 +69,9 @@ def _fake(kind: str, book: AnswerBook) -> Callable[..., Any]:
         name = _call.get()
         given = book.next(name)
         info = activity.info()
-        error = failure(given.error, given.retryable, given.message) if given and given.error else None
+        error = (
+            failure(given.error, given.retryable, given.message) if given and given.error else None
+        )
         try:
             result = answer(kind, params, error, given.fields if given else {})
         except Exception as exc:

@@ -40,7 +40,11 @@ def diff(done: Rehearsal) -> str:
     """The mismatches, one expected/got pair each."""
     lines = []
     for m in done.mismatches:
-        lines += [f"  {escape(m.what)}:", f"    - expected {escape(m.expected)}", f"    + got      {escape(m.got)}"]
+        lines += [
+            f"  {escape(m.what)}:",
+            f"    - expected {escape(m.expected)}",
+            f"    + got      {escape(m.got)}",
+        ]
     return "\n".join(lines)
 
 
@@ -81,7 +85,13 @@ def rehearsal_json(done: Rehearsal) -> dict[str, Any]:
         "metrics": metrics(done),
         "steps": {s.id: {"status": s.status, "attempts": s.attempts} for s in done.state.steps},
         "calls": [
-            {"name": c.name, "kind": c.kind, "attempt": c.attempt, "at": c.at.isoformat(), "outcome": c.outcome}
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "attempt": c.attempt,
+                "at": c.at.isoformat(),
+                "outcome": c.outcome,
+            }
             for c in done.calls
         ],
         "timeline": [e.model_dump(mode="json") for e in done.entries],

@@ -40,7 +40,7 @@ from warroom.language.loader import (
     runbook_files,
 )
 from warroom.language.params import coerce_params
-from warroom.language.runbook import Runbook
+from warroom.language.runbook import Runbook, Severity
 from warroom.language.teams import Teams
 from warroom.models import (
     Abort,
@@ -202,6 +202,7 @@ class _Play:
         s = self.scenario
         self.opened = await self.env.get_current_time()
         declare = s.declare
+        severity: Severity | None
         if s.alert is not None:
             self.opening = Alert(**s.alert.model_dump(), starts_at=self.opened)
             labels = s.alert.labels
@@ -263,11 +264,15 @@ class _Play:
     async def _decide(self, event: PersonEvent) -> Delivered:
         deadline = await self.env.get_current_time() + decisions.DECISION_WINDOW
         decision = _decision(event, deadline)
-        refused = await self._send(event.kind, decision, unlocked=event.kind in ("abort", "resolve"))
+        refused = await self._send(
+            event.kind, decision, unlocked=event.kind in ("abort", "resolve")
+        )
         what = f"{event.kind} {event.step or ''} by {event.by}".replace("  ", " ")
         return Delivered(event.at, what, refused, event)
 
-    async def _send(self, kind: decisions.Kind, decision: HumanDecision, *, unlocked: bool) -> str | None:
+    async def _send(
+        self, kind: decisions.Kind, decision: HumanDecision, *, unlocked: bool
+    ) -> str | None:
         """Send a decision as its update (the CLI's way); the workflow's refusal, if any.
 
         Abort and resolve answer once the incident closed, which may take compensations with
@@ -283,7 +288,8 @@ class _Play:
                 update, decision, result_type=result_type, wait_for_stage=ACCEPTED
             )
             if unlocked:
-                async with self.env.time_skipping_unlocked():
+                # The time-skipping environment's own method (not on the base class).
+                async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
                     await accepted.result()
             else:
                 await accepted.result()

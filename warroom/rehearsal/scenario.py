@@ -289,4 +289,6 @@ def _answer_findings(loc: tuple[str | int, ...], kind: str, answer: Answer) -> I
         result_of(kind, answer.fields)
     except ValidationError as exc:
         first = exc.errors()[0]
-        yield Finding(loc, f"not a {kind} answer: {'.'.join(map(str, first['loc']))}: {first['msg']}")
+        yield Finding(
+            loc, f"not a {kind} answer: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        )
