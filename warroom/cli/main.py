@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from warroom import decisions, incidents
 from warroom.cli import args as cli_args
+from warroom.cli import rehearse as cli_rehearse
 from warroom.cli import render
 from warroom.cli import runbooks as cli_runbooks
 from warroom.cli.errors import (
@@ -58,6 +59,7 @@ app = typer.Typer(
 )
 
 app.add_typer(cli_runbooks.app, name="runbooks")
+app.command()(cli_rehearse.rehearse)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 IncidentId = Annotated[

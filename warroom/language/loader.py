@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -46,6 +46,8 @@ from warroom.language.yaml_source import (
 )
 
 assert ACTIVITIES  # importing the registry fills ACTION_PARAMS
+
+M = TypeVar("M", bound=BaseModel)
 
 #: Most steps a runbook may have: more is a generated file gone wrong, not a runbook.
 MAX_STEPS = 500
@@ -146,15 +148,29 @@ def load_teams(path: Path) -> dict[str, list[str]]:
     """Read teams.yaml (`group: [person, ...]`); problems are reported like a runbook's."""
     if not path.is_file():
         raise RunbookError("no such teams file ($WARROOM_TEAMS or teams.yaml)", path=str(path))
-    doc = _document(read_limited(path), str(path))
-    problems = _doc_problems(str(path), doc)
+    return parse_document(read_limited(path), str(path), TeamsFile).root
+
+
+def parse_document(
+    text: str | bytes,
+    path: str,
+    model: type[M],
+    check: Callable[[M], Iterable[Finding]] | None = None,
+) -> M:
+    """Read YAML with positions and validate it as `model`, then `check` it: every problem
+    reported like a runbook's (RunbookError, file:line:col). For teams.yaml and rehearsal
+    scenarios."""
+    doc = _document(text, path)
+    problems = _doc_problems(path, doc)
     try:
-        teams = TeamsFile.model_validate(doc.data, context=AT_LOAD).root
+        value = model.model_validate(doc.data, context=AT_LOAD)
     except ValidationError as exc:
-        problems += [_problem(str(path), doc, f) for f in _schema_findings(exc, doc, TeamsFile)]
+        problems += [_problem(path, doc, f) for f in _schema_findings(exc, doc, model)]
+    else:
+        problems += [_problem(path, doc, f) for f in (check(value) if check else ())]
     if problems:
-        raise RunbookError.of(problems)
-    return teams
+        raise RunbookError.of(_unique(problems))
+    return value
 
 
 def parse_runbook(

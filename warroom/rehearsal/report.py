@@ -1,0 +1,108 @@
+"""A rehearsal for people (text) and for tools (JSON): verdict, mismatches as a diff, the
+timeline and the incident's metrics, and per runbook what its scenarios never exercised."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from warroom.cli.render import time_to, timeline_text
+from warroom.cli.terminal import escape
+from warroom.language.durations import format_duration
+from warroom.rehearsal.coverage import Coverage
+from warroom.rehearsal.runner import Rehearsal
+
+
+def metrics(done: Rehearsal) -> dict[str, Any]:
+    """The incident's numbers: time to each milestone, updates, escalations, attempts.
+    (One function, so richer incident metrics can replace it in one place.)"""
+    s = done.state
+    return {
+        "time_to": time_to(s.milestones),
+        "updates_posted": s.updates_posted,
+        "updates_failed": s.updates_failed,
+        "escalations": len(s.escalations),
+        "action_attempts": len(done.calls),
+        "decisions_refused": sum(1 for d in s.decisions if d.refused),
+    }
+
+
+def verdict(done: Rehearsal) -> str:
+    took = format_duration(timedelta(seconds=round(done.virtual.total_seconds())))
+    word = "PASS" if done.passed else "FAIL"
+    return (
+        f"{word} {escape(done.scenario)}: {done.state.status} after {took} of incident time, "
+        f"rehearsed in {done.wall_seconds:.1f}s"
+    )
+
+
+def diff(done: Rehearsal) -> str:
+    """The mismatches, one expected/got pair each."""
+    lines = []
+    for m in done.mismatches:
+        lines += [
+            f"  {escape(m.what)}:",
+            f"    - expected {escape(m.expected)}",
+            f"    + got      {escape(m.got)}",
+        ]
+    return "\n".join(lines)
+
+
+def rehearsal_text(done: Rehearsal) -> str:
+    m = metrics(done)
+    times = ", ".join(f"{k} {v}" for k, v in m["time_to"].items())
+    lines = [
+        verdict(done),
+        *([diff(done)] if done.mismatches else []),
+        "  timeline:",
+        *("    " + line for line in timeline_text(done.entries).splitlines()),
+        f"  metrics: time to {times}; {m['updates_posted']} status updates "
+        f"({m['updates_failed']} failed), {m['escalations']} escalations, "
+        f"{m['action_attempts']} action attempts, {m['decisions_refused']} decisions refused",
+    ]
+    return "\n".join(lines)
+
+
+def coverage_text(cov: Coverage) -> str:
+    total = len(cov.items)
+    done = total - len(cov.missed)
+    head = f"coverage of {escape(cov.runbook)}: {done}/{total} exercised"
+    if not cov.missed:
+        return head
+    return head + "; never rehearsed: " + ", ".join(escape(m) for m in cov.missed)
+
+
+def rehearsal_json(done: Rehearsal) -> dict[str, Any]:
+    return {
+        "scenario": done.scenario,
+        "runbook": done.runbook.name,
+        "passed": done.passed,
+        "status": done.state.status,
+        "outcome": done.state.outcome,
+        "incident_seconds": done.virtual.total_seconds(),
+        "wall_seconds": round(done.wall_seconds, 3),
+        "mismatches": [m.__dict__ for m in done.mismatches],
+        "metrics": metrics(done),
+        "steps": {s.id: {"status": s.status, "attempts": s.attempts} for s in done.state.steps},
+        "calls": [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "attempt": c.attempt,
+                "at": c.at.isoformat(),
+                "outcome": c.outcome,
+            }
+            for c in done.calls
+        ],
+        "timeline": [e.model_dump(mode="json") for e in done.entries],
+    }
+
+
+def coverage_json(cov: Coverage) -> dict[str, Any]:
+    return {"runbook": cov.runbook, "items": cov.items, "missed": cov.missed}
+
+
+def assert_passed(done: Rehearsal) -> None:
+    """For pytest: fail with the whole report (diff, timeline, metrics) unless it passed."""
+    if not done.passed:
+        raise AssertionError("\n" + rehearsal_text(done))
