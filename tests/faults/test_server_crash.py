@@ -35,9 +35,7 @@ async def test_a_killed_server_restarts_on_its_file_and_the_incident_goes_on(
         fake_http.routes[route] = Reply(200, {"ok": True})
     client = await own_server.start()
     workers.start(own_server.address)
-    handle = await start(
-        client, task_queue, fault_runbook(QUORUM, cadence=timedelta(seconds=2))
-    )
+    handle = await start(client, task_queue, fault_runbook(QUORUM, cadence=timedelta(seconds=2)))
     await wait_for(
         handle, lambda s: s.status == "awaiting_approval" and s.updates_posted >= 1, "an update"
     )
