@@ -93,6 +93,10 @@ class KillableDevServer:
         return self.server.address
 
     async def start(self) -> Client:
+        self._launch()
+        return await self.server.wait_ready()
+
+    def _launch(self) -> None:
         self.server.data_dir.mkdir(parents=True, exist_ok=True)
         with self.server.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -102,7 +106,6 @@ class KillableDevServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, killed as a whole
             )
-        return await self.server.wait_ready()
 
     def kill(self) -> None:
         proc, self.proc = self.proc, None
