@@ -36,10 +36,6 @@ def fault_runbook(text: str, cadence: timedelta | None = None) -> Runbook:
     return rb
 
 
-def idempotency_key(request: Recorded) -> str | None:
-    return next((v for k, v in request.headers.items() if k.lower() == "idempotency-key"), None)
-
-
 class WorkerProcesses:
     """`warroom worker` processes on one task queue; every one still running at the end is killed."""
 

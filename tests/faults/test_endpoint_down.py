@@ -4,7 +4,8 @@ the incident pauses and escalates; once the endpoint is back, `retry_step` compl
 from __future__ import annotations
 
 from tests.fakehttp import Reply
-from tests.faults.conftest import HeldEndpoint, fault_runbook, idempotency_key
+from tests.faults.conftest import HeldEndpoint, fault_runbook
+from tests.warroom.test_worker_crash import key_of
 from tests.workflows.test_incident import finish, start, step, wait_for
 from warroom.devstack import free_port
 from warroom.models import StepCommand
@@ -59,4 +60,4 @@ async def test_an_endpoint_down_past_its_retries_pauses_escalates_and_retry_comp
     restart = step(result, "restart")
     assert restart.status == "succeeded" and restart.decided_by == "carol"
     assert [r.path for r in endpoint.requests] == ["/restart"]
-    assert (idempotency_key(endpoint.requests[0]) or "").startswith(f"{handle.id}:restart")
+    assert (key_of(endpoint.requests[0]) or "").startswith(f"{handle.id}:restart")

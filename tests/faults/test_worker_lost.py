@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from tests.faults.conftest import fault_runbook, idempotency_key
+from tests.faults.conftest import fault_runbook
+from tests.warroom.test_worker_crash import key_of
 from tests.workflows.test_incident import finish, start, step
 
 INCIDENTS = 6
@@ -49,7 +50,7 @@ async def test_one_of_two_workers_killed_the_other_finishes_every_incident(
     results = await asyncio.gather(*(finish(h) for h in handles))
     assert [r.status for r in results] == ["resolved"] * INCIDENTS
     assert all(step(r, "drain").status == "succeeded" for r in results)
-    keys = Counter(idempotency_key(r) for r in held.requests)
+    keys = Counter(key_of(r) for r in held.requests)
     assert set(keys) == {f"{h.id}:drain" for h in handles}
     assert max(keys.values()) <= 2, keys  # the cut-off attempt and its retry, never more
     assert list(keys.values()).count(2) >= cut_off, keys  # (a slow machine may add some)
