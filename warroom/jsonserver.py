@@ -29,9 +29,10 @@ Handler = Callable[[Request], Reply]
 
 
 class JsonServer:
-    """Serves `handle(request) -> Reply` on 127.0.0.1 (a free port) in a background thread."""
+    """Serves `handle(request) -> Reply` on 127.0.0.1 (a free port unless `port` is given) in a
+    background thread."""
 
-    def __init__(self, handle: Handler) -> None:
+    def __init__(self, handle: Handler, port: int = 0) -> None:
         class _Handler(BaseHTTPRequestHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
@@ -55,7 +56,7 @@ class JsonServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep the demo's and the tests' output clean
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         # A short poll interval makes stop() quick (tests start and stop many of these).
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -6,7 +6,14 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from warroom.language.runbook import Phase, Runbook, Severity
 
@@ -20,6 +27,10 @@ SUMMARY_MAX_CHARS = 2_000
 TEXT_MAX_CHARS = 2_000
 #: Longest step id a decision may name (runbook step ids are far shorter).
 STEP_REF_MAX_CHARS = 200
+#: Most characters an alert's labels and annotations take together: an incident keeps every
+#: alert that joined it in its state, which a status query returns whole and continue-as-new
+#: carries, both under Temporal's 2 MiB payload limit.
+ALERT_CONTENT_MAX_CHARS = 32_768
 
 
 def _printable(value: str) -> str:
@@ -96,7 +107,17 @@ class Alert(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
-    generator_url: str = ""
+    generator_url: Annotated[str, StringConstraints(max_length=2_048)] = ""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Alert:
+        size = sum(len(k) + len(v) for d in (self.labels, self.annotations) for k, v in d.items())
+        if size > ALERT_CONTENT_MAX_CHARS:
+            raise ValueError(
+                f"labels and annotations take {size:,} characters: "
+                f"at most {ALERT_CONTENT_MAX_CHARS:,} are kept per alert"
+            )
+        return self
 
     @property
     def dedup_key(self) -> tuple[str, str, str]:

