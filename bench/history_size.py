@@ -32,7 +32,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.machine import write_results
-from tests.conftest import register_search_attributes
 from warroom import incidents, search_attributes
 from warroom.devstack import installed_binary
 from warroom.jsonserver import JsonServer, Reply
@@ -122,7 +121,7 @@ async def growth(days: int) -> dict[str, Any]:
         test_server_existing_path=installed_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
-    await register_search_attributes(env.client)
+    await search_attributes.register(env.client)
     async with env, build_worker(env.client):
         at_once = await slow_sev3(env, 0)
         later = await slow_sev3(env, days)

