@@ -453,6 +453,8 @@ class _Reader:
         attempt, last = self._attempts.get(sid, (1, ""))
         if step.startswith(_COMPENSATION):
             return None  # the workflow records "compensated" / "compensation failed"
+        if step == POSTMORTEM_ACTIVITY:
+            return TimelineEntry(time=now, event="postmortem not written", detail=error)
         tries = f"attempt {attempt}" if attempt > 1 or outcome != "succeeded" else ""
         if outcome == "succeeded" and attempt > 1 and last:
             tries += f", after: {last}"
