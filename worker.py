@@ -10,6 +10,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.postmortem import PostmortemWriter
 from activities.registry import ACTIVITIES
 from warroom.client import connect, task_queue
 from warroom.stopping import stop_signal
@@ -25,7 +26,7 @@ def build_worker(client: Client, queue: str | None = None) -> Worker:
         client,
         task_queue=queue or task_queue(),
         workflows=[IncidentWorkflow],
-        activities=ACTIVITIES,
+        activities=[*ACTIVITIES, PostmortemWriter(client).write],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

@@ -16,6 +16,6 @@ def test_demo_resolves_the_incident_and_prints_the_timeline():
     assert "incident resolved: all steps done" in out
     assert "status update received:" in out
     timeline = out.split("timeline:", 1)[1]
-    assert "approved                 rollback           dana-oncall" in timeline
+    assert "dana-oncall (person)  approved              rollback" in timeline
     assert "closed: resolved" in timeline
     assert "OK: incident resolved, checkout at v2.4.0" in out

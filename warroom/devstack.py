@@ -186,6 +186,7 @@ async def dev_stack(server: DevServer) -> AsyncIterator[Client]:
         server.start()
         try:
             client = await server.wait_ready()
+            os.environ.setdefault("WARROOM_POSTMORTEM_DIR", str(server.data_dir / "postmortems"))
             async with build_worker(client):
                 yield client
         finally:

@@ -50,6 +50,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from warroom.workflow_actions import NOTE, WAIT, WORKFLOW_ACTIONS, NoteParams, WaitParams
 
+#: The activity that writes the postmortem draft (activities/postmortem.py).
+POSTMORTEM_ACTIVITY = "postmortem.write"
+
 #: Time given to one notification post (status update or escalation), retries included.
 UPDATE_TIMEOUT = timedelta(seconds=30)
 #: Continue as new past this many history events even when the server does not suggest it
@@ -67,6 +70,12 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 KILL_GRACE = timedelta(seconds=30)
 #: Patch ids: behaviour that changes the commands of incidents already running.
 PATCH_MITIGATED = "status-mitigated"
+#: The timeline's own records: approval requested, refused signals, mitigated, rejected on timeout.
+PATCH_TIMELINE = "timeline-records"
+#: The postmortem draft written through an activity when the incident closes.
+PATCH_POSTMORTEM = "postmortem-draft"
+#: Time given to writing the postmortem draft (it reads the whole history).
+POSTMORTEM_TIMEOUT = timedelta(minutes=2)
 
 Via = Literal["signal", "update"]
 
@@ -123,6 +132,9 @@ class IncidentWorkflow:
         #: Notifications and compensations running now (the run continues as new only without).
         self._in_flight = 0
         self._continuing = False
+        #: Whether this run writes the timeline's own records (a marker in its first task, so
+        #: the timeline knows that a signal without a refusal record was applied).
+        self._tells = workflow.patched(PATCH_TIMELINE)
 
     # ---- run -------------------------------------------------------------------------
 
@@ -145,8 +157,28 @@ class IncidentWorkflow:
             self._close("resolved", "all steps done")
         await asyncio.gather(*self._background)
         await self._post_updates("final")
+        await self._write_postmortem()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
+
+    async def _write_postmortem(self) -> None:
+        """The blameless postmortem draft, from the history, for people to finish; a draft
+        that cannot be written never keeps the incident from closing."""
+        if not workflow.patched(PATCH_POSTMORTEM):
+            return
+        try:
+            await workflow.execute_activity(
+                POSTMORTEM_ACTIVITY,
+                {"incident_id": self._state.incident_id, "step": "postmortem"},
+                result_type=str,
+                start_to_close_timeout=POSTMORTEM_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    maximum_attempts=3, non_retryable_error_types=["NotFoundError"]
+                ),
+                summary="postmortem draft",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("postmortem draft not written: %s", err.cause)
 
     async def _run_step(self, index: int, step: Step) -> int | None:
         """Run one step to its end; the index of the step to run next, None when the incident
@@ -322,6 +354,7 @@ class IncidentWorkflow:
         if milestones.mitigated is None and ran_mitigation and workflow.patched(PATCH_MITIGATED):
             milestones.mitigated = workflow.now()
             self._since_update.append("mitigated")
+            self._tell("mitigated", detail="the mitigate steps are done")
             self._set_status("mitigated")
 
     def _open_status(self) -> IncidentStatusName:
@@ -333,6 +366,12 @@ class IncidentWorkflow:
         """Wait for the step's quorum: "approved", "skip" (mitigation skipped), or "closed"."""
         state.status = "awaiting_approval"
         self._set_status("awaiting_approval")
+        within = f", within {format_duration(approval.timeout)}" if approval.timeout else ""
+        self._tell(
+            "approval requested",
+            step=step.id,
+            detail=f"{approval.min_approvals} of {', '.join(state.approvers)}{within}",
+        )
 
         def decided() -> bool:
             return (
@@ -352,6 +391,7 @@ class IncidentWorkflow:
             why = f"approval of {step.id} timed out after {waited}"
             if approval.on_timeout == "reject":
                 state.status, state.decided_by = "rejected", "timeout"
+                self._tell("approval timed out", step=step.id, detail=f"{why}: rejected")
                 await self._compensate()
                 self._close("aborted", why)
                 return "closed"
@@ -870,6 +910,13 @@ class IncidentWorkflow:
         )
         if problem:
             workflow.logger.warning("refused %s %s by %s: %s", via, kind, decision.by, problem)
+            if via == "signal":  # an update's caller was told; a signal's sender only sees this
+                self._tell(
+                    f"{kind} refused",
+                    step=getattr(decision, "step", None),
+                    detail=problem,
+                    actor=decision.by,
+                )
             return
         self._since_update.append(f"{kind} by {decision.by}")
         self._apply(kind, decision)
@@ -961,12 +1008,22 @@ class IncidentWorkflow:
         """Only what the action's own templates reference, so that history stays small."""
         return project(self._template_data(), _referenced(ref.with_))
 
-    def _record(self, event: str, *, step: str | None = None, detail: str = "") -> None:
+    def _record(
+        self, event: str, *, step: str | None = None, detail: str = "", actor: str | None = None
+    ) -> None:
         """Put something the workflow decided on its own into history, for the timeline.
 
         A memo upsert is the one command that records data without doing anything else.
         """
-        workflow.upsert_memo({"event": {"event": event, "step": step, "detail": detail}})
+        recorded: dict[str, Any] = {"event": event, "step": step, "detail": detail}
+        if actor is not None:
+            recorded["actor"] = actor
+        workflow.upsert_memo({"event": recorded})
+
+    def _tell(self, event: str, **fields: Any) -> None:
+        """A record the timeline reads that older runs of this code did not write."""
+        if self._tells:
+            self._record(event, **fields)
 
     def _set_status(self, status: IncidentStatusName) -> None:
         self._state.status = status

@@ -80,12 +80,19 @@ async def test_refused_plain_signals_are_recorded_with_who_and_why(
         result = await finish(handle)
 
     assert result.outcome == "rollback rejected by alice"
-    assert outcomes(result.decisions) == [
+    *first, late = outcomes(result.decisions)
+    assert first == [
         ("approve", "mallory", "signal", "mallory is not an approver of step 'rollback' (approvers: alice, bob)"),
         ("retry", "dana", "signal", "step 'measure' has not failed (it is succeeded)"),
         ("reject", "alice", "signal", None),
-        ("approve", "bob", "signal", "step 'rollback' was already rejected by alice"),
     ]  # fmt: skip
+    # Bob's approval reaches the workflow in the task that applies the rejection, or in a later
+    # one while the closed incident writes its postmortem draft: refused either way.
+    assert late[:3] == ("approve", "bob", "signal")
+    assert late[3] in (
+        "step 'rollback' was already rejected by alice",
+        "the incident is closed (aborted)",
+    )
     assert all(r.at >= result.started_at for r in result.decisions)
 
 

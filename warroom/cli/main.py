@@ -21,7 +21,7 @@ from temporalio.client import Client
 from warroom import decisions, incidents
 from warroom.cli import args as cli_args
 from warroom.cli import rehearse as cli_rehearse
-from warroom.cli import render
+from warroom.cli import render, story
 from warroom.cli import runbooks as cli_runbooks
 from warroom.cli.errors import (
     OneLineErrors,
@@ -46,7 +46,6 @@ from warroom.models import (
     SetSeverity,
     StepCommand,
 )
-from warroom.timeline import timeline as read_timeline
 
 T = TypeVar("T")
 
@@ -179,10 +178,11 @@ def list_(
 def show(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
     """Show an incident: status, phase, each step's state and attempts, pending approvals."""
     state = with_client(lambda c: incidents.status(c, incident_id))
+    measured = with_client(lambda c: story.show_metrics(c, incident_id))
     if as_json:
-        emit_json(state_json(state))
+        emit_json({**state_json(state), "metrics": measured.model_dump(mode="json")})
     else:
-        typer.echo(render.incident_text(state))
+        typer.echo("\n".join([render.incident_text(state), *render.metrics_lines(measured)]))
 
 
 def state_json(state: IncidentState) -> dict[str, Any]:
@@ -317,13 +317,37 @@ def resolve(
 
 
 @app.command()
-def timeline(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
-    """The incident's audited timeline, from its workflow history."""
-    entries = with_client(lambda c: read_timeline(c, incident_id))
-    if as_json:
-        emit_json([e.model_dump(mode="json") for e in entries])
-    else:
-        typer.echo(render.timeline_text(entries))
+def timeline(
+    incident_id: IncidentId,
+    as_json: JsonFlag = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="A Markdown table.")] = False,
+    live: Annotated[
+        bool, typer.Option("--follow", help="Go on printing new entries until the incident ends.")
+    ] = False,
+) -> None:
+    """The incident's audited timeline, from its workflow history (all runs)."""
+    fmt = "json" if as_json else "markdown" if markdown else "text"
+    with_client(lambda c: story.show_timeline(c, incident_id, fmt, live))
+
+
+@app.command()
+def postmortem(
+    incident_id: IncidentId,
+    output: Annotated[Path | None, typer.Option("--output", help="Write it to FILE.")] = None,
+) -> None:
+    """The blameless postmortem draft (Markdown), from the incident's history alone."""
+    draft = with_client(lambda c: story.postmortem_draft(c, incident_id))
+    story.write_postmortem(draft, incident_id, output)
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option("--since", help="How far back: 30d, 12h.")] = "30d",
+    as_json: JsonFlag = False,
+) -> None:
+    """Across incidents: counts, median and p90 times, failing steps, who needed people."""
+    window = story.since(since)
+    with_client(lambda c: story.show_report(c, window, as_json))
 
 
 @app.command()

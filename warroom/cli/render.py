@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from warroom.cli.terminal import escape as esc
 from warroom.incidents import IncidentSummary
 from warroom.language.durations import format_duration
+from warroom.metrics import Metrics, duration_text
 from warroom.models import (
     Acknowledge,
     Assign,
@@ -200,11 +201,42 @@ def list_text(incidents: list[IncidentSummary]) -> str:
     return _table(rows)
 
 
-def timeline_text(entries: list[TimelineEntry]) -> str:
-    rows = [("TIME (UTC)", "EVENT", "STEP", "ACTOR", "DETAIL")]
-    for e in entries:
-        rows.append((clock(e.time), e.event, e.step or "", e.actor or "", e.detail))
-    return _table(rows)
+#: ANSI colours of timeline rows on a terminal: what people did, failures, alerts.
+_COLOURS = {"person": "\x1b[36m", "failure": "\x1b[31m", "alert": "\x1b[33m"}
+_RESET = "\x1b[0m"
+TIMELINE_HEADER = ("TIME (UTC)", "+ELAPSED", "WHO", "EVENT", "STEP", "PHASE", "DETAIL")
+
+
+def timeline_row(e: TimelineEntry) -> tuple[str, ...]:
+    who = f"{e.actor} ({e.source})" if e.actor and e.source != "automation" else e.actor or ""
+    elapsed = f"+{duration_text(e.elapsed)}"
+    return (clock(e.time), elapsed, who or e.source, e.event, e.step or "", e.phase or "", e.detail)
+
+
+def timeline_text(entries: list[TimelineEntry], colour: bool = False) -> str:
+    """Aligned columns; with `colour` (a TTY only), people's rows, failures and alerts stand out."""
+    rows = [TIMELINE_HEADER, *(timeline_row(e) for e in entries)]
+    lines = _table(rows).split("\n")
+    if not colour:
+        return "\n".join(lines)
+    for i, e in enumerate(entries, start=1):
+        tone = "failure" if "failed" in e.event or "refused" in e.event else e.source
+        if tone in _COLOURS:
+            lines[i] = f"{_COLOURS[tone]}{lines[i]}{_RESET}"
+    return "\n".join(lines)
+
+
+def metrics_lines(m: Metrics) -> list[str]:
+    """`show`'s metrics: the times, waits, updates, alerts, retries and failures."""
+    late = f" ({m.updates_late} late)" if m.updates_late else ""
+    return [
+        f"  metrics:  acknowledge {duration_text(m.time_to_acknowledge)}, mitigate "
+        f"{duration_text(m.time_to_mitigate)}, resolve {duration_text(m.time_to_resolve)}; "
+        f"waiting on people {duration_text(m.waiting_on_people)}",
+        f"            {m.updates_sent} status updates sent{late}, {m.alerts_received} alerts, "
+        f"{m.retries} retries ({m.retried_by_hand} by hand), failed steps: "
+        f"{esc(', '.join(m.failed_steps)) or 'none'}",
+    ]
 
 
 def _table(raw: Sequence[tuple[str, ...]]) -> str:

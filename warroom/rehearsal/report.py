@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from warroom.cli.render import time_to, timeline_text
+from warroom.cli.render import metrics_lines, timeline_text
 from warroom.cli.terminal import escape
 from warroom.language.durations import format_duration
 from warroom.rehearsal.coverage import Coverage
@@ -14,16 +14,11 @@ from warroom.rehearsal.runner import Rehearsal
 
 
 def metrics(done: Rehearsal) -> dict[str, Any]:
-    """The incident's numbers: time to each milestone, updates, escalations, attempts.
-    (One function, so richer incident metrics can replace it in one place.)"""
-    s = done.state
+    """The incident's numbers as `warroom show` has them, plus what only a rehearsal knows."""
     return {
-        "time_to": time_to(s.milestones),
-        "updates_posted": s.updates_posted,
-        "updates_failed": s.updates_failed,
-        "escalations": len(s.escalations),
+        **done.metrics.model_dump(mode="json"),
         "action_attempts": len(done.calls),
-        "decisions_refused": sum(1 for d in s.decisions if d.refused),
+        "decisions_refused": sum(1 for d in done.state.decisions if d.refused),
     }
 
 
@@ -49,16 +44,15 @@ def diff(done: Rehearsal) -> str:
 
 
 def rehearsal_text(done: Rehearsal) -> str:
-    m = metrics(done)
-    times = ", ".join(f"{k} {v}" for k, v in m["time_to"].items())
+    refused = sum(1 for d in done.state.decisions if d.refused)
     lines = [
         verdict(done),
         *([diff(done)] if done.mismatches else []),
         "  timeline:",
         *("    " + line for line in timeline_text(done.entries).splitlines()),
-        f"  metrics: time to {times}; {m['updates_posted']} status updates "
-        f"({m['updates_failed']} failed), {m['escalations']} escalations, "
-        f"{m['action_attempts']} action attempts, {m['decisions_refused']} decisions refused",
+        *metrics_lines(done.metrics),
+        f"            {len(done.calls)} action attempts, {done.metrics.escalations} "
+        f"escalations, {refused} decisions refused",
     ]
     return "\n".join(lines)
 

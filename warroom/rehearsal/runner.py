@@ -26,6 +26,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.postmortem import PostmortemWriter
 from warroom import decisions, devstack, search_attributes
 from warroom.incidents import approvers_of
 from warroom.language.loader import (
@@ -39,6 +40,7 @@ from warroom.language.loader import (
 from warroom.language.params import coerce_params
 from warroom.language.runbook import Runbook, Severity
 from warroom.language.teams import Teams
+from warroom.metrics import Metrics, of_story
 from warroom.models import (
     Abort,
     Acknowledge,
@@ -63,7 +65,7 @@ from warroom.rehearsal.scenario import (
     runbook_of,
     scenarios_of,
 )
-from warroom.timeline import TimelineEntry, timeline
+from warroom.timeline import TimelineEntry, story
 from workflows.incident import IncidentWorkflow
 
 ACCEPTED = WorkflowUpdateStage.ACCEPTED
@@ -89,6 +91,7 @@ class Rehearsal:
     runbook: Runbook
     state: IncidentState
     entries: list[TimelineEntry]
+    metrics: Metrics
     calls: list[Call]
     delivered: list[Delivered]
     #: What the incident still waited for when time was up and the rehearsal aborted it.
@@ -150,18 +153,20 @@ async def rehearse(
             env.client,
             task_queue=queue,
             workflows=[IncidentWorkflow],
-            activities=fake_activities(book),
+            # The real postmortem writer: it keeps nothing unless WARROOM_POSTMORTEM_DIR is set.
+            activities=[*fake_activities(book), PostmortemWriter(env.client).write],
         ):
             play = _Play(env, runbook, scenario, incident_id)
             await play.open(queue, teams)
             await play.events()
             state, left_open = await play.close()
-            entries = await timeline(env.client, incident_id)
+            told = await story(env.client, incident_id)
     result = Rehearsal(
         scenario=name,
         runbook=runbook,
         state=state,
-        entries=entries,
+        entries=told.entries,
+        metrics=of_story(told),
         calls=book.calls,
         delivered=play.delivered,
         left_open=left_open,

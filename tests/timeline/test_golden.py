@@ -1,0 +1,200 @@
+"""Golden timelines of whole incidents on the time-skipping server, volatile fields (ids,
+times, ports, paths) normalised: `UPDATE_GOLDEN=1 pytest tests/timeline` rewrites them."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.fakehttp import FakeHttp, Reply
+from tests.workflows.test_incident import abort_and_finish, finish, runbook, start, wait_for
+from tests.workflows.test_lifecycle import alert
+from warroom.models import Decision, SetSeverity, StepCommand
+from warroom.timeline import TimelineEntry, timeline
+from worker import build_worker
+from workflows.incident import CONTINUE_AFTER_EVENTS, IncidentWorkflow
+
+GOLDEN = Path(__file__).parent / "golden"
+
+RUNBOOK = """\
+name: golden
+title: Golden checkout
+severity: SEV2
+cadence: {SEV1: 15m, SEV2: 1h}
+updates: [{action: webhook.post, with: {url: "FAKE/updates"}}]
+escalation:
+  acknowledge_within: 30m
+  levels: [{notify: [{action: webhook.post, with: {url: "FAKE/page"}}]}]
+steps:
+  - id: look
+    phase: triage
+    action: http.request
+    with: {url: "FAKE/look"}
+  - id: rollback
+    phase: mitigate
+    approval: {approvers: [alice, bob], timeout: 10m, on_timeout: escalate}
+    action: http.request
+    with: {method: POST, url: FAKE/rollback}
+    retry: {max_attempts: 2, initial_interval: 1s}
+    on_failure: pause
+  - id: verify
+    phase: verify
+    action: http.request
+    with: {url: "FAKE/verify"}
+"""
+
+
+def normalised(entries: list[TimelineEntry], incident_id: str, fake: FakeHttp) -> str:
+    lines = []
+    for e in entries:
+        who = f"{e.actor} ({e.source})" if e.actor else e.source
+        row = f"run {e.run} | {e.event} | {e.step or ''} | {e.phase or ''} | {who} | {e.detail}"
+        row = row.replace(incident_id, "INC").replace(fake.url, "FAKE")
+        row = re.sub(r"draft at \S+", "draft at PATH", row)
+        lines.append(re.sub(r"\d\d:\d\d:\d\d", "HH:MM:SS", row))
+    return "\n".join(lines) + "\n"
+
+
+def check(name: str, text: str) -> None:
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"timeline differs from {path} (UPDATE_GOLDEN=1 rewrites)"
+
+
+@pytest.fixture
+def world(fake_http: FakeHttp) -> FakeHttp:
+    for method, path in (("GET", "/look"), ("POST", "/rollback"), ("GET", "/verify")):
+        fake_http.routes[(method, path)] = Reply(200, {})
+    for path in ("/updates", "/page"):
+        fake_http.routes[("POST", path)] = Reply(200, {})
+    return fake_http
+
+
+async def gate(handle):  # type: ignore[no-untyped-def]
+    return await wait_for(handle, lambda s: s.status == "awaiting_approval", "the gate")
+
+
+async def test_declared_by_an_alert_and_severity_changed_mid_incident(
+    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
+):
+    client = time_env.client
+    async with build_worker(client, task_queue):
+        handle = await client.start_workflow(
+            IncidentWorkflow.run,
+            (await start_input(world)),
+            id="inc-golden-alert",
+            task_queue=task_queue,
+            start_signal="alert",
+            start_signal_args=[alert()],
+        )
+        await gate(handle)
+        await handle.signal(IncidentWorkflow.alert, alert())  # the same notification again
+        await handle.execute_update(
+            IncidentWorkflow.change_severity, SetSeverity(severity="SEV1", by="alice")
+        )
+        await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="mallory"))
+        await handle.execute_update(
+            IncidentWorkflow.approve_step, Decision(step="rollback", by="bob", comment="go")
+        )
+        await handle.signal(IncidentWorkflow.alert, alert("resolved"))
+        await finish(handle)
+        entries = await timeline(client, handle.id)
+    check("alert-severity", normalised(entries, handle.id, world))
+
+
+async def start_input(fake: FakeHttp):  # type: ignore[no-untyped-def]
+    from warroom.models import IncidentInput
+
+    return IncidentInput(
+        runbook=runbook(RUNBOOK, fake), summary="5xx after deploy", declared_by="alertmanager"
+    )
+
+
+async def test_approval_granted_after_a_timeout_and_escalation(
+    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
+):
+    async with build_worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(RUNBOOK, world))
+        await gate(handle)
+        await time_env.sleep(timedelta(minutes=11))
+        await wait_for(handle, lambda s: bool(s.escalations), "the escalation")
+        await handle.execute_update(
+            IncidentWorkflow.approve_step, Decision(step="rollback", by="alice")
+        )
+        await finish(handle)
+        entries = await timeline(time_env.client, handle.id)
+    check("approval-timeout", normalised(entries, handle.id, world))
+
+
+async def test_a_failed_step_retried_by_hand_and_its_postmortem(
+    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):  # fmt: skip
+    monkeypatch.setenv("WARROOM_POSTMORTEM_DIR", str(tmp_path))
+    world.routes[("POST", "/rollback")] = Reply(500, {"error": "deploy API down"})
+    async with build_worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(RUNBOOK, world))
+        await gate(handle)
+        await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="alice"))
+        await wait_for(handle, lambda s: s.status == "paused", "the pause")
+        world.routes[("POST", "/rollback")] = Reply(200, {})
+        await handle.execute_update(
+            IncidentWorkflow.retry_failed_step, StepCommand(step="rollback", by="bob")
+        )
+        await finish(handle)
+        entries = await timeline(time_env.client, handle.id)
+    check("retried-by-hand", normalised(entries, handle.id, world))
+    draft = (tmp_path / f"{handle.id}.md").read_text()
+    # Every decision and every failure is in the postmortem.
+    for e in entries:
+        if e.source == "person" and e.event != "declared":
+            assert f"| {e.actor} | {e.event} | {e.step or ''} |" in draft
+        if e.event == "step failed":
+            assert e.error and e.error in draft
+    assert "| Action | Owner | Due date |" in draft and "## Root cause" in draft
+
+
+async def test_continued_as_new_in_the_middle(
+    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
+):
+    async with build_worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(RUNBOOK, world))
+        await gate(handle)
+        storm = CONTINUE_AFTER_EVENTS // 2 + 100
+        for n in range(storm):
+            await handle.signal(IncidentWorkflow.alert, alert(fingerprint=f"fp{n % 5}"))
+        await wait_for(handle, lambda s: s.alerts_received == storm, "the storm")
+        await handle.execute_update(
+            IncidentWorkflow.approve_step, Decision(step="rollback", by="alice")
+        )
+        await finish(handle)
+        entries = await timeline(time_env.client, handle.id)
+    assert sum(1 for e in entries if e.source == "alert") == storm
+    assert [e.event for e in entries].count("continued as new") >= 1
+    quiet = [e for e in entries if e.source != "alert"]  # the storm is counted, not kept
+    check("continued-as-new", normalised(quiet, handle.id, world))
+
+
+async def test_a_reused_id_tells_only_its_latest_incident(
+    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
+):
+    client = time_env.client
+    async with build_worker(client, task_queue):
+        for summary in ("the first one", "the second one"):
+            handle = await client.start_workflow(
+                IncidentWorkflow.run,
+                (await start_input(world)).model_copy(update={"summary": summary}),
+                id="inc-golden-reused",
+                task_queue=task_queue,
+            )
+            await gate(handle)
+            await abort_and_finish(handle)
+        entries = await timeline(client, "inc-golden-reused")
+    declared = [e.detail for e in entries if e.event == "declared"]
+    assert declared == ["SEV2 Golden checkout — the second one"]
