@@ -11,8 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from shutil import which
 
@@ -179,14 +179,21 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def dev_stack(server: DevServer) -> AsyncIterator[Client]:
-    """Lock the data dir, start the server and a worker on it; stop both on exit, however it happens."""
+async def dev_stack(
+    server: DevServer, *, api_port: int | None = None, say: Callable[[str], None] = print
+) -> AsyncIterator[Client]:
+    """Lock the data dir, start the server and a worker on it, and with `api_port` the HTTP
+    API (loopback); stop them all on exit, however it happens (the API first)."""
     quiet_expected_activity_failures()
     with data_dir_lock(server.data_dir):
         server.start()
         try:
             client = await server.wait_ready()
-            async with build_worker(client):
+            async with build_worker(client), AsyncExitStack() as api:
+                if api_port is not None:
+                    from warroom.cli.serve import api as serve_api
+
+                    await api.enter_async_context(serve_api(say, client=client, port=api_port))
                 yield client
         finally:
             server.stop()
