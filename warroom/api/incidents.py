@@ -84,9 +84,7 @@ async def list_incidents(
     return [i for i in found if all(v is None or getattr(i, k) == v for k, v in wanted.items())]
 
 
-@router.get(
-    "/{incident_id}", summary="One incident's state", response_model=None, responses=SHOWN
-)
+@router.get("/{incident_id}", summary="One incident's state", response_model=None, responses=SHOWN)
 async def show(incident_id: IncidentId, client: Temporal) -> dict[str, Any]:
     return state_json(await incidents.status(client, incident_id))
 

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from warroom.errors import WarroomError
 
 
-
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

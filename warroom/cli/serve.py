@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from warroom.api.limits import DEFAULT_MAX_BODY
 from warroom.errors import WarroomError
-from warroom.routing import DEFAULT_FALLBACK
+from warroom.routing import DEFAULT_FALLBACK, Catalogue
 
 #: The API's port unless told otherwise (`warroom serve --port`, `warroom dev --api-port`).
 DEFAULT_PORT = 8080
@@ -27,7 +27,9 @@ Port = Annotated[int, typer.Option("--port", help="HTTP port of the API.")]
 Fallback = Annotated[
     str, typer.Option("--fallback-runbook", help="Runbook for alerts no runbook matches.")
 ]
-MaxBody = Annotated[int, typer.Option("--max-body", help="Largest request body in bytes (413 above).")]
+MaxBody = Annotated[
+    int, typer.Option("--max-body", help="Largest request body in bytes (413 above).")
+]
 
 
 @contextlib.asynccontextmanager
@@ -39,6 +41,7 @@ async def api(
     port: int = DEFAULT_PORT,
     fallback: str = DEFAULT_FALLBACK,
     max_body: int = DEFAULT_MAX_BODY,
+    catalogue: Catalogue | None = None,
 ) -> AsyncIterator[str]:
     """Load runbooks and tokens, serve the API until the block ends; yields its URL.
 
@@ -49,7 +52,6 @@ async def api(
     from warroom.api.app import Temporal, create_app
     from warroom.api.auth import TOKENS_ENV, load_tokens
     from warroom.api.server import is_loopback, running
-    from warroom.routing import Catalogue
 
     tokens = load_tokens()
     if not tokens and host is not None and not is_loopback(host):
@@ -57,10 +59,12 @@ async def api(
             f"refusing to listen on {host} without authentication: set {TOKENS_ENV} to a file "
             "of `token: identity` lines, or listen on 127.0.0.1"
         )
-    catalogue = Catalogue.load(fallback)
+    catalogue = catalogue or Catalogue.load(fallback)
     app = create_app(catalogue, Temporal(client), tokens=tokens, max_body=max_body)
     async with running(app, host or LOOPBACK, port) as url:
-        say(f"API:          {url} ({len(catalogue.entries)} runbooks, fallback {fallback!r})")
+        say(
+            f"API:          {url} ({len(catalogue.entries)} runbooks, fallback {catalogue.fallback!r})"
+        )
         if tokens:
             say("API auth:     bearer tokens from $" + TOKENS_ENV)
         else:
