@@ -187,9 +187,14 @@ async def _with_alertmanager(
         incident_id = await _wait_for_incident(client, say)
 
         async def resolved() -> None:
-            say(
-                "the error rate is down: Prometheus resolves the alert, Alertmanager notifies warroom"
-            )
+            say("the error rate is down: Prometheus resolves the alert, Alertmanager tells warroom")
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while time.monotonic() < deadline:
+                state = await incidents.status(client, incident_id)
+                if state.alerts and not state.firing_alerts:
+                    say(f"Alertmanager's resolved notification reached {incident_id}")
+                    return
+                await asyncio.sleep(0.5)
 
         return await _follow(client, incident_id, say, resolved)
 

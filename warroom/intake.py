@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
+from temporalio.api.common.v1 import Payloads, WorkflowType
+from temporalio.api.enums.v1 import WorkflowIdConflictPolicy as ConflictPolicy
+from temporalio.api.enums.v1 import WorkflowIdReusePolicy as ReusePolicy
+from temporalio.api.sdk.v1 import UserMetadata
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionRequest
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.client import task_queue
@@ -187,22 +194,33 @@ class Intake:
     async def _start(
         self, client: Client, incident_id: str, inp: IncidentInput, alert: Alert
     ) -> bool:
-        """Signal-with-start: True when this opened a new incident (run), False when it joined."""
-        handle = await client.start_workflow(
-            IncidentWorkflow.run,
-            inp,
-            id=incident_id,
-            task_queue=task_queue(),
-            start_signal="alert",
-            start_signal_args=[alert],
+        """Signal-with-start: True when this opened a new incident (run), False when it joined.
+
+        The raw call, because only its response says whether it started a run (the SDK's
+        `start_workflow(start_signal=...)` handle does not).
+        """
+        encode = client.data_converter.encode
+        summary, details = await encode([ui_summary(inp), ui_details(inp)])
+        request = SignalWithStartWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_id=incident_id,
+            workflow_type=WorkflowType(name=IncidentWorkflow.__name__),
+            task_queue=TaskQueue(name=task_queue()),
+            input=Payloads(payloads=await encode([inp])),
+            signal_name="alert",
+            signal_input=Payloads(payloads=await encode([alert])),
+            identity=client.identity,
+            request_id=str(uuid.uuid4()),
             # A running incident of the group gets the signal; a closed one stays closed and
             # the alert opens a new run under the same id.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=ui_summary(inp),
-            static_details=ui_details(inp),
+            workflow_id_conflict_policy=ConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+            workflow_id_reuse_policy=ReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+            user_metadata=UserMetadata(summary=summary, details=details),
         )
-        return handle.first_execution_run_id is not None
+        response = await client.workflow_service.signal_with_start_workflow_execution(
+            request, retry=True, timeout=timedelta(seconds=DELIVERY_TIMEOUT)
+        )
+        return bool(response.started)
 
     async def _signal(self, client: Client, incident_id: str, alert: Alert) -> bool:
         """Signal the group's open incident; False when none is open (nothing to tell)."""
