@@ -72,8 +72,6 @@ def create_app(
         title="warroom",
         summary="Alerts open and feed incidents; people decide through the same API as the CLI.",
         version="1",
-        # Senders that forget `Content-Type: application/json` still mean JSON.
-        strict_content_type=False,
     )
     metrics = Metrics()
     app.state.metrics = metrics
@@ -136,6 +134,9 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words for a body that is not UTF-8 or nests beyond the parser's depth.
+            return error(400, "the body is not valid JSON (not UTF-8, or nested too deeply)")
         return error(exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(WarroomError)

@@ -44,12 +44,13 @@ IncidentId = Annotated[str, Path(pattern=f"^{INCIDENT_ID.pattern}$", description
 Caller = Annotated[str | None, Depends(caller)]
 
 
-async def client_of(request: Request) -> Client:
+def temporal_of(request: Request) -> Callable[[], Awaitable[Client]]:
+    """The client, connected when a handler first needs it (after the request validated)."""
     temporal: Callable[[], Awaitable[Client]] = request.app.state.temporal
-    return await temporal()
+    return temporal
 
 
-Temporal = Annotated[Client, Depends(client_of)]
+Temporal = Annotated[Callable[[], Awaitable[Client]], Depends(temporal_of)]
 
 
 #: `warroom show --json`: the state plus `pending_approvals` (which steps wait for approval).
@@ -72,7 +73,7 @@ def actor(identity: str | None, by: str | None) -> str:
 
 @router.get("", summary="Incidents, newest first")
 async def list_incidents(
-    client: Temporal,
+    temporal: Temporal,
     status: str | None = None,
     severity: str | None = None,
     service: str | None = None,
@@ -80,13 +81,13 @@ async def list_incidents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[incidents.IncidentSummary]:
     wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
-    found = await incidents.list_incidents(client, limit=limit)
+    found = await incidents.list_incidents(await temporal(), limit=limit)
     return [i for i in found if all(v is None or getattr(i, k) == v for k, v in wanted.items())]
 
 
 @router.get("/{incident_id}", summary="One incident's state", response_model=None, responses=SHOWN)
-async def show(incident_id: IncidentId, client: Temporal) -> dict[str, Any]:
-    return state_json(await incidents.status(client, incident_id))
+async def show(incident_id: IncidentId, temporal: Temporal) -> dict[str, Any]:
+    return state_json(await incidents.status(await temporal(), incident_id))
 
 
 @router.get(
@@ -95,7 +96,8 @@ async def show(incident_id: IncidentId, client: Temporal) -> dict[str, Any]:
     response_model=None,
     responses={200: {"model": list[warroom.timeline.TimelineEntry]}},
 )
-async def timeline(incident_id: IncidentId, client: Temporal) -> list[dict[str, Any]]:
+async def timeline(incident_id: IncidentId, temporal: Temporal) -> list[dict[str, Any]]:
+    client = await temporal()
     return [e.model_dump(mode="json") for e in await warroom.timeline.timeline(client, incident_id)]
 
 
@@ -115,19 +117,20 @@ class Declared(BaseModel):
 
 @router.post("", status_code=201, summary="Declare an incident (`warroom declare`)")
 async def declare(
-    body: DeclareRequest, request: Request, client: Temporal, identity: Caller
+    body: DeclareRequest, request: Request, temporal: Temporal, identity: Caller
 ) -> Declared:
     catalogue: Catalogue = request.app.state.catalogue
     entry = catalogue.entries.get(body.runbook)
     if entry is None:
         known = ", ".join(sorted(catalogue.entries))
         raise HTTPException(422, f"runbook: no runbook named {body.runbook!r} (known: {known})")
+    who = actor(identity, body.by)
     incident_id = await incidents.declare(
-        client,
+        await temporal(),
         entry.runbook,
         body.summary,
         severity=body.severity,
-        declared_by=actor(identity, body.by),
+        declared_by=who,
         params=body.params,
         teams=entry.teams,
     )
@@ -197,11 +200,11 @@ def _decision_route(word: str) -> None:
     kind, body_type, model = DECISIONS[word]
 
     async def decide(
-        incident_id: IncidentId, body: Any, client: Temporal, identity: Caller
+        incident_id: IncidentId, body: Any, temporal: Temporal, identity: Caller
     ) -> dict[str, Any]:
         who = actor(identity, body.by)
         decision = model(**body.model_dump(exclude={"by"}), by=who)
-        answer = await decisions.send(client, incident_id, kind, decision)
+        answer = await decisions.send(await temporal(), incident_id, kind, decision)
         if isinstance(answer, IncidentState):
             return state_json(answer)
         return answer.model_dump(mode="json")

@@ -1,4 +1,5 @@
-"""Refuse request bodies over a size limit (413) before anything parses them."""
+"""Request bodies: refused over a size limit (413) before anything parses them, and read as
+JSON whatever their Content-Type says (senders that say text/plain still mean JSON)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Largest request body accepted by default.
 DEFAULT_MAX_BODY = 1024 * 1024
+#: How much of a too-large body is read anyway before answering 413 (see BodyLimit._drain).
+DRAIN_BYTES = 1024 * 1024
 
 
 class BodyLimit:
@@ -23,6 +26,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._drain(receive, {"more_body": True})
             await self._refuse(send)
             return
         chunks, size = [], 0
@@ -33,12 +37,15 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
+                await self._drain(receive, message)
                 await self._refuse(send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body, sent = b"".join(chunks), False
+        if body:
+            scope = {**scope, "headers": _as_json(scope["headers"])}
 
         async def replay() -> Message:
             nonlocal sent
@@ -48,6 +55,14 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _drain(self, receive: Receive, message: Message) -> None:
+        """Read (and drop) a little more of a body that is too large, so a client still
+        sending it gets the 413 instead of a reset connection; a larger rest is cut off."""
+        left = DRAIN_BYTES
+        while message.get("more_body", False) and left > 0:
+            message = await receive()
+            left -= len(message.get("body", b""))
 
     async def _refuse(self, send: Send) -> None:
         payload = json.dumps(
@@ -65,3 +80,8 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+def _as_json(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+    return [*kept, (b"content-type", b"application/json")]
