@@ -38,7 +38,7 @@ steps:
   - id: look
     phase: triage
     action: note
-    with: {text: "seen {{ alert.labels.evil | default('-') }} in {{ params.region }}"}
+    with: {text: "seen {{ (alert.labels.evil | default('-')) if alert else '-' }} in {{ params.region }}"}
   - id: fix
     phase: mitigate
     approval: {approvers: [carol, dave]}

@@ -367,7 +367,8 @@ def test_there_are_forty_or_more_cases():
 
 async def test_bodies_over_the_default_limit_of_one_mebibyte_get_413(offline_api):
     url, http = offline_api
-    big = json.dumps(am("g", annotations={"summary": "x" * (1024 * 1024)})).encode()
+    big = json.dumps(am("g", annotations={"summary": "x" * (400 * 1024)})).encode()
+    assert 1024 * 1024 < len(big) < 2 * 1024 * 1024
     reply = await http.post(f"{url}{AM}", content=big)
     assert reply.status_code == 413
     assert reply.json() == {"error": "request body over the limit of 1,048,576 bytes"}
