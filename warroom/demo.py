@@ -184,7 +184,7 @@ async def _with_alertmanager(
             f"Prometheus at {mon.prometheus_url}, Alertmanager at {mon.alertmanager_url} (real ones)"
         )
         say(f"waiting for Prometheus to fire {ALERT} and Alertmanager to notify warroom …")
-        incident_id = await _wait_for_incident(client, say)
+        incident_id = await _wait_for_incident(client, say, mon.check)
 
         async def resolved() -> None:
             say("the error rate is down: Prometheus resolves the alert, Alertmanager tells warroom")
@@ -199,9 +199,12 @@ async def _with_alertmanager(
         return await _follow(client, incident_id, say, resolved)
 
 
-async def _wait_for_incident(client: Client, say: Callable[[str], None]) -> str:
+async def _wait_for_incident(
+    client: Client, say: Callable[[str], None], check: Callable[[], None]
+) -> str:
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
+        check()  # Prometheus and Alertmanager still run
         found = await incidents.list_incidents(client, limit=5)
         if found:
             say(f"Alertmanager's notification opened {found[0].incident_id} on {found[0].runbook}")

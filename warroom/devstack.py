@@ -321,6 +321,17 @@ class Monitoring:
                 )
             )
 
+    def check(self) -> None:
+        """Raise, with the end of its log, if Prometheus or Alertmanager has exited."""
+        for proc in self._procs:
+            if proc.poll() is not None:
+                name = "prometheus" if proc.args[0] == self.PROMETHEUS else "alertmanager"  # type: ignore[index]
+                log = self.work_dir / f"{name}.log"
+                tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+                raise WarroomError(
+                    f"{name} exited with code {proc.returncode}: " + " | ".join(tail)
+                )
+
     def stop(self) -> None:
         procs, self._procs = self._procs, []
         for proc in procs:
