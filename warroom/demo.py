@@ -14,7 +14,7 @@ import asyncio
 import logging
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -217,7 +217,7 @@ async def _follow(
     client: Client,
     incident_id: str,
     say: Callable[[str], None],
-    after_rollback: Callable[[], Awaitable[None]],
+    after_rollback: Callable[[], Coroutine[Any, Any, None]],
 ) -> IncidentState:
     """Print a line for every change, approve the rollback when asked, run `after_rollback`
     meanwhile once the rollback succeeded, return the final state."""

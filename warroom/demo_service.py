@@ -100,7 +100,7 @@ class CheckoutService:
                     )
 
             registry = CollectorRegistry()
-            registry.register(_Collector())  # type: ignore[arg-type]
+            registry.register(_Collector())
             self._metrics = start_http_server(0, addr="127.0.0.1", registry=registry)
         server, _ = self._metrics
         return f"127.0.0.1:{server.server_port}"

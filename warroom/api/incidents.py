@@ -54,7 +54,9 @@ Temporal = Annotated[Callable[[], Awaitable[Client]], Depends(temporal_of)]
 
 
 #: `warroom show --json`: the state plus `pending_approvals` (which steps wait for approval).
-SHOWN = {200: {"model": IncidentState, "description": "The state, plus `pending_approvals`."}}
+SHOWN: dict[int | str, dict[str, Any]] = {
+    200: {"model": IncidentState, "description": "The state, plus `pending_approvals`."}
+}
 
 
 def actor(identity: str | None, by: str | None) -> str:
