@@ -152,10 +152,10 @@ async def test_runbooks_and_openapi_list_everything(api):
     schemas = set(spec["components"]["schemas"])
     assert {"AlertmanagerNotification", "GrafanaNotification", "GenericAlert", "Delivery",
             "IncidentState", "IncidentSummary", "TimelineEntry", "StepState", "DeclareRequest",
-            "StepDecisionBody", "AssignBody", "RunbookSummary"} <= schemas  # fmt: skip
+            "DecisionRequest", "AssignRequest", "RunbookSummary"} <= schemas  # fmt: skip
     approve = spec["paths"]["/v1/incidents/{incident_id}/approve"]["post"]
     assert approve["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/StepDecisionBody"
+        "/DecisionRequest"
     )
 
 

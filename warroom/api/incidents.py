@@ -4,12 +4,13 @@ decision is the caller's identity; a body naming someone else is refused."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client
 
 import warroom.timeline
@@ -28,12 +29,9 @@ from warroom.models import (
     IncidentState,
     Note,
     PersonName,
-    Remark,
     Resolve,
-    Role,
     SetSeverity,
     StepCommand,
-    StepRef,
     StepState,
 )
 from warroom.routing import Catalogue
@@ -148,58 +146,38 @@ class _By(BaseModel):
     )
 
 
-class StepDecisionBody(_By):
-    step: StepRef
-    comment: Remark = ""
-
-
-class StepCommandBody(_By):
-    step: StepRef
-
-
-class AbortBody(_By):
-    reason: Remark = ""
-
-
-class AckBody(_By):
-    pass
-
-
-class AssignBody(_By):
-    role: Role
-    to: PersonName
-
-
-class NoteBody(_By):
-    text: str
-
-
-class SeverityBody(_By):
-    severity: Severity
-
-
-class ResolveBody(_By):
-    comment: Remark = ""
+@functools.cache
+def request_body(model: type[HumanDecision]) -> type[_By]:
+    """The request body of a decision: its model's fields, `by` optional (the token says who),
+    no `deadline` (the sender sets it)."""
+    fields: dict[str, Any] = {
+        name: (field.annotation, field)
+        for name, field in model.model_fields.items()
+        if name not in HumanDecision.model_fields
+    }
+    body: type[_By] = create_model(f"{model.__name__}Request", __base__=_By, **fields)
+    return body
 
 
 #: Path word → (decision kind, request body, decision model). `ack` as in the CLI.
-DECISIONS: dict[str, tuple[decisions.Kind, type[_By], type[HumanDecision]]] = {
-    "approve": ("approve", StepDecisionBody, Decision),
-    "reject": ("reject", StepDecisionBody, Decision),
-    "retry": ("retry", StepCommandBody, StepCommand),
-    "skip": ("skip", StepCommandBody, StepCommand),
-    "abort": ("abort", AbortBody, Abort),
-    "ack": ("acknowledge", AckBody, Acknowledge),
-    "assign": ("assign", AssignBody, Assign),
-    "note": ("note", NoteBody, Note),
-    "severity": ("severity", SeverityBody, SetSeverity),
-    "resolve": ("resolve", ResolveBody, Resolve),
+DECISIONS: dict[str, tuple[decisions.Kind, type[HumanDecision]]] = {
+    "approve": ("approve", Decision),
+    "reject": ("reject", Decision),
+    "retry": ("retry", StepCommand),
+    "skip": ("skip", StepCommand),
+    "abort": ("abort", Abort),
+    "ack": ("acknowledge", Acknowledge),
+    "assign": ("assign", Assign),
+    "note": ("note", Note),
+    "severity": ("severity", SetSeverity),
+    "resolve": ("resolve", Resolve),
 }
-assert {k for k, _, _ in DECISIONS.values()} == set(get_args(decisions.Kind))
+assert {k for k, _ in DECISIONS.values()} == set(get_args(decisions.Kind))
 
 
 def _decision_route(word: str) -> None:
-    kind, body_type, model = DECISIONS[word]
+    kind, model = DECISIONS[word]
+    body_type = request_body(model)
 
     async def decide(
         incident_id: IncidentId, body: Any, temporal: Temporal, identity: Caller
