@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from warroom.cli.runbooks import catalogue
 from warroom.errors import ParamsError, WarroomError
 from warroom.language.loader import load_teams_for
 from warroom.language.params import coerce_params
@@ -86,8 +87,6 @@ class Catalogue:
     def load(cls, fallback: str = DEFAULT_FALLBACK) -> Catalogue:
         """Every valid runbook `--runbook NAME` can find (search order: a name found first
         wins); invalid files are skipped (`warroom runbooks validate` reports them)."""
-        from warroom.cli.runbooks import catalogue
-
         return cls(
             (
                 Entry(rb, load_teams_for(path), path)

@@ -8,10 +8,16 @@ import asyncio
 from fastapi import APIRouter, Depends, Request
 
 from warroom.api.auth import caller
+from warroom.api.errors import responses
 from warroom.api.sources import AlertmanagerNotification, GenericAlert, GrafanaNotification
 from warroom.intake import DELIVERY_TIMEOUT, Delivery, Intake, Notification
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"], dependencies=[Depends(caller)])
+router = APIRouter(
+    prefix="/v1/alerts",
+    tags=["alerts"],
+    dependencies=[Depends(caller)],
+    responses=responses(400, 401, 413, 422, 503),
+)
 
 
 async def deliver(request: Request, note: Notification) -> Delivery:

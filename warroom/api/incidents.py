@@ -16,6 +16,7 @@ from temporalio.client import Client
 import warroom.timeline
 from warroom import decisions, incidents
 from warroom.api.auth import caller
+from warroom.api.errors import responses
 from warroom.cli.args import INCIDENT_ID
 from warroom.cli.main import state_json
 from warroom.client import task_queue
@@ -36,7 +37,12 @@ from warroom.models import (
 )
 from warroom.routing import Catalogue
 
-router = APIRouter(prefix="/v1/incidents", tags=["incidents"], dependencies=[Depends(caller)])
+router = APIRouter(
+    prefix="/v1/incidents",
+    tags=["incidents"],
+    dependencies=[Depends(caller)],
+    responses=responses(401, 403, 404, 409, 422, 503),
+)
 
 IncidentId = Annotated[str, Path(pattern=f"^{INCIDENT_ID.pattern}$", description="inc-...")]
 Caller = Annotated[str | None, Depends(caller)]

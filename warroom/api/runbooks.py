@@ -6,10 +6,16 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from warroom.api.auth import caller
+from warroom.api.errors import responses
 from warroom.language.runbook import Severity
 from warroom.routing import Catalogue, specificity
 
-router = APIRouter(prefix="/v1/runbooks", tags=["runbooks"], dependencies=[Depends(caller)])
+router = APIRouter(
+    prefix="/v1/runbooks",
+    tags=["runbooks"],
+    dependencies=[Depends(caller)],
+    responses=responses(401),
+)
 
 
 class RunbookSummary(BaseModel):
