@@ -55,6 +55,20 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def spawn(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a server process logging to `log_path`, in its own session (Ctrl-C reaches us and
+    we stop it in order), and ended with us if we die first."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+
 class DevServer:
     """`temporal server start-dev` with our search attributes and a persistent SQLite file."""
 
@@ -97,15 +111,7 @@ class DevServer:
                     "running? Pick others with --port / --ui-port"
                 )
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us; we stop the server in order
-                preexec_fn=_die_with_parent,
-            )
+        self._proc = spawn(self.command(), self.log_path)
 
     async def wait_ready(self) -> Client:
         loop = asyncio.get_running_loop()
@@ -309,17 +315,7 @@ class Monitoring:
         )
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
-        with (self.work_dir / f"{name}.log").open("ab") as log:
-            self._procs.append(
-                subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,
-                )
-            )
+        self._procs.append(spawn(cmd, self.work_dir / f"{name}.log"))
 
     def check(self) -> None:
         """Raise, with the end of its log, if Prometheus or Alertmanager has exited."""
