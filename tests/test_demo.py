@@ -1,21 +1,37 @@
-"""`make demo` runs green: the main job end to end on a throwaway dev server."""
+"""`make demo` runs green: an Alertmanager-format notification posted to the API opens the
+incident, the resolved one reaches it, on a throwaway dev server."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 
-def test_demo_resolves_the_incident_and_prints_the_timeline():
+def test_demo_opens_the_incident_from_an_alert_resolves_it_and_prints_the_timeline():
     exe = str(Path(sys.executable).parent / "warroom")
     done = subprocess.run([exe, "demo"], capture_output=True, text=True, timeout=240, check=False)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
+    assert (
+        "Alertmanager-format notification DemoCheckoutErrorRate firing → POST http://127.0.0.1:"
+        in out
+    )
+    assert "opened inc-demo-checkout-" in out and "on runbook demo-checkout" in out
+    assert "the same notification again (an Alertmanager retry): joined, same incident" in out
     assert "dana-oncall approved rollback" in out
+    assert (
+        "DemoCheckoutErrorRate resolved (rolled back) → POST" in out
+        and ": joined inc-demo-checkout-" in out
+    )
     assert "incident resolved: all steps done" in out
     assert "status update received:" in out
     timeline = out.split("timeline:", 1)[1]
-    assert "dana-oncall (person)  approved              rollback" in timeline
+    assert re.search(r"alertmanager \(alert\) +declared ", timeline)
+    assert "alert repeated" in timeline
+    assert "alert resolved" in timeline and "alerts resolved" in timeline
+    assert re.search(r"dana-oncall \(person\) +approved +rollback ", timeline)
+    assert "postmortem written" in timeline
     assert "closed: resolved" in timeline
-    assert "OK: incident resolved, checkout at v2.4.0" in out
+    assert "OK: incident resolved, checkout at v2.4.0" in out and "alert resolved" in out

@@ -12,19 +12,28 @@ from warroom.jsonserver import JsonServer, Reply, Request
 
 BAD_VERSION, GOOD_VERSION = "v2.4.1", "v2.4.0"
 BAD_ERROR_RATE, GOOD_ERROR_RATE, HEALTHY_BELOW = 0.23, 0.004, 0.01
-#: Seconds a rollback takes to bring the error rate down (the verify step retries meanwhile).
+#: Right after a rollback: down, but not yet healthy (below the demo alert's 5%, so the alert
+#: resolves while the incident still verifies).
+RECOVERING_ERROR_RATE = 0.03
+#: Seconds a rollback takes to bring the error rate to normal (the verify step retries meanwhile).
 RECOVERY_SECONDS = 2.0
 
 
 class CheckoutService:
     """GET /stats, GET /health (503 while degraded), POST /rollback, POST /updates (webhook)."""
 
-    def __init__(self, on_update: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_update: Callable[[str], None] | None = None,
+        recovery_seconds: float = RECOVERY_SECONDS,
+    ) -> None:
+        self.recovery_seconds = recovery_seconds
         self.version = BAD_VERSION
         self.rolled_back_at: float | None = None
         self.updates: list[str] = []
         self._on_update = on_update or (lambda text: None)
         self._server = JsonServer(self.handle)
+        self._metrics: tuple[Any, Any] | None = None
 
     @property
     def url(self) -> str:
@@ -54,11 +63,10 @@ class CheckoutService:
         os.environ["WARROOM_SECRET_STATUS_WEBHOOK"] = f"{self.url}/updates"
 
     def error_rate(self) -> float:
-        recovered = (
-            self.rolled_back_at is not None
-            and time.monotonic() - self.rolled_back_at >= RECOVERY_SECONDS
-        )
-        return GOOD_ERROR_RATE if recovered else BAD_ERROR_RATE
+        if self.rolled_back_at is None:
+            return BAD_ERROR_RATE
+        recovered = time.monotonic() - self.rolled_back_at >= self.recovery_seconds
+        return GOOD_ERROR_RATE if recovered else RECOVERING_ERROR_RATE
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -75,9 +83,36 @@ class CheckoutService:
             self.version, self.rolled_back_at = GOOD_VERSION, time.monotonic()
         return Reply(200, {"rolled_back_to": GOOD_VERSION})
 
+    def metrics_target(self) -> str:
+        """HOST:PORT where Prometheus scrapes `checkout_error_rate` (started on first use)."""
+        if self._metrics is None:
+            from prometheus_client import CollectorRegistry, start_http_server
+            from prometheus_client.core import GaugeMetricFamily
+
+            service = self
+
+            class _Collector:
+                def collect(self) -> Any:
+                    yield GaugeMetricFamily(
+                        "checkout_error_rate",
+                        "Share of checkout requests failing.",
+                        service.error_rate(),
+                    )
+
+            registry = CollectorRegistry()
+            registry.register(_Collector())
+            self._metrics = start_http_server(0, addr="127.0.0.1", registry=registry)
+        server, _ = self._metrics
+        return f"127.0.0.1:{server.server_port}"
+
     def __enter__(self) -> CheckoutService:
         self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._server.stop()
+        if self._metrics is not None:
+            server, thread = self._metrics
+            server.shutdown()
+            server.server_close()
+            thread.join()

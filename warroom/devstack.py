@@ -11,8 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from shutil import which
 
@@ -53,6 +53,20 @@ def _die_with_parent() -> None:
     """In the child before exec: get SIGTERM if warroom dies, so no server is left orphaned."""
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a server process logging to `log_path`, in its own session (Ctrl-C reaches us and
+    we stop it in order), and ended with us if we die first."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
 
 
 class DevServer:
@@ -97,15 +111,7 @@ class DevServer:
                     "running? Pick others with --port / --ui-port"
                 )
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us; we stop the server in order
-                preexec_fn=_die_with_parent,
-            )
+        self._proc = spawn(self.command(), self.log_path)
 
     async def wait_ready(self) -> Client:
         loop = asyncio.get_running_loop()
@@ -179,15 +185,22 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def dev_stack(server: DevServer) -> AsyncIterator[Client]:
-    """Lock the data dir, start the server and a worker on it; stop both on exit, however it happens."""
+async def dev_stack(
+    server: DevServer, *, api_port: int | None = None, say: Callable[[str], None] = print
+) -> AsyncIterator[Client]:
+    """Lock the data dir, start the server and a worker on it, and with `api_port` the HTTP
+    API (loopback); stop them all on exit, however it happens (the API first)."""
     quiet_expected_activity_failures()
     with data_dir_lock(server.data_dir):
         server.start()
         try:
             client = await server.wait_ready()
             os.environ.setdefault("WARROOM_POSTMORTEM_DIR", str(server.data_dir / "postmortems"))
-            async with build_worker(client):
+            async with build_worker(client), AsyncExitStack() as api:
+                if api_port is not None:
+                    from warroom.cli.serve import api as serve_api
+
+                    await api.enter_async_context(serve_api(say, client=client, port=api_port))
                 yield client
         finally:
             server.stop()
@@ -207,3 +220,135 @@ class _QuietExpectedFailures(logging.Filter):
 
 def quiet_expected_activity_failures() -> None:
     logging.getLogger("temporalio.activity").addFilter(_QuietExpectedFailures())
+
+
+class Monitoring:
+    """A real Prometheus and Alertmanager on loopback (Debian packages `prometheus`,
+    `prometheus-alertmanager`), tuned to alert within seconds: `warroom demo --alertmanager`
+    and the end-to-end tests. Prometheus scrapes one target with one alerting rule; Alertmanager
+    sends every notification to `webhook` (with `token` as bearer credentials when given)."""
+
+    PROMETHEUS = "/usr/bin/prometheus"
+    ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+
+    def __init__(self, work_dir: Path, *, webhook: str, token: str | None = None) -> None:
+        self.work_dir, self.webhook, self.token = work_dir, webhook, token
+        self.prometheus_port, self.alertmanager_port = free_port(), free_port()
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    @staticmethod
+    def installed() -> bool:
+        return all(Path(b).exists() for b in (Monitoring.PROMETHEUS, Monitoring.ALERTMANAGER))
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    def start(self, *, scrape: str, rule: dict[str, object]) -> None:
+        """Start both; `scrape` is HOST:PORT of the metrics target, `rule` one alerting rule."""
+        if not self.installed():
+            raise WarroomError(
+                "Prometheus and Alertmanager are not installed: "
+                "apt-get install prometheus prometheus-alertmanager"
+            )
+        d = self.work_dir
+        (d / "prometheus-data").mkdir(parents=True, exist_ok=True)
+        (d / "alertmanager-data").mkdir(parents=True, exist_ok=True)
+        webhook: dict[str, object] = {"url": self.webhook, "send_resolved": True}
+        if self.token:
+            webhook["http_config"] = {"authorization": {"credentials": self.token}}
+        _write_yaml(
+            d / "alertmanager.yml",
+            {
+                "route": {
+                    "receiver": "warroom",
+                    "group_by": ["alertname"],
+                    "group_wait": "1s",
+                    "group_interval": "1s",
+                    "repeat_interval": "1h",
+                },
+                "receivers": [{"name": "warroom", "webhook_configs": [webhook]}],
+            },
+        )
+        _write_yaml(
+            d / "rules.yml", {"groups": [{"name": "warroom", "interval": "1s", "rules": [rule]}]}
+        )
+        _write_yaml(
+            d / "prometheus.yml",
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "alerting": {
+                    "alertmanagers": [
+                        {"static_configs": [{"targets": [f"127.0.0.1:{self.alertmanager_port}"]}]}
+                    ]
+                },
+                "rule_files": [str(d / "rules.yml")],
+                "scrape_configs": [
+                    {"job_name": "warroom", "static_configs": [{"targets": [scrape]}]}
+                ],
+            },
+        )
+        self._spawn(
+            "alertmanager",
+            [
+                self.ALERTMANAGER,
+                f"--config.file={d / 'alertmanager.yml'}",
+                f"--storage.path={d / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{self.alertmanager_port}",
+                "--cluster.listen-address=",  # a single instance: no gossip port
+            ],
+        )
+        self._spawn(
+            "prometheus",
+            [
+                self.PROMETHEUS,
+                f"--config.file={d / 'prometheus.yml'}",
+                f"--storage.tsdb.path={d / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
+                # Alerts evaluated before Prometheus found Alertmanager are re-sent only
+                # after this delay (default 1m).
+                "--rules.alert.resend-delay=1s",
+            ],
+        )
+
+    def _spawn(self, name: str, cmd: list[str]) -> None:
+        self._procs.append(spawn(cmd, self.work_dir / f"{name}.log"))
+
+    def check(self) -> None:
+        """Raise, with the end of its log, if Prometheus or Alertmanager has exited."""
+        for proc in self._procs:
+            if proc.poll() is not None:
+                name = "prometheus" if proc.args[0] == self.PROMETHEUS else "alertmanager"  # type: ignore[index]
+                log = self.work_dir / f"{name}.log"
+                tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+                raise WarroomError(
+                    f"{name} exited with code {proc.returncode}: " + " | ".join(tail)
+                )
+
+    def stop(self) -> None:
+        procs, self._procs = self._procs, []
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> Monitoring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _write_yaml(path: Path, data: object) -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -10,14 +10,20 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
+import pytest
+
 from tests.fakehttp import Reply
 from tests.warroom.conftest import GATED
 from tests.warroom.test_cli import warroom
 from warroom.devstack import free_port
 
 
-def start_dev(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_dev(
+    data_dir: Path, port: int, env: dict[str, str], api_port: int | None = None
+) -> subprocess.Popen[str]:
     exe = str(Path(sys.executable).parent / "warroom")
+    api_port = api_port or free_port()  # parallel tests cannot all use 8080
     proc = subprocess.Popen(
         [
             exe,
@@ -28,6 +34,8 @@ def start_dev(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Pope
             str(port),
             "--ui-port",
             str(free_port()),
+            "--api-port",
+            str(api_port),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -44,6 +52,7 @@ def start_dev(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Pope
         lines.append(line)
         if line.startswith("ready."):
             assert any(x.startswith("Temporal UI:  http://127.0.0.1:") for x in lines), lines
+            assert f"API:          http://127.0.0.1:{api_port} " in "".join(lines), lines
             return proc
     proc.kill()
     raise AssertionError("warroom dev did not get ready:\n" + "".join(lines))
@@ -98,9 +107,12 @@ def test_dev_stops_cleanly_and_incidents_survive_a_restart(tmp_path, fake_http):
         "WARROOM_SECRET_CLI_API": fake_http.url,
     }
 
-    proc = start_dev(data_dir, port, env)
+    api_port = free_port()
+    proc = start_dev(data_dir, port, env, api_port)
     try:
         assert servers_using(data_dir), "the dev server should be running"
+        ready = httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
         done = warroom("declare", "--runbook", str(runbook), "--summary", "restart me", env=env)
         assert done.returncode == 0, done.stderr
         incident_id = done.stdout.strip()
@@ -108,6 +120,8 @@ def test_dev_stops_cleanly_and_incidents_survive_a_restart(tmp_path, fake_http):
     finally:
         assert stop_dev(proc).startswith("stopping")
     assert servers_using(data_dir) == [], "Ctrl-C must leave no temporal server behind"
+    with pytest.raises(httpx.ConnectError):  # the API stopped with them
+        httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=5)
     assert (data_dir / "temporal.db").exists()
 
     proc = start_dev(data_dir, port, env)

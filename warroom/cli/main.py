@@ -23,6 +23,7 @@ from warroom.cli import args as cli_args
 from warroom.cli import rehearse as cli_rehearse
 from warroom.cli import render, story
 from warroom.cli import runbooks as cli_runbooks
+from warroom.cli import serve as cli_serve
 from warroom.cli.errors import (
     OneLineErrors,
     debugging,
@@ -59,6 +60,7 @@ app = typer.Typer(
 
 app.add_typer(cli_runbooks.app, name="runbooks")
 app.command()(cli_rehearse.rehearse)
+app.command()(cli_serve.serve)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 IncidentId = Annotated[
@@ -367,8 +369,11 @@ def dev(
     ui_port: Annotated[
         int | None, typer.Option("--ui-port", help="Temporal UI port (default: port+1000).")
     ] = None,
+    api_port: Annotated[
+        int, typer.Option("--api-port", help="HTTP API port.")
+    ] = cli_serve.DEFAULT_PORT,
 ) -> None:
-    """Run the embedded stack: Temporal dev server + worker, until Ctrl-C."""
+    """Run the embedded stack: Temporal dev server + worker + HTTP API, until Ctrl-C."""
     from warroom.devstack import DevServer, dev_stack
     from warroom.stopping import stop_signal
 
@@ -377,12 +382,12 @@ def dev(
     async def go() -> None:
         stop = stop_signal()  # before "ready.", so a stop sent in reply is never lost
         typer.echo(f"starting Temporal dev server on {server.address} (data: {data_dir}) …")
-        async with dev_stack(server):
+        async with dev_stack(server, api_port=api_port, say=typer.echo):
             typer.echo(f"Temporal UI:  {server.ui_url}")
             typer.echo(f"worker:       polling task queue {task_queue()!r}")
             if server.address != "127.0.0.1:7233":
                 typer.echo(f"other shells: export TEMPORAL_ADDRESS={server.address}")
-            typer.echo("ready. Ctrl-C stops the server and the worker.")
+            typer.echo("ready. Ctrl-C stops the server, the worker and the API.")
             await stop
             typer.echo("stopping …")
 
@@ -405,11 +410,18 @@ def worker() -> None:
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    alertmanager: Annotated[
+        bool,
+        typer.Option(
+            "--alertmanager", help="Drive a real Prometheus and Alertmanager (Debian packages)."
+        ),
+    ] = False,
+) -> None:
     """The main job end to end on a throwaway dev server (what `make demo` runs)."""
     from warroom.demo import run_demo
 
-    raise typer.Exit(run(run_demo))
+    raise typer.Exit(run(lambda: run_demo(alertmanager=alertmanager)))
 
 
 def main() -> None:

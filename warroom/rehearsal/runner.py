@@ -29,6 +29,7 @@ from temporalio.worker import Worker
 from activities.postmortem import PostmortemWriter
 from warroom import decisions, devstack, search_attributes
 from warroom.incidents import approvers_of
+from warroom.intake import Notification, incident_input
 from warroom.language.loader import (
     find_runbook,
     load_teams_for,
@@ -38,7 +39,7 @@ from warroom.language.loader import (
     runbook_files,
 )
 from warroom.language.params import coerce_params
-from warroom.language.runbook import Runbook, Severity
+from warroom.language.runbook import Runbook
 from warroom.language.teams import Teams
 from warroom.metrics import Metrics, of_story
 from warroom.models import (
@@ -65,6 +66,7 @@ from warroom.rehearsal.scenario import (
     runbook_of,
     scenarios_of,
 )
+from warroom.routing import Entry, Route, params_from_labels
 from warroom.timeline import TimelineEntry, story
 from workflows.incident import IncidentWorkflow
 
@@ -191,25 +193,30 @@ class _Play:
     async def open(self, queue: str, teams: Teams | None) -> None:
         s = self.scenario
         self.opened = await self.env.get_current_time()
-        declare = s.declare
-        severity: Severity | None
         if s.alert is not None:
+            # Declared as the API declares an alert-opened incident, on this runbook.
             self.opening = Alert(**s.alert.model_dump(), starts_at=self.opened)
-            labels = s.alert.labels
-            summary = s.alert.annotations.get("summary") or labels.get("alertname") or "alert"
-            severity, by, params = self.runbook.severity_for(labels), s.alert.source, {}
+            labels, annotations = s.alert.labels, s.alert.annotations
+            note = Notification(
+                source=s.alert.source,
+                group_key=s.alert.fingerprint,
+                labels=labels,
+                summary=annotations.get("summary") or labels.get("alertname") or "alert",
+                alerts=[self.opening],
+            )
+            route = Route(Entry(self.runbook, teams), params_from_labels(self.runbook, labels))
+            inp = incident_input(note, route)
         else:
+            declare = s.declare
             assert declare is not None
-            summary, severity, by = declare.summary, declare.severity, declare.by
-            params = declare.params
-        inp = IncidentInput(
-            runbook=self.runbook,
-            summary=summary,
-            severity=severity,
-            declared_by=by,
-            params=coerce_params(self.runbook.params, params),
-            approvers=approvers_of(self.runbook, teams),
-        )
+            inp = IncidentInput(
+                runbook=self.runbook,
+                summary=declare.summary,
+                severity=declare.severity,
+                declared_by=declare.by,
+                params=coerce_params(self.runbook.params, declare.params),
+                approvers=approvers_of(self.runbook, teams),
+            )
         self.handle = await self.env.client.start_workflow(
             IncidentWorkflow.run,
             inp,

@@ -1,0 +1,49 @@
+"""`POST /v1/alerts/*`: Alertmanager, Grafana and generic JSON notifications open or feed
+incidents (see `warroom.intake`); 2xx only once Temporal stored every alert."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, Request
+
+from warroom.api.auth import caller
+from warroom.api.errors import responses
+from warroom.api.sources import AlertmanagerNotification, GenericAlert, GrafanaNotification
+from warroom.intake import DELIVERY_TIMEOUT, Delivery, Intake, Notification
+
+router = APIRouter(
+    prefix="/v1/alerts",
+    tags=["alerts"],
+    dependencies=[Depends(caller)],
+    responses=responses(400, 401, 413, 422, 503),
+)
+
+
+async def deliver(request: Request, note: Notification) -> Delivery:
+    intake: Intake = request.app.state.intake
+    metrics = request.app.state.metrics
+    try:
+        done = await asyncio.wait_for(intake.deliver(note), DELIVERY_TIMEOUT)
+    except BaseException:
+        metrics.notifications.labels(note.source, "error").inc()
+        raise
+    metrics.notifications.labels(note.source, done.outcome).inc()
+    if done.outcome == "opened":
+        metrics.incidents_opened.labels(done.runbook).inc()
+    return done
+
+
+@router.post("/alertmanager", summary="Alertmanager webhook (payload version 4)")
+async def alertmanager(body: AlertmanagerNotification, request: Request) -> Delivery:
+    return await deliver(request, body.notification())
+
+
+@router.post("/grafana", summary="Grafana unified-alerting webhook")
+async def grafana(body: GrafanaNotification, request: Request) -> Delivery:
+    return await deliver(request, body.notification())
+
+
+@router.post("", summary="One alert as generic JSON")
+async def generic(body: GenericAlert, request: Request) -> Delivery:
+    return await deliver(request, body.notification())

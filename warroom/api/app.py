@@ -1,0 +1,167 @@
+"""The warroom HTTP API: `create_app` wires the routes (one module per resource), auth, the
+body size limit, metrics and the one error shape (`{"error": "..."}`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from warroom import decisions
+from warroom.api import alerts, health, incidents, runbooks
+from warroom.api.auth import Tokens
+from warroom.api.limits import DEFAULT_MAX_BODY, BodyLimit
+from warroom.api.metrics import Metrics
+from warroom.client import connect
+from warroom.errors import (
+    DecisionRefused,
+    IncidentNotFound,
+    ParamsError,
+    RunbookError,
+    ServerUnreachable,
+    WarroomError,
+)
+from warroom.incidents import InputTooLarge, NoWorker
+from warroom.intake import DEFAULT_CONCURRENCY, DELIVERY_TIMEOUT, Busy, Intake
+from warroom.routing import Catalogue
+
+#: gRPC statuses that mean "Temporal is not there right now": 503, retry later.
+UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+}
+
+
+class Temporal:
+    """The API's Temporal client: connected on first use (the API starts while Temporal is
+    down, and says 503 until it is up), then reused (it reconnects by itself)."""
+
+    def __init__(self, client: Client | None = None, address: str | None = None) -> None:
+        self._client, self._address = client, address
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await connect(self._address)
+        return self._client
+
+
+def create_app(
+    catalogue: Catalogue,
+    temporal: Callable[[], Awaitable[Client]],
+    *,
+    tokens: Tokens | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> FastAPI:
+    app = FastAPI(
+        title="warroom",
+        summary="Alerts open and feed incidents; people decide through the same API as the CLI.",
+        version="1",
+    )
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.state.tokens = tokens or Tokens({})
+    app.state.catalogue = catalogue
+    app.state.temporal = temporal
+    app.state.intake = Intake(
+        temporal, catalogue, concurrency=concurrency, on_collapsed=metrics.duplicates_collapsed.inc
+    )
+    for module in (alerts, incidents, runbooks, health):
+        app.include_router(module.router)
+    _errors(app)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.latency.labels(
+            request.method, getattr(route, "path", "unmatched"), str(response.status_code)
+        ).observe(time.perf_counter() - started)
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=max_body)
+    return app
+
+
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def validation_message(errors: Any) -> tuple[int, str]:
+    """One line for pydantic's errors: 400 for a body that is not JSON, else 422."""
+    errors = list(errors)
+    if any(e.get("type") == "json_invalid" for e in errors):
+        reason = next(e for e in errors if e.get("type") == "json_invalid").get("ctx", {})
+        return 400, f"the body is not valid JSON ({reason.get('error', 'malformed')})"
+    parts = []
+    for e in errors[:5]:
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        parts.append(f"{loc}: {e['msg']}" if loc else str(e["msg"]))
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return 422, "; ".join(parts) + more
+
+
+def _errors(app: FastAPI) -> None:
+    metrics: Metrics = app.state.metrics
+
+    def unavailable(message: str) -> JSONResponse:
+        metrics.temporal_errors.inc()
+        return error(503, message, {"Retry-After": "5"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(*validation_message(exc.errors()))
+
+    @app.exception_handler(ValidationError)
+    async def invalid_value(_: Request, exc: ValidationError) -> JSONResponse:
+        return error(*validation_message(exc.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words for a body that is not UTF-8 or nests beyond the parser's depth.
+            return error(400, "the body is not valid JSON (not UTF-8, or nested too deeply)")
+        return error(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(WarroomError)
+    async def warroom_error(_: Request, exc: WarroomError) -> JSONResponse:
+        if isinstance(exc, IncidentNotFound):
+            return error(404, str(exc))
+        if isinstance(exc, DecisionRefused):
+            return error(409, str(exc))
+        if isinstance(exc, decisions.AppliedUnconfirmed):
+            return JSONResponse({"applied": True, "confirmed": False, "message": str(exc)}, 202)
+        if isinstance(exc, ServerUnreachable | Busy):
+            return unavailable(str(exc))
+        if isinstance(exc, NoWorker | decisions.NotApplied):
+            return error(503, str(exc), {"Retry-After": "5"})
+        if isinstance(exc, ParamsError | RunbookError | InputTooLarge):
+            return error(422, str(exc))
+        return error(500, f"{type(exc).__name__}: {exc}")
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(_: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in UNAVAILABLE:
+            return unavailable(f"Temporal is unreachable: {exc.message}; retry later")
+        metrics.temporal_errors.inc()
+        return error(502, f"Temporal refused: {exc.message}")
+
+    @app.exception_handler(TimeoutError)
+    async def timed_out(_: Request, exc: TimeoutError) -> JSONResponse:
+        return unavailable(f"Temporal did not answer within {DELIVERY_TIMEOUT:.0f}s; retry later")

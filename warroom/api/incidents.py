@@ -1,0 +1,217 @@
+"""`/v1/incidents`: list, show, timeline, declare, and the human decisions of the CLI, through
+the same code (`warroom.incidents`, `warroom.decisions`). With tokens, the actor of every
+decision is the caller's identity; a body naming someone else is refused."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, get_args
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel, Field, create_model
+from temporalio.client import Client
+
+import warroom.timeline
+from warroom import decisions, incidents
+from warroom.api.auth import caller
+from warroom.api.errors import responses
+from warroom.cli.args import INCIDENT_ID
+from warroom.cli.main import state_json
+from warroom.client import task_queue
+from warroom.language.runbook import Severity
+from warroom.models import (
+    Abort,
+    Acknowledge,
+    Assign,
+    Decision,
+    HumanDecision,
+    IncidentState,
+    Note,
+    PersonName,
+    Resolve,
+    SetSeverity,
+    StepCommand,
+    StepState,
+)
+from warroom.routing import Catalogue
+
+router = APIRouter(
+    prefix="/v1/incidents",
+    tags=["incidents"],
+    dependencies=[Depends(caller)],
+    responses=responses(401, 403, 404, 409, 422, 503),
+)
+
+IncidentId = Annotated[str, Path(pattern=f"^{INCIDENT_ID.pattern}$", description="inc-...")]
+Caller = Annotated[str | None, Depends(caller)]
+
+
+def temporal_of(request: Request) -> Callable[[], Awaitable[Client]]:
+    """The client, connected when a handler first needs it (after the request validated)."""
+    temporal: Callable[[], Awaitable[Client]] = request.app.state.temporal
+    return temporal
+
+
+Temporal = Annotated[Callable[[], Awaitable[Client]], Depends(temporal_of)]
+
+
+#: `warroom show --json`: the state plus `pending_approvals` (which steps wait for approval).
+SHOWN: dict[int | str, dict[str, Any]] = {
+    200: {"model": IncidentState, "description": "The state, plus `pending_approvals`."}
+}
+
+
+def actor(identity: str | None, by: str | None) -> str:
+    """Who acts: the token's identity (a body naming someone else is refused); without
+    tokens, the body's `by`."""
+    if identity is not None:
+        if by is not None and by != identity:
+            raise HTTPException(
+                403, f"you are authenticated as {identity!r}: you cannot act as {by!r}"
+            )
+        return identity
+    if by is None:
+        raise HTTPException(422, "by: say who acts (the API runs without tokens)")
+    return by
+
+
+@router.get("", summary="Incidents, newest first")
+async def list_incidents(
+    temporal: Temporal,
+    status: str | None = None,
+    severity: str | None = None,
+    service: str | None = None,
+    runbook: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[incidents.IncidentSummary]:
+    wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
+    found = await incidents.list_incidents(await temporal(), limit=limit)
+    return [i for i in found if all(v is None or getattr(i, k) == v for k, v in wanted.items())]
+
+
+@router.get("/{incident_id}", summary="One incident's state", response_model=None, responses=SHOWN)
+async def show(incident_id: IncidentId, temporal: Temporal) -> dict[str, Any]:
+    return state_json(await incidents.status(await temporal(), incident_id))
+
+
+@router.get(
+    "/{incident_id}/timeline",
+    summary="The incident's audited timeline",
+    response_model=None,
+    responses={200: {"model": list[warroom.timeline.TimelineEntry]}},
+)
+async def timeline(incident_id: IncidentId, temporal: Temporal) -> list[dict[str, Any]]:
+    client = await temporal()
+    return [e.model_dump(mode="json") for e in await warroom.timeline.timeline(client, incident_id)]
+
+
+class DeclareRequest(BaseModel):
+    runbook: str = Field(description="A runbook name from GET /v1/runbooks.")
+    summary: str
+    severity: Severity | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    by: PersonName | None = None
+
+
+class Declared(BaseModel):
+    incident_id: str
+    runbook: str
+    task_queue: str
+
+
+@router.post("", status_code=201, summary="Declare an incident (`warroom declare`)")
+async def declare(
+    body: DeclareRequest, request: Request, temporal: Temporal, identity: Caller
+) -> Declared:
+    catalogue: Catalogue = request.app.state.catalogue
+    entry = catalogue.entries.get(body.runbook)
+    if entry is None:
+        known = ", ".join(sorted(catalogue.entries))
+        raise HTTPException(422, f"runbook: no runbook named {body.runbook!r} (known: {known})")
+    who = actor(identity, body.by)
+    incident_id = await incidents.declare(
+        await temporal(),
+        entry.runbook,
+        body.summary,
+        severity=body.severity,
+        declared_by=who,
+        params=body.params,
+        teams=entry.teams,
+    )
+    return Declared(incident_id=incident_id, runbook=entry.runbook.name, task_queue=task_queue())
+
+
+# ---- human decisions: one route per decision, its body as in the CLI ------------------------
+
+
+class _By(BaseModel):
+    by: PersonName | None = Field(
+        None, description="Who decides; with tokens, the caller's identity (or left out)."
+    )
+
+
+@functools.cache
+def request_body(model: type[HumanDecision]) -> type[_By]:
+    """The request body of a decision: its model's fields, `by` optional (the token says who),
+    no `deadline` (the sender sets it)."""
+    fields: dict[str, Any] = {
+        name: (field.annotation, field)
+        for name, field in model.model_fields.items()
+        if name not in HumanDecision.model_fields
+    }
+    body: type[_By] = create_model(f"{model.__name__}Request", __base__=_By, **fields)
+    return body
+
+
+#: Path word → (decision kind, request body, decision model). `ack` as in the CLI.
+DECISIONS: dict[str, tuple[decisions.Kind, type[HumanDecision]]] = {
+    "approve": ("approve", Decision),
+    "reject": ("reject", Decision),
+    "retry": ("retry", StepCommand),
+    "skip": ("skip", StepCommand),
+    "abort": ("abort", Abort),
+    "ack": ("acknowledge", Acknowledge),
+    "assign": ("assign", Assign),
+    "note": ("note", Note),
+    "severity": ("severity", SetSeverity),
+    "resolve": ("resolve", Resolve),
+}
+assert {k for k, _ in DECISIONS.values()} == set(get_args(decisions.Kind))
+
+
+def _decision_route(word: str) -> None:
+    kind, model = DECISIONS[word]
+    body_type = request_body(model)
+
+    async def decide(
+        incident_id: IncidentId, body: Any, temporal: Temporal, identity: Caller
+    ) -> dict[str, Any]:
+        who = actor(identity, body.by)
+        decision = model(**body.model_dump(exclude={"by"}), by=who)
+        answer = await decisions.send(await temporal(), incident_id, kind, decision)
+        if isinstance(answer, IncidentState):
+            return state_json(answer)
+        return answer.model_dump(mode="json")
+
+    # FastAPI reads the body's model from the signature: give each route its own.
+    signature = inspect.signature(decide)
+    params = [
+        p.replace(annotation=body_type) if p.name == "body" else p
+        for p in signature.parameters.values()
+    ]
+    decide.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    router.add_api_route(
+        f"/{{incident_id}}/{word}",
+        decide,
+        methods=["POST"],
+        summary=f"{word} (`warroom {word}`); 409 with the reason when refused",
+        response_model=None,
+        responses={200: {"model": StepState | IncidentState}},
+        name=f"decide_{word}",
+    )
+
+
+for _word in DECISIONS:
+    _decision_route(_word)
