@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from activities.postmortem import POSTMORTEM_DIR
 from warroom import incidents
 from warroom.cli import render
 from warroom.cli.serve import api
@@ -119,8 +121,17 @@ async def run_demo(*, alertmanager: bool = False) -> int:
             print("timeline:")
             print(render.timeline_text(await timeline(client, state.incident_id)))
             print()
+            drafted = _postmortem_excerpt(state.incident_id)
+            if drafted:
+                print(drafted)
+                print()
             alerts_resolved = bool(state.alerts) and not state.firing_alerts
-            ok = state.status == "resolved" and len(svc.updates) > 0 and alerts_resolved
+            ok = (
+                state.status == "resolved"
+                and len(svc.updates) > 0
+                and alerts_resolved
+                and bool(drafted)
+            )
             say(
                 f"{'OK' if ok else 'FAILED'}: incident {state.status}, checkout at "
                 f"{svc.version} with error rate {svc.error_rate():.1%}, "
@@ -128,6 +139,18 @@ async def run_demo(*, alertmanager: bool = False) -> int:
                 f"{'resolved' if alerts_resolved else 'still firing'}"
             )
             return 0 if ok else 1
+
+
+def _postmortem_excerpt(incident_id: str) -> str:
+    """The start of the postmortem draft the workflow wrote when the incident closed (summary,
+    impact, metrics), or "" when there is none."""
+    path = Path(os.environ.get(POSTMORTEM_DIR, "")) / f"{incident_id}.md"
+    if not path.is_file():
+        return ""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    cut = next((i for i, line in enumerate(lines) if line.startswith("## What the runbook")), 40)
+    head = f"postmortem draft (the workflow wrote it at close: {path.name}), its start:"
+    return "\n".join([head, "", *lines[:cut], "…"])
 
 
 async def _with_posted_notifications(
