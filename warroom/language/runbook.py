@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from warroom.language.durations import Duration, at_load, format_duration
+from warroom.language.params import coerce_value
 
 Severity = Literal["SEV1", "SEV2", "SEV3", "SEV4"]
 Phase = Literal["triage", "mitigate", "verify", "recover", "communicate"]
@@ -329,8 +330,6 @@ class Param(Strict):
             return self
         if self.required:
             raise ValueError("a param with a default is not required: drop one of the two")
-        from warroom.language.params import coerce_value  # pure; imported late to avoid a cycle
-
         coerce_value(self.type, self.default)
         return self
 
