@@ -3,6 +3,7 @@ times, ports, paths) normalised: `UPDATE_GOLDEN=1 pytest tests/timeline` rewrite
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from datetime import timedelta
@@ -182,19 +183,30 @@ async def test_continued_as_new_in_the_middle(
 
 
 async def test_a_reused_id_tells_only_its_latest_incident(
-    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
+    dev_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
 ):
-    client = time_env.client
+    """On the dev server, whose visibility lists both closed runs of the id, so that a reader
+    that read every run of the id (not only the latest chain) fails here; the time-skipping
+    server cannot list workflows at all."""
+    client, incident_id = dev_env.client, f"inc-reused-{task_queue}"
     async with build_worker(client, task_queue):
         for summary in ("the first one", "the second one"):
             handle = await client.start_workflow(
                 IncidentWorkflow.run,
                 (await start_input(world)).model_copy(update={"summary": summary}),
-                id="inc-golden-reused",
+                id=incident_id,
                 task_queue=task_queue,
             )
             await gate(handle)
             await abort_and_finish(handle)
-        entries = await timeline(client, "inc-golden-reused")
+    for _ in range(100):  # visibility catches up with the close a moment later
+        listed = client.list_workflows(f"WorkflowId = '{incident_id}'")
+        if len([w async for w in listed]) == 2:  # both are there to be read by mistake
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the dev server never listed both incidents of the id")
+    entries = await timeline(client, incident_id)
     declared = [e.detail for e in entries if e.event == "declared"]
     assert declared == ["SEV2 Golden checkout — the second one"]
+    assert [e.event for e in entries].count("aborted") == 1
