@@ -15,8 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 from tests.fakehttp import FakeHttp, Reply
 from tests.workflows.test_incident import abort_and_finish, finish, runbook, start, wait_for
 from tests.workflows.test_lifecycle import alert
+from warroom.metrics import metrics
 from warroom.models import Decision, SetSeverity, StepCommand
-from warroom.timeline import TimelineEntry, timeline
+from warroom.postmortem import postmortem
+from warroom.timeline import TimelineEntry, story, timeline
 from worker import build_worker
 from workflows.incident import CONTINUE_AFTER_EVENTS, IncidentWorkflow
 
@@ -104,9 +106,11 @@ async def test_declared_by_an_alert_and_severity_changed_mid_incident(
             IncidentWorkflow.approve_step, Decision(step="rollback", by="bob", comment="go")
         )
         await handle.signal(IncidentWorkflow.alert, alert("resolved"))
-        await finish(handle)
+        state = await finish(handle)
         entries = await timeline(client, handle.id)
     check("alert-severity", normalised(entries, handle.id, world))
+    # The alert that opened it counts once, as the workflow counts it.
+    assert metrics(entries).alerts_received == state.alerts_received == 3
 
 
 async def start_input(fake: FakeHttp):  # type: ignore[no-untyped-def]
@@ -130,7 +134,11 @@ async def test_approval_granted_after_a_timeout_and_escalation(
         )
         await finish(handle)
         entries = await timeline(time_env.client, handle.id)
+        draft = postmortem(await story(time_env.client, handle.id))
     check("approval-timeout", normalised(entries, handle.id, world))
+    decisions = draft.split("## Decisions")[1].split("##")[0]
+    assert "| approval timed out | rollback |" in decisions
+    assert "| alice | approved | rollback |" in decisions
 
 
 async def test_a_failed_step_retried_by_hand_and_its_postmortem(
