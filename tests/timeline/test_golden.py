@@ -151,7 +151,8 @@ async def test_a_failed_step_retried_by_hand_and_its_postmortem(
         handle = await start(time_env.client, task_queue, runbook(RUNBOOK, world))
         await gate(handle)
         await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="alice"))
-        await wait_for(handle, lambda s: s.status == "paused", "the pause")
+        # The pause escalates at once; retried only after that, so the order is always the same.
+        await wait_for(handle, lambda s: s.status == "paused" and bool(s.escalations), "the pause")
         world.routes[("POST", "/rollback")] = Reply(200, {})
         await handle.execute_update(
             IncidentWorkflow.retry_failed_step, StepCommand(step="rollback", by="bob")
