@@ -85,7 +85,8 @@ def metrics(
     m.updates_sent = sum(1 for u in m.updates if u.posted)
     m.updates_late = sum(1 for u in m.updates if u.late)
     m.updates_failed = sum(u.failed for u in m.updates)
-    m.alerts_received = sum(1 for e in entries if e.source == "alert")
+    # Each alert notification, as the workflow counts them (not the declaration it opened).
+    m.alerts_received = sum(1 for e in entries if e.source == "alert" and e.event != "declared")
     m.retried_by_hand = sum(1 for e in entries if e.event == "retried")
     m.retries = m.retried_by_hand + sum(
         (e.attempt or 1) - 1 for e in entries if e.event.startswith("step ") and e.step

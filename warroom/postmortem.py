@@ -13,7 +13,16 @@ from warroom.metrics import Metrics, duration_text, of_story
 from warroom.timeline import Story, TimelineEntry
 
 #: The events that are decisions people took (approvals above all), and refused ones.
-DECISIONS = ("approved", "rejected", "retried", "skipped", "aborted", "resolved")
+DECISIONS = (
+    "approved",
+    "approved (timeout)",
+    "approval timed out",
+    "rejected",
+    "retried",
+    "skipped",
+    "aborted",
+    "resolved",
+)
 FAILURES = ("step failed", "step timed out", "compensation failed", "status update failed")
 
 

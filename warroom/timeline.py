@@ -354,6 +354,9 @@ class _Reader:
             timed_out = event.activity_task_timed_out_event_attributes
             error = _error(timed_out)
             return self._activity_end(now, timed_out.scheduled_event_id, "timed out", error)
+        if t == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED:
+            cancel = event.activity_task_cancel_requested_event_attributes
+            return self._cancelled(now, self._steps.get(cancel.scheduled_event_id, "?"))
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             signal = event.workflow_execution_signaled_event_attributes
             args = await self._decode(list(signal.input.payloads))
@@ -445,6 +448,16 @@ class _Reader:
         if event.startswith("skipped") and step:
             self.step_status[step] = "skipped"
         return TimelineEntry(time=now, event=event, step=step, detail=detail)
+
+    def _cancelled(self, now: datetime, step: str) -> TimelineEntry | None:
+        """A step's activity cut short: the incident was aborted or resolved while it ran
+        (whatever the activity reports afterwards changes nothing)."""
+        if step.startswith((*_NOTIFICATIONS, _COMPENSATION)) or step == POSTMORTEM_ACTIVITY:
+            return None
+        self.step_status[step] = "cancelled"
+        return TimelineEntry(
+            time=now, event="step cancelled", step=step, detail="the incident ended while it ran"
+        )
 
     def _activity_end(
         self, now: datetime, sid: int, outcome: str, error: str

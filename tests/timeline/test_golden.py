@@ -3,6 +3,7 @@ times, ports, paths) normalised: `UPDATE_GOLDEN=1 pytest tests/timeline` rewrite
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from datetime import timedelta
@@ -14,8 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 from tests.fakehttp import FakeHttp, Reply
 from tests.workflows.test_incident import abort_and_finish, finish, runbook, start, wait_for
 from tests.workflows.test_lifecycle import alert
+from warroom.metrics import metrics
 from warroom.models import Decision, SetSeverity, StepCommand
-from warroom.timeline import TimelineEntry, timeline
+from warroom.postmortem import postmortem
+from warroom.timeline import TimelineEntry, story, timeline
 from worker import build_worker
 from workflows.incident import CONTINUE_AFTER_EVENTS, IncidentWorkflow
 
@@ -103,9 +106,11 @@ async def test_declared_by_an_alert_and_severity_changed_mid_incident(
             IncidentWorkflow.approve_step, Decision(step="rollback", by="bob", comment="go")
         )
         await handle.signal(IncidentWorkflow.alert, alert("resolved"))
-        await finish(handle)
+        state = await finish(handle)
         entries = await timeline(client, handle.id)
     check("alert-severity", normalised(entries, handle.id, world))
+    # The alert that opened it counts once, as the workflow counts it.
+    assert metrics(entries).alerts_received == state.alerts_received == 3
 
 
 async def start_input(fake: FakeHttp):  # type: ignore[no-untyped-def]
@@ -129,7 +134,11 @@ async def test_approval_granted_after_a_timeout_and_escalation(
         )
         await finish(handle)
         entries = await timeline(time_env.client, handle.id)
+        draft = postmortem(await story(time_env.client, handle.id))
     check("approval-timeout", normalised(entries, handle.id, world))
+    decisions = draft.split("## Decisions")[1].split("##")[0]
+    assert "| approval timed out | rollback |" in decisions
+    assert "| alice | approved | rollback |" in decisions
 
 
 async def test_a_failed_step_retried_by_hand_and_its_postmortem(
@@ -142,7 +151,8 @@ async def test_a_failed_step_retried_by_hand_and_its_postmortem(
         handle = await start(time_env.client, task_queue, runbook(RUNBOOK, world))
         await gate(handle)
         await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="alice"))
-        await wait_for(handle, lambda s: s.status == "paused", "the pause")
+        # The pause escalates at once; retried only after that, so the order is always the same.
+        await wait_for(handle, lambda s: s.status == "paused" and bool(s.escalations), "the pause")
         world.routes[("POST", "/rollback")] = Reply(200, {})
         await handle.execute_update(
             IncidentWorkflow.retry_failed_step, StepCommand(step="rollback", by="bob")
@@ -182,19 +192,30 @@ async def test_continued_as_new_in_the_middle(
 
 
 async def test_a_reused_id_tells_only_its_latest_incident(
-    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
+    dev_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
 ):
-    client = time_env.client
+    """On the dev server, whose visibility lists both closed runs of the id, so that a reader
+    that read every run of the id (not only the latest chain) fails here; the time-skipping
+    server cannot list workflows at all."""
+    client, incident_id = dev_env.client, f"inc-reused-{task_queue}"
     async with build_worker(client, task_queue):
         for summary in ("the first one", "the second one"):
             handle = await client.start_workflow(
                 IncidentWorkflow.run,
                 (await start_input(world)).model_copy(update={"summary": summary}),
-                id="inc-golden-reused",
+                id=incident_id,
                 task_queue=task_queue,
             )
             await gate(handle)
             await abort_and_finish(handle)
-        entries = await timeline(client, "inc-golden-reused")
+    for _ in range(100):  # visibility catches up with the close a moment later
+        listed = client.list_workflows(f"WorkflowId = '{incident_id}'")
+        if len([w async for w in listed]) == 2:  # both are there to be read by mistake
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the dev server never listed both incidents of the id")
+    entries = await timeline(client, incident_id)
     declared = [e.detail for e in entries if e.event == "declared"]
     assert declared == ["SEV2 Golden checkout — the second one"]
+    assert [e.event for e in entries].count("aborted") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -10,7 +11,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.incident import IncidentWorkflow
+from workflows.incident import (
+    PATCH_MITIGATED,
+    PATCH_POSTMORTEM,
+    PATCH_TIMELINE,
+    IncidentWorkflow,
+)
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -21,7 +27,31 @@ def test_there_are_histories_to_replay():
         "demo-checkout-rejected.json",
         "demo-checkout-approved-after-refusals.json",  # refused signals in state, deadlines
         "lifecycle.json",  # quorum, escalation, alerts, acknowledge, assign, note, severity
+        # The same, recorded with the timeline's own records and the postmortem activity.
+        "demo-checkout-approved-v2.json",
+        "demo-checkout-rejected-v2.json",
+        "demo-checkout-approved-after-refusals-v2.json",
+        "lifecycle-v2.json",
     }
+
+
+def patches(path: Path) -> set[str]:
+    """The patch ids a recorded history's markers carry."""
+    found = set()
+    for event in json.loads(path.read_text())["events"]:
+        details = event.get("markerRecordedEventAttributes", {}).get("details", {})
+        for payload in details.get("patch-data", {}).get("payloads", []):
+            found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
+
+
+def test_the_newest_histories_take_the_newest_paths():
+    """So that their replay checks the commands behind every patch, not only the old ones."""
+    newest = [p for p in HISTORIES if p.stem.endswith("-v2")]
+    for path in newest:
+        assert patches(path) >= {PATCH_TIMELINE, PATCH_POSTMORTEM}, path.name
+        assert '"postmortem.write"' in path.read_text(), path.name
+    assert PATCH_MITIGATED in set().union(*map(patches, newest))
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

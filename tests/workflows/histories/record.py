@@ -3,8 +3,10 @@
 Runs the demo runbook against the demo checkout service on a real dev server, once approved,
 once rejected, and once approved after refused signals (a non-approver, a decision past its
 deadline), plus `lifecycle.yaml` through every lifecycle control (`record lifecycle`), and
-saves each history as JSON beside this file. Re-record only when a
-history-changing workflow change is guarded by `workflow.patched()`, and keep the old files.
+saves each history as JSON beside this file, named with the current GENERATION. Re-record
+only when a history-changing workflow change is guarded by `workflow.patched()`: bump
+GENERATION first, so that the older files stay (they prove that incidents started by older
+code still replay).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,6 +32,16 @@ from worker import build_worker
 from workflows.incident import IncidentWorkflow
 
 HERE = Path(__file__).resolve().parent
+#: The suffix of the files this code records. "" was recorded before the timeline's own
+#: records and the postmortem activity (patches `timeline-records`, `postmortem-draft`);
+#: "-v2" with them.
+GENERATION = "-v2"
+
+
+def save(name: str, history: WorkflowHistory) -> None:
+    path = HERE / f"{name}{GENERATION}.json"
+    path.write_text(history.to_json())
+    print(f"saved {path.name} ({len(history.events)} events)")
 
 
 @asynccontextmanager
@@ -72,9 +85,10 @@ async def record(kind: str) -> None:
         )
         await handle.result()
         history = await handle.fetch_history()
-        name = f"demo-checkout-{kind.replace('approve', 'approved').replace('reject', 'rejected')}.json"
-        (HERE / name).write_text(history.to_json())
-        print(f"saved {name} ({len(history.events)} events)")
+        save(
+            f"demo-checkout-{kind.replace('approve', 'approved').replace('reject', 'rejected')}",
+            history,
+        )
 
 
 async def record_lifecycle() -> None:
@@ -103,8 +117,7 @@ async def record_lifecycle() -> None:
             await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by=by))
         await handle.result()
         history = await handle.fetch_history()
-        (HERE / "lifecycle.json").write_text(history.to_json())
-        print(f"saved lifecycle.json ({len(history.events)} events)")
+        save("lifecycle", history)
 
 
 if __name__ == "__main__":
