@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -16,6 +17,8 @@ from warroom.timeline import Story, TimelineEntry
 UPDATE_GRACE = timedelta(minutes=1)
 #: Statuses in which the incident waits on a person (an approval, a failed step's verdict).
 WAITING = ("awaiting_approval", "paused")
+#: The statuses an incident closes with.
+CLOSED_STATUSES = ("resolved", "aborted")
 _TARGET = re.compile(r"target #(\d+) \((\w[\w ]*)\)")
 
 
@@ -58,6 +61,28 @@ def state_changes(entry: TimelineEntry) -> dict[str, str]:
     return {key: value for key, sep, value in pairs if sep}
 
 
+class Closing(NamedTuple):
+    status: str
+    at: datetime
+    #: Why, as the run's result says ("" while the run has not completed yet).
+    outcome: str
+
+
+def closing(entries: list[TimelineEntry]) -> Closing | None:
+    """How and when the incident closed: where the workflow decided it (its status became
+    resolved or aborted), which is before the run completes (the final status update and the
+    postmortem draft come after); the run's end for incidents that never said so."""
+    for e in entries:
+        if e.event.startswith("closed: "):
+            return Closing(e.event.removeprefix("closed: "), e.time, e.detail)
+        status = state_changes(e).get("status")
+        if status in CLOSED_STATUSES:
+            ended = f"closed: {status}"
+            outcome = next((x.detail for x in entries if x.event == ended), "")
+            return Closing(status, e.time, outcome)
+    return None
+
+
 def metrics(
     entries: list[TimelineEntry],
     cadence: dict[str, timedelta] | None = None,
@@ -74,7 +99,9 @@ def metrics(
         first.setdefault(e.event, e.time)
     since = {e: (t - declared).total_seconds() for e, t in first.items()}
     m.time_to_acknowledge = since.get("acknowledged")
-    m.time_to_resolve = since.get("closed: resolved")
+    closed = closing(entries)
+    if closed is not None and closed.status == "resolved":
+        m.time_to_resolve = (closed.at - declared).total_seconds()
     mitigated = [e.time for e in entries if "mitigated" in (e.event, *state_changes(e).values())]
     if mitigated:
         m.time_to_mitigate = (mitigated[0] - declared).total_seconds()

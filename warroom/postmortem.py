@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from warroom.cli.terminal import escape
-from warroom.metrics import Metrics, duration_text, of_story
+from warroom.metrics import Metrics, closing, duration_text, of_story
 from warroom.timeline import Story, TimelineEntry
 
 #: The events that are decisions people took (approvals above all), and refused ones.
@@ -73,11 +73,11 @@ def postmortem(told: Story, now: datetime | None = None) -> str:
     entries, inp = told.entries, told.declared
     m = of_story(told, now)
     rb = inp.runbook
-    closed = next((e for e in reversed(entries) if e.event.startswith("closed")), None)
+    closed = closing(entries)
     severities = [inp.severity or rb.severity] + [
         e.detail for e in entries if e.event == "severity changed"
     ]
-    end = closed.time if closed else (now or entries[-1].time)
+    end = closed.at if closed else (now or entries[-1].time)
     people = [e for e in entries if e.source == "person"]
     automated = [e for e in entries if e.source == "automation" and e.event != "state"]
     decisions = [e for e in entries if e.event in DECISIONS or e.event.endswith("refused")]
@@ -94,8 +94,8 @@ def postmortem(told: Story, now: datetime | None = None) -> str:
         f"{escape(inp.summary)}. Declared {at(entries[0].time)} by {escape(inp.declared_by)} "
         f"with runbook `{escape(rb.name)}`; "
         + (
-            f"{escape(closed.event.removeprefix('closed: '))} {at(closed.time)}"
-            f" ({escape(closed.detail)})."
+            f"{escape(closed.status)} {at(closed.at)}"
+            + (f" ({escape(closed.outcome)})." if closed.outcome else ".")
             if closed
             else "still open."
         ),

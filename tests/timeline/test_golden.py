@@ -168,6 +168,10 @@ async def test_a_failed_step_retried_by_hand_and_its_postmortem(
         if e.event == "step failed":
             assert e.error and e.error in draft
     assert "| Action | Owner | Due date |" in draft and "## Root cause" in draft
+    # Written as the incident closes, before the run completes: it knows it is resolved.
+    assert "still open" not in draft and "so far" not in draft
+    assert re.search(r"; resolved \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", draft)
+    assert "Time to resolve: -" not in draft
 
 
 async def test_continued_as_new_in_the_middle(
