@@ -1,5 +1,5 @@
-"""The baseline: a plain Temporal workflow doing the same HTTP calls as the benchmark runbook
-(its activity is in plain_activity.py: workflow modules never import httpx)."""
+"""The baselines: plain Temporal workflows doing what the benchmarks' runbooks do (their
+activity is in plain_activity.py: workflow modules never import httpx)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,27 @@ class PlainSteps:
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
         return steps
+
+
+@workflow.defn(name="PlainGate")
+class PlainGate:
+    """The baseline of a human decision: wait for an `approve` signal, then one GET."""
+
+    def __init__(self) -> None:
+        self._approved = False
+
+    @workflow.signal
+    def approve(self) -> None:
+        self._approved = True
+
+    @workflow.run
+    async def run(self, url: str) -> int:
+        await workflow.wait_condition(lambda: self._approved)
+        status: int = await workflow.execute_activity(
+            "bench.plain_get",
+            url,
+            result_type=int,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+        return status
