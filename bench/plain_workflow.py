@@ -46,3 +46,22 @@ class PlainGate:
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
         return status
+
+
+@workflow.defn(name="PlainCadence")
+class PlainCadence:
+    """The baseline of an open incident: a status post every `every_s` seconds, forever."""
+
+    @workflow.run
+    async def run(self, url: str, every_s: float) -> None:
+        posted = 0
+        while True:
+            await workflow.sleep(every_s)
+            posted += 1
+            await workflow.execute_activity(
+                "bench.plain_post",
+                args=[url, f"update {posted}"],
+                result_type=int,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
