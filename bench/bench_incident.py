@@ -21,16 +21,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.machine import write_results
+from bench.machine import dev_server, write_results
 from bench.measure import children_cpu, process_cpu, table
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainSteps
-from warroom import incidents, search_attributes
-from warroom.devstack import installed_binary
+from warroom import incidents
 from warroom.jsonserver import JsonServer, Reply
 from warroom.language.loader import parse_runbook
 from worker import build_worker
@@ -100,12 +98,7 @@ async def main(n: int, steps: int, rounds: int) -> None:
     os.environ["WARROOM_SECRET_BENCH_URL"] = server.url
     os.environ["WARROOM_TASK_QUEUE"] = "bench-warroom"
     print(f"starting dev server; {rounds} rounds of {n} incidents x {steps} steps", flush=True)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     plain_worker = Worker(
         env.client, task_queue="bench-plain", workflows=[PlainSteps], activities=[plain_get]
     )

@@ -18,24 +18,20 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.machine import write_results
+from bench.machine import dev_server, write_results
 from bench.measure import percentile, table
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainGate
-from warroom import incidents, search_attributes
-from warroom.devstack import installed_binary
-from warroom.jsonserver import JsonServer, Reply, Request
+from bench.target import Target
+from warroom import incidents
 from warroom.language.loader import parse_runbook
 from warroom.models import Decision
 from worker import build_worker
@@ -44,8 +40,6 @@ from workflows.incident import IncidentWorkflow
 QUEUE = "bench-decisions"
 PLAIN_QUEUE = "bench-decisions-plain"
 ROOT = Path(__file__).resolve().parent.parent
-#: A bound on waiting for one hit, not a timing.
-WAIT = 60.0
 
 RUNBOOK = """
 name: decision-bench
@@ -57,27 +51,6 @@ steps:
     action: http.request
     with: {url: "{{ secret.BENCH_URL }}/hit/{{ incident.incident_id }}"}
 """
-
-
-class Target:
-    """When each id's GET arrived (perf_counter clock)."""
-
-    def __init__(self) -> None:
-        self.hits: dict[str, float] = {}
-        self._arrived = threading.Condition()
-        self.server = JsonServer(self._handle)
-
-    def _handle(self, request: Request) -> Reply:
-        with self._arrived:
-            self.hits[request.path.removeprefix("/hit/")] = time.perf_counter()
-            self._arrived.notify_all()
-        return Reply(200, {"ok": True})
-
-    def wait_for(self, key: str) -> float:
-        with self._arrived:
-            if not self._arrived.wait_for(lambda: key in self.hits, timeout=WAIT):
-                raise SystemExit(f"{key}: the activity never reached the target")
-            return self.hits[key]
 
 
 async def gated_incidents(client: Client, n: int) -> list[str]:
@@ -95,24 +68,24 @@ async def gated_incidents(client: Client, n: int) -> list[str]:
 
 
 async def approve(client: Client, target: Target, incident_id: str) -> float:
-    sent = time.perf_counter()
+    sent = time.time()
     await incidents.decide(client, incident_id, "approve", Decision(step="fix", by="carol"))
-    return await asyncio.to_thread(target.wait_for, incident_id) - sent
+    return await asyncio.to_thread(target.first, incident_id) - sent
 
 
 async def signal(client: Client, target: Target, workflow_id: str) -> float:
-    sent = time.perf_counter()
+    sent = time.time()
     await client.get_workflow_handle(workflow_id).signal(PlainGate.approve)
-    return await asyncio.to_thread(target.wait_for, workflow_id) - sent
+    return await asyncio.to_thread(target.first, workflow_id) - sent
 
 
 def approve_by_command(address: str, target: Target, incident_id: str) -> float:
     """`warroom approve` as a person runs it: a new process."""
     env = {**os.environ, "TEMPORAL_ADDRESS": address, "WARROOM_TASK_QUEUE": QUEUE}
     command = [str(Path(sys.executable).parent / "warroom"), "approve", incident_id, "fix"]
-    sent = time.perf_counter()
+    sent = time.time()
     subprocess.run([*command, "--by", "carol"], cwd=ROOT, env=env, check=True, capture_output=True)
-    return target.wait_for(incident_id) - sent
+    return target.first(incident_id) - sent
 
 
 def summary(latencies: list[float]) -> dict[str, float]:
@@ -120,17 +93,12 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 
 async def main(n: int) -> None:
-    target = Target()
+    target = Target("/hit/")
     target.server.start()
     os.environ["WARROOM_SECRET_BENCH_URL"] = target.server.url
     os.environ["WARROOM_TASK_QUEUE"] = QUEUE
     print(f"starting dev server; {n} decisions each way", flush=True)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     client = env.client
     plain_worker = Worker(
         client, task_queue=PLAIN_QUEUE, workflows=[PlainGate], activities=[plain_get]

@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -30,15 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from bench.machine import write_results
+from bench.machine import dev_server, write_results
 from bench.measure import cpu_of, peak_rss_bytes, percentile, table
 from bench.plain_workflow import PlainCadence
-from warroom import execution, incidents, search_attributes
-from warroom.devstack import installed_binary
-from warroom.jsonserver import JsonServer, Reply, Request
+from bench.target import Target
+from warroom import execution, incidents
 from warroom.language.loader import parse_runbook
 
 CADENCE = timedelta(minutes=1)
@@ -61,25 +57,6 @@ steps:
     action: http.request
     with: {url: "{{ secret.BENCH_URL }}/ok"}
 """
-
-
-class Target:
-    """The webhook target: when each incident's status updates arrived (wall clock)."""
-
-    def __init__(self) -> None:
-        self.arrivals: dict[str, list[float]] = defaultdict(list)
-        self._lock = threading.Lock()
-        self.server = JsonServer(self._handle)
-
-    def _handle(self, request: Request) -> Reply:
-        if request.path.startswith("/update/"):
-            with self._lock:
-                self.arrivals[request.path.removeprefix("/update/")].append(time.time())
-        return Reply(200, {"ok": True})
-
-    def count(self) -> int:
-        with self._lock:
-            return sum(len(times) for times in self.arrivals.values())
 
 
 class Side:
@@ -190,19 +167,14 @@ def side_results(side: Side, arrivals: dict[str, list[float]], horizon: float) -
 
 
 async def main(n: int, minutes: float, spread: float) -> None:
-    target = Target()
+    target = Target("/update/")
     target.server.start()
     every = CADENCE.total_seconds()
     print(
         f"{n} open incidents and {n} plain workflows started over {spread:.0f} s, "
         f"{every:.0f} s cadence, {minutes} min"
     )
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     address = env.client.service_client.config.target_host
     os.environ["WARROOM_TASK_QUEUE"] = WARROOM.queue
     try:

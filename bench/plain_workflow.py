@@ -4,9 +4,23 @@ activity is in plain_activity.py: workflow modules never import httpx)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+#: Every baseline activity's timeout and retries, as a runbook step's defaults would be.
+OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=3),
+}
+
+
+async def _get(url: str) -> int:
+    status: int = await workflow.execute_activity(
+        "bench.plain_get", url, result_type=int, **OPTIONS
+    )
+    return status
 
 
 @workflow.defn(name="PlainSteps")
@@ -14,13 +28,7 @@ class PlainSteps:
     @workflow.run
     async def run(self, url: str, steps: int) -> int:
         for _ in range(steps):
-            await workflow.execute_activity(
-                "bench.plain_get",
-                url,
-                result_type=int,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
+            await _get(url)
         return steps
 
 
@@ -38,14 +46,7 @@ class PlainGate:
     @workflow.run
     async def run(self, url: str) -> int:
         await workflow.wait_condition(lambda: self._approved)
-        status: int = await workflow.execute_activity(
-            "bench.plain_get",
-            url,
-            result_type=int,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=3),
-        )
-        return status
+        return await _get(url)
 
 
 @workflow.defn(name="PlainCadence")
@@ -59,9 +60,5 @@ class PlainCadence:
             await workflow.sleep(every_s)
             posted += 1
             await workflow.execute_activity(
-                "bench.plain_post",
-                args=[url, f"update {posted}"],
-                result_type=int,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+                "bench.plain_post", args=[url, f"update {posted}"], result_type=int, **OPTIONS
             )
