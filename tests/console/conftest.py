@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +16,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import system_binary
+from tests.warroom.test_devstack import start_dev, stop_dev
 from warroom.demo_service import CheckoutService
 from warroom.devstack import free_port
 from warroom.jsonserver import JsonServer, Reply, Request
 
-EXE = str(Path(sys.executable).parent / "warroom")
 #: Without the background-networking flags Chromium's own connections get refused on a
 #: closed network, and it waits for them.
 CHROMIUM_ARGS = [
@@ -130,29 +127,6 @@ class Console:
         return page
 
 
-def start_dev(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    api_port = free_port()
-    proc = subprocess.Popen(
-        [EXE, "dev", "--data-dir", str(tmp / "data"), "--port", str(free_port())]
-        + ["--ui-port", str(free_port()), "--api-port", str(api_port)],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("ready."):
-            out = "".join(lines)
-            assert f"console:      http://127.0.0.1:{api_port}/console/" in out, out
-            return proc, f"http://127.0.0.1:{api_port}"
-    proc.kill()
-    raise AssertionError("warroom dev did not get ready:\n" + "".join(lines))
-
-
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     chromium = system_binary("chromium")
@@ -170,7 +144,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             "WARROOM_SECRET_STATUS_WEBHOOK": f"{checkout.url}/updates",
             "WARROOM_SECRET_FLAKY_API": flaky.url,
         }
-        proc, url = start_dev(tmp, env)
+        api_port = free_port()
+        proc, url = (
+            start_dev(tmp / "data", free_port(), env, api_port),
+            f"http://127.0.0.1:{api_port}",
+        )
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(
@@ -181,12 +159,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                 finally:
                     browser.close()
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+            stop_dev(proc)
 
 
 def screenshot(page: Page, tmp_path: Path, name: str) -> Path:

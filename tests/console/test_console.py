@@ -46,7 +46,9 @@ def test_an_approver_approves_from_the_page_and_the_step_runs_live(console: Cons
     page.goto(f"{console.url}/console/incidents/{incident_id}")
 
     # measure-impact runs, then rollback waits: the page shows it without reload.
-    approvals = page.locator("section", has=page.get_by_role("heading", name="Waiting for approval"))
+    approvals = page.locator(
+        "section", has=page.get_by_role("heading", name="Waiting for approval")
+    )
     expect(approvals).to_contain_text("Step rollback")
     expect(approvals).to_contain_text("dana-oncall, sre-lead")
     approvals.get_by_label("Comment").fill("roll back to v2.4.0 <b>now</b>")
@@ -66,13 +68,16 @@ def test_an_approver_approves_from_the_page_and_the_step_runs_live(console: Cons
     steps = page.locator("table.steps")
     expect(steps.locator("tr", has_text="rollback")).to_contain_text("succeeded")
     expect(steps.locator("tr", has_text="rollback")).to_contain_text("dana-oncall")
+    expect(steps.locator("tr", has_text="all-clear")).to_contain_text("succeeded")
     assert same_document(page), "the step's progress came without a reload"
     assert console.checkout.version == "v2.4.0"
     keep_for_readme(screenshot(page, tmp_path, "incident"))
 
-    # Closed: the postmortem draft is there, rendered and as Markdown.
+    # Closed: the page says so without reload (no actions left), and the postmortem draft
+    # is there, rendered and as Markdown.
     expect(page.locator("#timeline")).to_contain_text("closed: resolved")
-    page.goto(f"{console.url}/console/incidents/{incident_id}/postmortem")
+    expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
+    page.get_by_role("link", name="Postmortem draft").click()
     expect(page.get_by_role("heading", name=re.compile("^Postmortem: Checkout"))).to_be_visible()
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the Markdown").click()
@@ -89,9 +94,7 @@ def test_a_non_approver_sees_the_workflows_refusal(console: Console, tmp_path):
     expect(page.get_by_role("alert")).to_have_text(
         "refused: mallory is not an approver of step 'rollback' (approvers: dana-oncall, sre-lead)"
     )
-    expect(page.locator("table.steps tr", has_text="rollback")).to_contain_text(
-        "awaiting approval"
-    )
+    expect(page.locator("table.steps tr", has_text="rollback")).to_contain_text("awaiting approval")
     screenshot(page, tmp_path, "refused")
 
 
@@ -108,7 +111,9 @@ def test_a_paused_step_is_retried_from_the_page(console: Console, tmp_path):
     expect(page.get_by_role("status")).to_contain_text("Done: retry poke")
     timeline = page.locator("#timeline")
     expect(timeline.locator("li", has_text="retried")).to_contain_text("dana-oncall")
-    expect(timeline.locator("li", has_text="step succeeded").filter(has_text="poke")).to_be_visible()
+    expect(
+        timeline.locator("li", has_text="step succeeded").filter(has_text="poke")
+    ).to_be_visible()
     screenshot(page, tmp_path, "retried")
 
 

@@ -112,6 +112,6 @@ async def timeline_stream(
             with contextlib.suppress(BaseException):
                 await upcoming
             with contextlib.suppress(BaseException):
-                await stream.aclose()
+                await stream.aclose()  # type: ignore[attr-defined]  # an async generator
 
     return streaming(entries())

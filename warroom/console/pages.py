@@ -119,6 +119,8 @@ async def incident_context(request: Request, incident_id: str) -> dict[str, Any]
         "entries": told.entries,
         "due": render.next_update_due(state, told),
         "temporal_ui": render.temporal_ui(client.namespace, incident_id),
+        "severities": SEVERITIES,
+        "roles": ROLES,
     }
 
 
@@ -132,8 +134,6 @@ async def incident_page(request: Request, incident_id: IncidentId, me: Who) -> H
     return render.page(
         request,
         "incident.html",
-        severities=SEVERITIES,
-        roles=ROLES,
         done=request.query_params.get("done"),
         **context,
     )
@@ -169,8 +169,6 @@ async def _refused(request: Request, incident_id: str, status: int, reason: str)
         request,
         "incident.html",
         status,
-        severities=SEVERITIES,
-        roles=ROLES,
         error=reason,
         **context,
     )
@@ -214,7 +212,7 @@ async def declare(request: Request, me: Who) -> Response:
         body = api_incidents.DeclareRequest(
             runbook=fields.get("runbook", ""),
             summary=fields.get("summary", ""),
-            severity=fields.get("severity") or None,  # type: ignore[arg-type]
+            severity=fields.get("severity") or None,
             params=params,
             by=me,
         )

@@ -74,4 +74,5 @@ _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 def markdown(text: str) -> str:
     """Markdown as HTML, raw HTML in it shown as text."""
-    return _markdown.render(text)
+    html: str = _markdown.render(text)
+    return html
