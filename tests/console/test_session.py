@@ -77,3 +77,12 @@ async def test_a_post_without_the_csrf_token_does_nothing(path):
         await http.post("/console/sign-in", data={"csrf": csrf, "name": "dana"})
         refused = await http.post(path, data={"runbook": "general", "summary": "x", "step": "s"})
         assert refused.status_code == 403 and "CSRF token does not match" in refused.text
+
+
+async def test_temporal_down_is_said_on_the_page():
+    async with console() as http:
+        csrf = await csrf_of(http)
+        await http.post("/console/sign-in", data={"csrf": csrf, "name": "dana"})
+        page = await http.get("/console/incidents/inc-x-1")
+        assert page.status_code == 503 and "text/html" in page.headers["content-type"]
+        assert re.search(r'class="flash error" role="alert">.*retry later</p>', page.text)

@@ -18,7 +18,9 @@ from warroom.console import pages, render, session
 from warroom.console.pages import IncidentId, Who
 from warroom.timeline import follow
 
-router = APIRouter(prefix=f"{session.PREFIX}/live", include_in_schema=False)
+router = APIRouter(
+    prefix=f"{session.PREFIX}/live", include_in_schema=False, route_class=pages.ConsoleRoute
+)
 
 #: Longest life of one stream (the browser reconnects at once after it).
 STREAM_SECONDS = 15.0

@@ -6,28 +6,51 @@ again with the reason): the decisions go through `warroom.decisions` as the API'
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from warroom import decisions, incidents
 from warroom.api import incidents as api_incidents
 from warroom.api.app import validation_message
 from warroom.api.auth import Tokens
 from warroom.console import render, session
-from warroom.errors import DecisionRefused, WarroomError
+from warroom.errors import DecisionRefused, IncidentNotFound, WarroomError
 from warroom.language.runbook import Runbook
 from warroom.postmortem import postmortem
 from warroom.routing import Catalogue
 from warroom.timeline import story
 
-router = APIRouter(prefix=session.PREFIX, include_in_schema=False)
+
+class ConsoleRoute(APIRoute):
+    """A console route: what goes wrong is said on a page, in one line, not as JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handled(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except IncidentNotFound as exc:
+                return render.page(request, "base.html", 404, error=str(exc))
+            except WarroomError as exc:
+                return render.page(request, "base.html", 503, error=f"{exc}; retry later")
+            except (RPCError, TimeoutError) as exc:
+                problem = f"Temporal did not answer ({exc or type(exc).__name__}); retry later"
+                return render.page(request, "base.html", 503, error=problem)
+
+        return handled
+
+
+router = APIRouter(prefix=session.PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 Who = Annotated[str, Depends(session.who)]
 IncidentId = api_incidents.IncidentId
 #: The filters of the incidents page, as the API's list takes them.
