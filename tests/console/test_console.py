@@ -52,6 +52,7 @@ def test_an_approver_approves_from_the_page_and_the_step_runs_live(console: Cons
     expect(approvals).to_contain_text("Step rollback")
     expect(approvals).to_contain_text("dana-oncall, sre-lead")
     approvals.get_by_label("Comment").fill("roll back to v2.4.0 <b>now</b>")
+    keep_for_readme(screenshot(page, tmp_path, "incident-awaiting-approval"))
     approvals.get_by_role("button", name="Approve rollback").click()
 
     expect(page.get_by_role("status")).to_contain_text("Done: approve rollback")
@@ -71,7 +72,7 @@ def test_an_approver_approves_from_the_page_and_the_step_runs_live(console: Cons
     expect(steps.locator("tr", has_text="all-clear")).to_contain_text("succeeded")
     assert same_document(page), "the step's progress came without a reload"
     assert console.checkout.version == "v2.4.0"
-    keep_for_readme(screenshot(page, tmp_path, "incident"))
+    screenshot(page, tmp_path, "incident")
 
     # Closed: the page says so without reload (no actions left), and the postmortem draft
     # is there, rendered and as Markdown.
