@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,14 @@ class Console:
         body = {"runbook": runbook, "summary": summary}
         incident_id: str = self.api("POST", "/v1/incidents", json=body)["incident_id"]
         return incident_id
+
+    def wait_for_approval(self, incident_id: str, step: str) -> None:
+        """Until the step waits for approval (as `GET /v1/incidents/{id}` says)."""
+        for _ in range(WAIT_MS // 100):
+            if step in self.api("GET", f"/v1/incidents/{incident_id}")["pending_approvals"]:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{incident_id}: {step} never waited for approval")
 
     def page(self, token: str = DANA, **context: Any) -> Page:
         """A fresh browser context signed in with `token` (through the sign-in form)."""

@@ -53,7 +53,10 @@ def test_an_approver_approves_from_the_page_and_the_step_runs_live(console: Cons
     expect(approvals).to_contain_text("dana-oncall, sre-lead")
     approvals.get_by_label("Comment").fill("roll back to v2.4.0 <b>now</b>")
     keep_for_readme(screenshot(page, tmp_path, "incident-awaiting-approval"))
-    approvals.get_by_role("button", name="Approve rollback").click()
+    # From the keyboard: the comment box, then Tab to Approve, then Enter.
+    page.keyboard.press("Tab")
+    expect(approvals.get_by_role("button", name="Approve rollback")).to_be_focused()
+    page.keyboard.press("Enter")
 
     expect(page.get_by_role("status")).to_contain_text("Done: approve rollback")
     mark(page)
@@ -86,9 +89,12 @@ def test_an_approver_approves_from_the_page_and_the_step_runs_live(console: Cons
     screenshot(page, tmp_path, "postmortem")
 
 
-def test_a_non_approver_sees_the_workflows_refusal(console: Console, tmp_path):
+def test_a_non_approver_sees_the_workflows_refusal_even_without_javascript(
+    console: Console, tmp_path
+):
     incident_id = console.declare("demo-checkout", "mallory tries")
-    page = console.page(MALLORY)
+    console.wait_for_approval(incident_id, "rollback")
+    page = console.page(MALLORY, java_script_enabled=False)  # plain forms
     page.goto(f"{console.url}/console/incidents/{incident_id}")
     approve = page.get_by_role("button", name="Approve rollback")
     approve.click()
