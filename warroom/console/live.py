@@ -75,7 +75,8 @@ async def timeline_stream(
 ) -> StreamingResponse:
     """Each timeline entry past `after` (or the Last-Event-ID) as it happens, each one's id
     its position; the incident's state after each batch; `end` once it has closed."""
-    seen = int(request.headers.get("last-event-id", "") or after)
+    resumed = request.headers.get("last-event-id", "")
+    seen = int(resumed) if resumed.isdigit() else after
     client = await pages.client_of(request)
 
     async def entries() -> AsyncIterator[str]:

@@ -105,7 +105,7 @@ async def sign_in(request: Request) -> Response:
             request, "sign_in.html", 401, tokens=bool(tokens), next=target, error=problem
         )
     response = RedirectResponse(target, 303)
-    session.keep(response, session.SESSION_COOKIE, value)
+    session.keep(request, response, session.SESSION_COOKIE, value)
     return response
 
 
@@ -133,6 +133,12 @@ async def incidents_page(request: Request, me: Who) -> HTMLResponse:
     )
 
 
+def done_of(request: Request) -> str | None:
+    """What the last form did (`?done=approve rollback`): a decision's kind, and a step."""
+    kind, _, step = request.query_params.get("done", "").partition(" ")
+    return f"{kind} {step}".strip() if kind in decisions.UPDATES and len(step) <= 200 else None
+
+
 async def incident_context(request: Request, incident_id: str) -> dict[str, Any]:
     client = await client_of(request)
     state = await incidents.status(client, incident_id)
@@ -157,7 +163,7 @@ async def incident_page(request: Request, incident_id: IncidentId, me: Who) -> H
     return render.page(
         request,
         "incident.html",
-        done=request.query_params.get("done"),
+        done=done_of(request),
         **context,
     )
 

@@ -92,9 +92,16 @@ async def form(request: Request) -> dict[str, str]:
     return fields
 
 
-def keep(response: Response, name: str, value: str) -> None:
-    """A cookie scripts cannot read and other sites cannot send."""
-    response.set_cookie(name, value, httponly=True, samesite="strict", path=PREFIX)
+def keep(request: Request, response: Response, name: str, value: str) -> None:
+    """A cookie scripts cannot read and other sites cannot send (HTTPS only, behind HTTPS)."""
+    response.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite="strict",
+        path=PREFIX,
+        secure=request.url.scheme == "https",
+    )
 
 
 async def secure(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
@@ -105,7 +112,7 @@ async def secure(request: Request, call_next: Callable[[Request], Awaitable[Any]
     request.state.csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     response = await call_next(request)
     if fresh:
-        keep(response, CSRF_COOKIE, request.state.csrf)
+        keep(request, response, CSRF_COOKIE, request.state.csrf)
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
