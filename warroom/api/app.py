@@ -84,6 +84,9 @@ def create_app(
     for module in (alerts, incidents, runbooks, health):
         app.include_router(module.router)
     _errors(app)
+    from warroom import console  # here: the console's pages use this module's helpers
+
+    console.mount(app)  # the web console at /console: pages, live streams, static files
 
     @app.middleware("http")
     async def measure(request: Request, call_next: Any) -> Any:

@@ -378,6 +378,7 @@ def dev(
     from warroom.stopping import stop_signal
 
     server = DevServer(data_dir, port=port, ui_port=ui_port)
+    os.environ.setdefault("WARROOM_TEMPORAL_UI", server.ui_url)  # the console links to it
 
     async def go() -> None:
         stop = stop_signal()  # before "ready.", so a stop sent in reply is never lost

@@ -65,6 +65,7 @@ async def api(
         say(
             f"API:          {url} ({len(catalogue.entries)} runbooks, fallback {catalogue.fallback!r})"
         )
+        say(f"console:      {url}/console/")
         if tokens:
             say("API auth:     bearer tokens from $" + TOKENS_ENV)
         else:

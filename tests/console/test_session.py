@@ -1,0 +1,88 @@
+"""Sign-in and form checks of the console, without a browser or Temporal: a name without
+tokens, a token with them, kept in an HttpOnly SameSite=Strict cookie; forms without the
+CSRF token do nothing; every console response carries the CSP."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from warroom.api.app import Temporal, create_app
+from warroom.api.auth import Tokens
+from warroom.routing import Catalogue
+
+TOKEN = "dana-token-0123456789abcdef"
+
+
+def console(tokens: dict[str, str] | None = None) -> httpx.AsyncClient:
+    app = create_app(Catalogue.load(), Temporal(address="127.0.0.1:1"), tokens=Tokens(tokens or {}))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+
+
+async def csrf_of(http: httpx.AsyncClient) -> str:
+    page = await http.get("/console/sign-in")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
+def session_cookie(response: httpx.Response) -> str:
+    cookie = next(c for c in response.headers.get_list("set-cookie") if "warroom_session" in c)
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie, cookie
+    return cookie
+
+
+async def test_without_tokens_a_name_signs_in():
+    async with console() as http:
+        assert (await http.get("/console/")).headers["location"] == (
+            "/console/sign-in?next=/console/"
+        )
+        csrf = await csrf_of(http)
+        assert "Your name" in (await http.get("/console/sign-in")).text
+        signed = await http.post(
+            "/console/sign-in", data={"csrf": csrf, "name": "dana", "next": "/console/runbooks"}
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/console/runbooks"
+        assert "warroom_session=dana;" in session_cookie(signed)
+        runbooks = await http.get("/console/runbooks")
+        assert "Signed in as <strong>dana</strong>" in runbooks.text
+        assert "Declare an incident with demo-checkout" in runbooks.text
+
+
+async def test_with_tokens_only_a_valid_token_signs_in_and_a_form_needs_its_csrf_token():
+    async with console({TOKEN: "dana-oncall"}) as http:
+        csrf = await csrf_of(http)
+        bad = await http.post("/console/sign-in", data={"csrf": csrf, "token": "x" * 20})
+        assert bad.status_code == 401 and "that token is not valid" in bad.text
+        forged = await http.post("/console/sign-in", data={"csrf": "guess", "token": TOKEN})
+        assert forged.status_code == 403 and "CSRF token does not match" in forged.text
+        assert "set-cookie" not in forged.headers or "warroom_session" not in str(forged.headers)
+        signed = await http.post(
+            "/console/sign-in", data={"csrf": csrf, "token": TOKEN, "next": "//evil.example/"}
+        )
+        assert signed.headers["location"] == "/console/"  # only pages of the console
+        session_cookie(signed)
+        page = await http.get("/console/runbooks")
+        assert "Signed in as <strong>dana-oncall</strong>" in page.text
+
+
+@pytest.mark.parametrize("path", ["/console/declare", "/console/incidents/inc-x-1/approve"])
+async def test_a_post_without_the_csrf_token_does_nothing(path):
+    async with console() as http:
+        csrf = await csrf_of(http)
+        await http.post("/console/sign-in", data={"csrf": csrf, "name": "dana"})
+        refused = await http.post(path, data={"runbook": "general", "summary": "x", "step": "s"})
+        assert refused.status_code == 403 and "CSRF token does not match" in refused.text
+
+
+async def test_temporal_down_is_said_on_the_page():
+    async with console() as http:
+        csrf = await csrf_of(http)
+        await http.post("/console/sign-in", data={"csrf": csrf, "name": "dana"})
+        page = await http.get("/console/incidents/inc-x-1")
+        assert page.status_code == 503 and "text/html" in page.headers["content-type"]
+        assert re.search(r'class="flash error" role="alert">.*retry later</p>', page.text)

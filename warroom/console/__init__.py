@@ -1,0 +1,34 @@
+"""The web console: the incident room in a browser, served by the API process.
+
+Server-rendered pages (Jinja2, autoescaped), one stylesheet, one small script for the live
+parts (Server-Sent Events); every action is a plain form POST with a CSRF token, taken
+through the same code as the API (`warroom.incidents`, `warroom.decisions`). `mount` adds it
+to the API app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from starlette.staticfiles import StaticFiles
+
+from warroom.console import live, pages, session
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount(app: FastAPI) -> None:
+    """The console's pages under /console, its static files, the login redirect, and the
+    security headers (CSP without inline script) on every console response."""
+    app.include_router(pages.router)
+    app.include_router(live.router)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+    app.add_exception_handler(session.SignInNeeded, session.sign_in_redirect)  # type: ignore[arg-type]
+    app.add_exception_handler(session.FormRejected, pages.form_rejected)  # type: ignore[arg-type]
+    app.middleware("http")(session.secure)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/console/", 303)
