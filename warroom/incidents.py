@@ -72,6 +72,8 @@ class IncidentSummary(BaseModel):
     phase: str
     runbook: str
     service: str
+    #: Who is commander ("" while nobody is).
+    commander: str = ""
     started_at: datetime | None
     closed_at: datetime | None
     #: Temporal's own execution status (running, completed, terminated, ...).
@@ -289,6 +291,7 @@ async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
         phase=attrs.get(sa.PHASE) or "",
         runbook=attrs.get(sa.RUNBOOK) or "",
         service=attrs.get(sa.SERVICE) or "",
+        commander=attrs.get(sa.COMMANDER) or "",
         started_at=wf.start_time,
         closed_at=wf.close_time,
     )

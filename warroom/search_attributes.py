@@ -10,8 +10,10 @@ SERVICE = SearchAttributeKey.for_keyword("IncidentService")
 STATUS = SearchAttributeKey.for_keyword("IncidentStatus")
 PHASE = SearchAttributeKey.for_keyword("IncidentPhase")
 RUNBOOK = SearchAttributeKey.for_keyword("IncidentRunbook")
+#: Set once someone is commander (incidents started before it existed never set it).
+COMMANDER = SearchAttributeKey.for_keyword("IncidentCommander")
 
-ALL = (SEVERITY, SERVICE, STATUS, PHASE, RUNBOOK)
+ALL = (SEVERITY, SERVICE, STATUS, PHASE, RUNBOOK, COMMANDER)
 NAMES = tuple(key.name for key in ALL)
 
 

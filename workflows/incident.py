@@ -74,6 +74,8 @@ PATCH_MITIGATED = "status-mitigated"
 PATCH_TIMELINE = "timeline-records"
 #: The postmortem draft written through an activity when the incident closes.
 PATCH_POSTMORTEM = "postmortem-draft"
+#: The commander as a search attribute (IncidentCommander), for lists of incidents.
+PATCH_COMMANDER = "commander-attribute"
 #: Time given to writing the postmortem draft (it reads the whole history).
 POSTMORTEM_TIMEOUT = timedelta(minutes=2)
 
@@ -135,6 +137,7 @@ class IncidentWorkflow:
         #: Whether this run writes the timeline's own records (a marker in its first task, so
         #: the timeline knows that a signal without a refusal record was applied).
         self._tells = workflow.patched(PATCH_TIMELINE)
+        self._lists_commander = workflow.patched(PATCH_COMMANDER)
 
     # ---- run -------------------------------------------------------------------------
 
@@ -1049,10 +1052,12 @@ class IncidentWorkflow:
             sa.PHASE.name: s.phase,
             sa.RUNBOOK.name: s.runbook,
         }
+        if self._lists_commander and "commander" in s.roles:
+            wanted[sa.COMMANDER.name] = s.roles["commander"]
         changed = [
             key.value_set(wanted[key.name])
             for key in sa.ALL
-            if self._published.get(key.name) != wanted[key.name]
+            if key.name in wanted and self._published.get(key.name) != wanted[key.name]
         ]
         if changed:
             workflow.upsert_search_attributes(changed)

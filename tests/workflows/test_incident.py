@@ -25,11 +25,14 @@ from temporalio.worker import Worker
 
 from activities.registry import ACTIVITIES
 from tests.fakehttp import FakeHttp, Reply
+from warroom import incidents
 from warroom import search_attributes as sa
 from warroom.language.loader import parse_runbook
 from warroom.language.runbook import Runbook
 from warroom.models import (
     Abort,
+    Acknowledge,
+    Assign,
     Decision,
     IncidentInput,
     IncidentState,
@@ -672,6 +675,17 @@ async def test_search_attributes_track_the_incident(
         await awaiting_rollback(handle, fake_http)
         waiting = f"WorkflowId = '{handle.id}' AND IncidentStatus = 'awaiting_approval'"
         assert await find(client, waiting) == [handle.id]
+        assert (await handle.describe()).typed_search_attributes.get(sa.COMMANDER) is None
+        await handle.execute_update(IncidentWorkflow.acknowledge_incident, Acknowledge(by="dana"))
+        led = f"WorkflowId = '{handle.id}' AND IncidentCommander = 'dana'"
+        assert await find(client, led) == [handle.id]
+        await handle.execute_update(
+            IncidentWorkflow.assign_role, Assign(role="commander", to="erin", by="dana")
+        )
+        handed = f"WorkflowId = '{handle.id}' AND IncidentCommander = 'erin'"
+        assert await find(client, handed) == [handle.id]
+        row = next(r for r in await incidents.list_incidents(client) if r.incident_id == handle.id)
+        assert row.commander == "erin"
         await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="alice"))
         result = await finish(handle)
     assert result.status == "resolved"

@@ -194,10 +194,11 @@ def decision_answer(
 def list_text(incidents: list[IncidentSummary]) -> str:
     if not incidents:
         return "no incidents"
-    rows = [("INCIDENT", "STATUS", "SEV", "PHASE", "RUNBOOK", "STARTED (UTC)")]
+    rows = [("INCIDENT", "STATUS", "SEV", "PHASE", "RUNBOOK", "COMMANDER", "STARTED (UTC)")]
     for inc in incidents:
         started = inc.started_at.strftime("%Y-%m-%d %H:%M:%S") if inc.started_at else "-"
-        rows.append((inc.incident_id, inc.status, inc.severity, inc.phase, inc.runbook, started))
+        row = (inc.incident_id, inc.status, inc.severity, inc.phase, inc.runbook)
+        rows.append((*row, inc.commander or "-", started))
     return _table(rows)
 
 
