@@ -69,7 +69,9 @@ class Storm:
         """group key → the fingerprints of every distinct alert of that group that was posted."""
         seen: dict[str, set[str]] = {}
         for body in self.posts:
-            seen.setdefault(body["groupKey"], set()).update(a["fingerprint"] for a in body["alerts"])
+            seen.setdefault(body["groupKey"], set()).update(
+                a["fingerprint"] for a in body["alerts"]
+            )
         return seen
 
 
@@ -138,7 +140,9 @@ async def post_all(
 # ---- the run ------------------------------------------------------------------------------
 
 
-def serve_process(address: str, task_queue: str, runbooks: Path, port: int) -> subprocess.Popen[bytes]:
+def serve_process(
+    address: str, task_queue: str, runbooks: Path, port: int
+) -> subprocess.Popen[bytes]:
     """`warroom serve` in its own process, with the storm runbook on its search path."""
     env = {
         **os.environ,

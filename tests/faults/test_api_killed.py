@@ -1,0 +1,54 @@
+"""The API process killed outright (SIGKILL) in the middle of an alert burst, while its senders
+retry as Alertmanager does (a 5xx or a connection error → retry with backoff) until the API,
+started again on the same port, takes the notification: every alert ends up in exactly one
+incident, counted once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from bench.alert_storm import make_storm, post_all
+from tests.faults.conftest import Retrying, assert_every_alert_counted_once
+from worker import build_worker
+
+NOTIFICATIONS = 80
+KILL_AFTER = 20  # acknowledged notifications before the kill
+SENDERS = 8
+
+
+async def test_api_killed_mid_burst_every_alert_lands_in_exactly_one_incident(
+    dev_env, api_processes, task_queue
+):
+    address = dev_env.client.service_client.config.target_host
+    url = await api_processes.start(address)
+    port = int(url.rsplit(":", 1)[1])
+    storm = make_storm(NOTIFICATIONS, groups=4, alerts_per_group=4)
+    acked = asyncio.Event()
+    acks = 0
+
+    async with httpx.AsyncClient(timeout=30) as http, build_worker(dev_env.client, task_queue):
+        sender = Retrying(http)
+
+        async def post(body: dict) -> int:
+            nonlocal acks
+            response = await sender.post(f"{url}/v1/alerts/alertmanager", body)
+            assert response.status_code == 200, response.text
+            acks += 1
+            if acks == KILL_AFTER:
+                acked.set()
+            return response.status_code
+
+        async def kill_and_restart() -> None:
+            await acked.wait()
+            api_processes.kill(0)  # SIGKILL while the other senders have requests in flight
+            await api_processes.start(address, port)
+
+        restarted = asyncio.create_task(kill_and_restart())
+        _, statuses = await post_all(storm, SENDERS, post)
+        await restarted
+        assert statuses == {200: NOTIFICATIONS}
+        assert api_processes.procs[0].returncode == -9
+        assert sender.failures, "the kill cut off no request: it came too late to test anything"
+        await assert_every_alert_counted_once(dev_env.client, task_queue, storm)

@@ -1,0 +1,71 @@
+"""Temporal unreachable when the API starts and again (killed outright) in the middle of an
+alert burst: /readyz answers 503, alerts get 503 and nothing is stored for them; once Temporal
+is up, the retried notifications land, every acknowledged one was stored (the killed server
+restarts on its database file), and every alert is counted once. (The API losing an
+already-connected Temporal between two notifications is tests/api/test_temporal_down.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from bench.alert_storm import make_storm, post_all
+from tests.faults.conftest import BOUND_SECONDS, Retrying, assert_every_alert_counted_once
+from worker import build_worker
+
+NOTIFICATIONS = 40
+KILL_AFTER = 10
+SENDERS = 6
+
+
+async def test_api_started_without_temporal_and_temporal_killed_mid_burst_loses_nothing(
+    own_server, api_processes, task_queue
+):
+    url = await api_processes.start(own_server.address)  # nobody listens there yet
+    storm = make_storm(NOTIFICATIONS, groups=3, alerts_per_group=3, seed=2)
+    alerts = f"{url}/v1/alerts/alertmanager"
+    async with httpx.AsyncClient(timeout=60) as http:
+        assert (await http.get(f"{url}/readyz")).status_code == 503
+        for body in storm.posts[:3]:
+            down = await http.post(alerts, json=body)
+            assert down.status_code == 503, down.text
+            assert "Temporal" in down.json()["error"] and down.headers["retry-after"] == "5"
+
+        client = await own_server.start()
+        assert [wf async for wf in client.list_workflows(f"TaskQueue = '{task_queue}'")] == []
+        for _ in range(BOUND_SECONDS * 10):  # the API connects by itself on the next request
+            if (await http.get(f"{url}/readyz")).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert (await http.get(f"{url}/readyz")).status_code == 200
+
+        acked = asyncio.Event()
+        acks = 0
+        sender = Retrying(http)
+
+        async def post(body: dict) -> int:
+            nonlocal acks
+            response = await sender.post(alerts, body)
+            assert response.status_code == 200, response.text
+            acks += 1
+            if acks == KILL_AFTER:
+                acked.set()
+            return response.status_code
+
+        async def kill_and_restart() -> None:
+            await acked.wait()
+            own_server.kill()  # SIGKILL, same database file on restart
+            assert (await http.get(f"{url}/readyz")).status_code == 503
+            await own_server.start()
+
+        restarted = asyncio.create_task(kill_and_restart())
+        _, statuses = await post_all(storm, SENDERS, post)  # the first three again, and the rest
+        await restarted
+        assert statuses == {200: NOTIFICATIONS}
+        # Calls in flight at the kill wait for Temporal up to 10 s (then 503): never a 500.
+        assert set(sender.failures) <= {"503"}, sender.failures
+
+    client = await own_server.server.wait_ready()
+    async with build_worker(client, task_queue):
+        await assert_every_alert_counted_once(client, task_queue, storm)
