@@ -75,8 +75,8 @@ class Storm:
         return seen
 
 
-def notification(storm: Storm, group: int, alerts: int) -> dict[str, Any]:
-    """An Alertmanager (webhook v4) notification of `group` carrying its first `alerts` alerts."""
+def notification(storm: Storm, group: int, alerts: range) -> dict[str, Any]:
+    """An Alertmanager (webhook v4) notification of `group` carrying those of its alerts."""
     common = {"alertname": "StormAlert", "service": f"svc-{group}", "severity": "warning"}
     return {
         "version": "4",
@@ -98,25 +98,35 @@ def notification(storm: Storm, group: int, alerts: int) -> dict[str, Any]:
                 "generatorURL": "http://prometheus.example:9090/graph",
                 "fingerprint": storm.fingerprint(group, i),
             }
-            for i in range(alerts)
+            for i in alerts
         ],
     }
 
 
 def make_storm(
-    notifications: int, groups: int = 20, alerts_per_group: int = 5, seed: int = 0
+    notifications: int,
+    groups: int = 20,
+    alerts_per_group: int = 5,
+    *,
+    seed: int = 0,
+    ha: float = 0.5,
+    cumulative: bool = True,
 ) -> Storm:
-    """`notifications` posts over `groups` groups: a group's k-th notification carries its
-    first 1 + k//2 alerts (capped), so most alerts are repeats; about half are HA pairs."""
+    """`notifications` posts over `groups` groups; a fraction `ha` of them are HA pairs.
+    Cumulative (as Alertmanager does): a group's k-th notification carries its first
+    1 + k//2 alerts (capped), so most alerts are repeats. Else it carries its k-th alert
+    alone, so an alert lost on the way is not sent again by a later notification."""
     rng = random.Random(seed)
     storm = Storm(uuid.uuid4().hex[:8], groups, alerts_per_group, [])
     sent = Counter[int]()
     while len(storm.posts) < notifications:
         group = rng.randrange(groups) if len(storm.posts) >= groups else len(storm.posts)
-        body = notification(storm, group, min(alerts_per_group, 1 + sent[group] // 2))
+        k = sent[group]
+        alerts = range(min(alerts_per_group, 1 + k // 2)) if cumulative else range(k, k + 1)
+        body = notification(storm, group, alerts)
         sent[group] += 1
         storm.posts.append(body)
-        if rng.random() < 0.5 and len(storm.posts) < notifications:
+        if rng.random() < ha and len(storm.posts) < notifications:
             storm.posts.append(body)  # the HA peer delivers the same notification
     return storm
 
