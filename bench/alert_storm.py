@@ -153,7 +153,8 @@ async def post_all(
 def serve_process(
     address: str, task_queue: str, runbooks: Path, port: int
 ) -> subprocess.Popen[bytes]:
-    """`warroom serve` in its own process, with the storm runbook on its search path."""
+    """`warroom serve` in its own process, with the storm runbook on its search path; its
+    output goes to `api-<port>.log` next to the runbook."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": address,
@@ -162,14 +163,15 @@ def serve_process(
     }
     env.pop("WARROOM_API_TOKENS", None)
     exe = str(Path(sys.executable).parent / "warroom")
-    return subprocess.Popen(
-        [exe, "serve", "--port", str(port)],
-        env=env,
-        cwd=runbooks,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with (runbooks / f"api-{port}.log").open("ab") as log:
+        return subprocess.Popen(
+            [exe, "serve", "--port", str(port)],
+            env=env,
+            cwd=runbooks,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen[bytes], bound: float = 60) -> None:
