@@ -13,7 +13,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from bench.alert_storm import STORM_RUNBOOK, Storm, serve_process, wait_healthy
+from bench.alert_storm import STORM_RUNBOOK, Storm, post_all, serve_process, wait_healthy
 from tests.fakehttp import Recorded, Reply
 from warroom import incidents
 from warroom.devstack import DevServer, free_port
@@ -46,7 +46,26 @@ def fault_runbook(text: str, cadence: timedelta | None = None) -> Runbook:
     return rb
 
 
-class WorkerProcesses:
+class Processes:
+    """Processes of the test's own; every one still running at the end is killed."""
+
+    procs: list[subprocess.Popen[bytes]]
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no graceful shutdown, whatever the process was doing is cut off."""
+        proc.kill()
+        proc.wait(BOUND_SECONDS)
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self.procs:
+            proc.wait(BOUND_SECONDS)
+
+
+class WorkerProcesses(Processes):
     """`warroom worker` processes on one task queue; every one still running at the end is killed."""
 
     def __init__(self, task_queue: str, secrets: dict[str, str], log_dir: Path) -> None:
@@ -71,19 +90,6 @@ class WorkerProcesses:
             )
         self.procs.append(proc)
         return proc
-
-    @staticmethod
-    def kill(proc: subprocess.Popen[bytes]) -> None:
-        """SIGKILL: no graceful shutdown, whatever the worker was doing is cut off."""
-        proc.kill()
-        proc.wait(BOUND_SECONDS)
-
-    def kill_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-        for proc in self.procs:
-            proc.wait(BOUND_SECONDS)
 
 
 class KillableDevServer:
@@ -184,7 +190,7 @@ def own_server(tmp_path) -> Iterator[KillableDevServer]:
         server.kill()
 
 
-class ApiProcesses:
+class ApiProcesses(Processes):
     """`warroom serve` processes (the storm runbook on their search path); a test kills one
     with SIGKILL and starts it again on the same port. Every one left running is killed."""
 
@@ -202,18 +208,6 @@ class ApiProcesses:
         url = f"http://127.0.0.1:{port}"
         await wait_healthy(url, proc, BOUND_SECONDS)
         return url
-
-    def kill(self, index: int) -> None:
-        proc = self.procs[index]
-        proc.kill()
-        proc.wait(BOUND_SECONDS)
-
-    def kill_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-        for proc in self.procs:
-            proc.wait(BOUND_SECONDS)
 
 
 @pytest.fixture
@@ -247,6 +241,40 @@ class Retrying:
                 raise AssertionError(f"{url} never took the notification: {dict(self.failures)}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+async def burst_through_a_fault(
+    http: httpx.AsyncClient,
+    url: str,
+    storm: Storm,
+    senders: int,
+    after: int,
+    fault: Callable[[], Awaitable[None]],
+) -> Retrying:
+    """Post the storm to `url` as Alertmanager would (retrying), `fault` running once `after`
+    notifications were acknowledged; every notification ends acknowledged (200)."""
+    sender = Retrying(http)
+    acked = asyncio.Event()
+    acks = 0
+
+    async def post(body: dict[str, Any]) -> int:
+        nonlocal acks
+        response = await sender.post(url, body)
+        assert response.status_code == 200, response.text
+        acks += 1
+        if acks == after:
+            acked.set()
+        return response.status_code
+
+    async def fault_after() -> None:
+        await acked.wait()
+        await fault()
+
+    faulted = asyncio.create_task(fault_after())
+    _, statuses = await post_all(storm, senders, post)
+    await faulted
+    assert statuses == {200: len(storm.posts)}
+    return sender
 
 
 async def incident_states(

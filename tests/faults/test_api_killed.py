@@ -5,12 +5,10 @@ incident, counted once."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
-from bench.alert_storm import make_storm, post_all
-from tests.faults.conftest import Retrying, assert_every_alert_counted_once
+from bench.alert_storm import make_storm
+from tests.faults.conftest import assert_every_alert_counted_once, burst_through_a_fault
 from worker import build_worker
 
 NOTIFICATIONS = 80
@@ -26,30 +24,16 @@ async def test_api_killed_mid_burst_every_alert_lands_in_exactly_one_incident(
     port = int(url.rsplit(":", 1)[1])
     # Each alert in one notification only: one acknowledged but not stored would be lost for good.
     storm = make_storm(NOTIFICATIONS, groups=4, ha=0, cumulative=False)
-    acked = asyncio.Event()
-    acks = 0
+
+    async def kill_and_restart() -> None:
+        api = api_processes.procs[0]
+        api_processes.kill(api)  # SIGKILL while the other senders have requests in flight
+        await api_processes.start(address, port)
 
     async with httpx.AsyncClient(timeout=30) as http, build_worker(dev_env.client, task_queue):
-        sender = Retrying(http)
-
-        async def post(body: dict) -> int:
-            nonlocal acks
-            response = await sender.post(f"{url}/v1/alerts/alertmanager", body)
-            assert response.status_code == 200, response.text
-            acks += 1
-            if acks == KILL_AFTER:
-                acked.set()
-            return response.status_code
-
-        async def kill_and_restart() -> None:
-            await acked.wait()
-            api_processes.kill(0)  # SIGKILL while the other senders have requests in flight
-            await api_processes.start(address, port)
-
-        restarted = asyncio.create_task(kill_and_restart())
-        _, statuses = await post_all(storm, SENDERS, post)
-        await restarted
-        assert statuses == {200: NOTIFICATIONS}
+        sender = await burst_through_a_fault(
+            http, f"{url}/v1/alerts/alertmanager", storm, SENDERS, KILL_AFTER, kill_and_restart
+        )
         assert api_processes.procs[0].returncode == -9
         assert sender.failures, "the kill cut off no request: it came too late to test anything"
         await assert_every_alert_counted_once(dev_env.client, task_queue, storm)

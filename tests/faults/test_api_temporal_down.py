@@ -10,8 +10,12 @@ import asyncio
 
 import httpx
 
-from bench.alert_storm import make_storm, post_all
-from tests.faults.conftest import BOUND_SECONDS, Retrying, assert_every_alert_counted_once
+from bench.alert_storm import make_storm
+from tests.faults.conftest import (
+    BOUND_SECONDS,
+    assert_every_alert_counted_once,
+    burst_through_a_fault,
+)
 from worker import build_worker
 
 NOTIFICATIONS = 40
@@ -40,29 +44,15 @@ async def test_api_started_without_temporal_and_temporal_killed_mid_burst_loses_
             await asyncio.sleep(0.1)
         assert (await http.get(f"{url}/readyz")).status_code == 200
 
-        acked = asyncio.Event()
-        acks = 0
-        sender = Retrying(http)
-
-        async def post(body: dict) -> int:
-            nonlocal acks
-            response = await sender.post(alerts, body)
-            assert response.status_code == 200, response.text
-            acks += 1
-            if acks == KILL_AFTER:
-                acked.set()
-            return response.status_code
-
         async def kill_and_restart() -> None:
-            await acked.wait()
             own_server.kill()  # SIGKILL, same database file on restart
             assert (await http.get(f"{url}/readyz")).status_code == 503
             await own_server.start()
 
-        restarted = asyncio.create_task(kill_and_restart())
-        _, statuses = await post_all(storm, SENDERS, post)  # the first three again, and the rest
-        await restarted
-        assert statuses == {200: NOTIFICATIONS}
+        # The first three again, and the rest.
+        sender = await burst_through_a_fault(
+            http, alerts, storm, SENDERS, KILL_AFTER, kill_and_restart
+        )
         # Calls in flight at the kill wait for Temporal up to 10 s (then 503): never a 500.
         assert set(sender.failures) <= {"503"}, sender.failures
 
