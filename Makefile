@@ -35,6 +35,8 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_incident
 	$(BIN)/python -m bench.decision_latency
+	$(BIN)/python -m bench.alert_to_action
+	$(BIN)/python -m bench.alert_storm
 	$(BIN)/python -m bench.history_size
 	$(BIN)/python -m bench.rehearse_3day
 	$(BIN)/python -m bench.open_incidents
