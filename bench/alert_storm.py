@@ -282,7 +282,8 @@ async def main(notifications: int, clients: int, groups: int, alerts: int) -> No
             and s.alerts_received - s.alerts_duplicate == len(ids[i])
             for s, i in zip(states, ids, strict=True)
         )
-        signals = sum(s.alerts_received for s in states)
+        alerts_received = sum(s.alerts_received for s in states)
+        signals = sum(await asyncio.gather(*(signals_in(env.client, i) for i in ids)))
         await env.shutdown()
 
     n = len(storm.posts)
@@ -299,8 +300,9 @@ async def main(notifications: int, clients: int, groups: int, alerts: int) -> No
     print(
         f"incidents: {len(runs)} (expected {groups}); every distinct alert counted once: "
         f"{counted_once}; statuses {dict(w_status)}; 5xx: {fivexx}; "
-        f"signals stored by warroom: {signals} for {sum(len(b['alerts']) for b in storm.posts)} "
-        f"alerts posted; load {os.getloadavg()[0]:.2f}"
+        f"signals sent by warroom: {signals}, carrying {alerts_received} alerts, for "
+        f"{sum(len(b['alerts']) for b in storm.posts)} alerts posted; "
+        f"load {os.getloadavg()[0]:.2f}"
     )
     path = write_results(
         "alert_storm",
@@ -320,11 +322,25 @@ async def main(notifications: int, clients: int, groups: int, alerts: int) -> No
             "incidents": len(runs),
             "counted_once": counted_once,
             "statuses": {str(k): v for k, v in w_status.items()},
-            "signals_stored": signals,
+            "signals_sent": signals,
+            "alerts_received": alerts_received,
             "load_1min": os.getloadavg()[0],
         },
     )
     print(f"results: {path}")
+
+
+async def signals_in(client: Any, incident_id: str) -> int:
+    """The signals an incident's (latest run's) history holds: Temporal calls that got in."""
+    from temporalio.api.enums.v1 import EventType
+
+    handle = client.get_workflow_handle(incident_id)
+    return sum(
+        [
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            async for e in handle.fetch_history_events()
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -113,6 +113,42 @@ async def test_declared_by_an_alert_and_severity_changed_mid_incident(
     assert metrics(entries).alerts_received == state.alerts_received == 3
 
 
+async def test_an_alerts_signal_is_told_alert_by_alert_as_the_workflow_applies_it(
+    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
+):
+    client = time_env.client
+    async with build_worker(client, task_queue):
+        handle = await client.start_workflow(
+            IncidentWorkflow.run,
+            (await start_input(world)),
+            id="inc-golden-batch",
+            task_queue=task_queue,
+            start_signal="alerts",  # what the API sends: a notification's alerts at once
+            start_signal_args=[[alert(fingerprint="fp1"), alert(fingerprint="fp2")]],
+        )
+        await gate(handle)
+        await handle.signal(IncidentWorkflow.alerts, [alert(fingerprint="fp1")])
+        await handle.signal("alerts", [{"fingerprint": ""}])  # malformed: dropped whole
+        await handle.signal(
+            IncidentWorkflow.alerts, [alert("resolved", "fp1"), alert("resolved", "fp2")]
+        )
+        state = await finish(handle)  # every alert resolved: the mitigation is skipped
+        entries = await timeline(client, handle.id)
+    told = [(e.event, e.detail) for e in entries if "alert" in f"{e.source} {e.event} {e.detail}"]
+    assert told == [
+        ("declared", "SEV2 Golden checkout — 5xx after deploy (alert CheckoutHighErrorRate)"),
+        ("alert received", "CheckoutHighErrorRate (fp1)"),
+        ("alert received", "CheckoutHighErrorRate (fp2)"),
+        ("alert repeated", "CheckoutHighErrorRate (fp1)"),
+        ("malformed signal ignored", "alerts"),
+        ("alert resolved", "CheckoutHighErrorRate (fp1)"),
+        ("alert resolved", "CheckoutHighErrorRate (fp2)"),
+        ("alerts resolved", "every alert resolved; on_alert_resolved: skip_mitigation"),
+    ]
+    assert state.alerts_received == 5 and state.alerts_duplicate == 1
+    assert metrics(entries).alerts_received == state.alerts_received
+
+
 async def start_input(fake: FakeHttp):  # type: ignore[no-untyped-def]
     from warroom.models import IncidentInput
 

@@ -31,7 +31,7 @@ from warroom.errors import (
     WarroomError,
 )
 from warroom.incidents import InputTooLarge, NoWorker
-from warroom.intake import DEFAULT_CONCURRENCY, DELIVERY_TIMEOUT, Busy, Intake
+from warroom.intake import DEFAULT_CONCURRENCY, DELIVERY_TIMEOUT, REMEMBER_FOR, Busy, Intake
 from warroom.routing import Catalogue
 
 #: gRPC statuses that mean "Temporal is not there right now": 503, retry later.
@@ -67,6 +67,7 @@ def create_app(
     tokens: Tokens | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     concurrency: int = DEFAULT_CONCURRENCY,
+    remember_for: float = REMEMBER_FOR,
 ) -> FastAPI:
     app = FastAPI(
         title="warroom",
@@ -79,7 +80,11 @@ def create_app(
     app.state.catalogue = catalogue
     app.state.temporal = temporal
     app.state.intake = Intake(
-        temporal, catalogue, concurrency=concurrency, on_collapsed=metrics.duplicates_collapsed.inc
+        temporal,
+        catalogue,
+        concurrency=concurrency,
+        remember_for=remember_for,
+        on_collapsed=metrics.duplicates_collapsed.inc,
     )
     for module in (alerts, incidents, runbooks, health):
         app.include_router(module.router)

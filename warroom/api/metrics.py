@@ -22,7 +22,7 @@ class Metrics:
         )
         self.duplicates_collapsed = Counter(
             "warroom_alert_duplicates_collapsed",
-            "Identical alert signals in flight at once, sent once.",
+            "Alerts not sent to Temporal: the same alert was in flight, or stored moments ago.",
             registry=self.registry,
         )
         self.temporal_errors = Counter(
