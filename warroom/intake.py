@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel
@@ -36,7 +37,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.client import task_queue
 from warroom.errors import WarroomError
-from warroom.incidents import _check_limits, approvers_of, ui_details, ui_summary
+from warroom.incidents import (
+    MAX_INPUT_BYTES,
+    _check_limits,
+    approvers_of,
+    ui_details,
+    ui_summary,
+)
 from warroom.language.runbook import Severity
 from warroom.models import SUMMARY_MAX_CHARS, Alert, IncidentInput
 from warroom.routing import Catalogue, Route
@@ -52,6 +59,9 @@ DELIVERY_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 16
 #: Most deliveries waiting for a turn before new ones are answered "busy" (retry later).
 DEFAULT_MAX_WAITING = 1000
+#: Most bytes of alerts in one signal: half the server's payload limit (a default 1 MiB body
+#: always fits in one).
+SIGNAL_MAX_BYTES = MAX_INPUT_BYTES // 2
 #: Seconds an API process remembers an alert Temporal stored, to answer a repeat (an HA peer's
 #: copy, a retry, Alertmanager's next group_interval) without a Temporal call. Alertmanager
 #: repeats a notification after hours (`repeat_interval`), far past this.
@@ -92,6 +102,21 @@ class Delivery(BaseModel):
     outcome: Outcome
     signals: int
     fallback_reason: str | None = None
+
+
+def batches(alerts: list[Alert], most_bytes: int = SIGNAL_MAX_BYTES) -> list[list[Alert]]:
+    """The alerts in order, in as few signals as fit under `most_bytes` each (one, unless the
+    notification is huge)."""
+    out: list[list[Alert]] = [[]]
+    size = 0
+    for alert in alerts:
+        n = len(alert.model_dump_json())
+        if out[-1] and size + n > most_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(alert)
+        size += n
+    return out
 
 
 def incident_id_for(runbook: str, source: str, group_key: str) -> str:
@@ -240,10 +265,18 @@ class Intake:
             return False, True
         client = await self.client()
         await _check_limits(client, incident_id, inp)
-        if alerts[0].status == "firing":
-            started = await self._bounded(lambda: self._start(client, incident_id, inp, alerts))
-            return started, True
-        return False, await self._bounded(lambda: self._signal(client, incident_id, alerts))
+        first, *rest = batches(alerts)
+        if first[0].status == "firing":
+            started = await self._bounded(lambda: self._start(client, incident_id, inp, first))
+            sent = True
+        else:
+            started, sent = (
+                False,
+                await self._bounded(lambda: self._signal(client, incident_id, first)),
+            )
+        for more in rest:  # a notification too large for one signal (a raised --max-body)
+            sent = await self._bounded(partial(self._signal, client, incident_id, more)) and sent
+        return started, sent
 
     async def _bounded(self, call: Callable[[], Awaitable[bool]]) -> bool:
         if self._waiting >= self.max_waiting:

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from warroom.api.app import Temporal, create_app
@@ -116,15 +115,6 @@ class Api:
 
     async def get(self, path: str, **kw: Any) -> httpx.Response:
         return await self.http.get(f"{self.url}{path}", **kw)
-
-
-async def signals(api: Api, incident_id: str) -> int:
-    """`WorkflowExecutionSignaled` events in the incident's history: Temporal calls that got in."""
-    handle = api.client.get_workflow_handle(incident_id)
-    return sum(
-        e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-        async for e in handle.fetch_history_events()
-    )
 
 
 def collapsed(metrics: str) -> float:

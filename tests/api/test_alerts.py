@@ -9,7 +9,8 @@ import uuid
 
 from temporalio.client import WorkflowExecutionStatus
 
-from tests.api.conftest import am, collapsed, fixture, signals
+from bench.alert_storm import signals_in
+from tests.api.conftest import am, collapsed, fixture
 from warroom import incidents
 from warroom.intake import incident_id_for
 from warroom.timeline import timeline
@@ -177,7 +178,7 @@ async def test_a_storm_of_duplicates_opens_one_incident_per_group_and_acknowledg
         assert len(runs) == 1
         state = await wait_state(api, incident_id, lambda s: s.alerts_received >= 2)
         assert len(state.alerts) == 2
-        assert await signals(api, incident_id) == 1  # 50 notifications, one Temporal call
+        assert await signals_in(api.client, incident_id) == 1  # 50 notifications, one Temporal call
     metrics = (await api.get("/metrics")).text
     assert collapsed(metrics) == 147 * 2  # in flight at once, or stored moments ago
     assert 'warroom_incidents_opened_total{runbook="paged"} 3.0' in metrics

@@ -8,9 +8,11 @@ import asyncio
 
 import httpx
 
-from tests.api.conftest import Api, am, collapsed, serve_api, signals
+from bench.alert_storm import signals_in
+from tests.api.conftest import Api, am, collapsed, serve_api
 from tests.api.test_alerts import group, wait_state
-from warroom.intake import RecentlyStored
+from warroom.intake import RecentlyStored, batches
+from warroom.models import Alert
 
 
 async def test_a_notification_is_one_signal_and_a_repeat_within_the_ttl_calls_no_temporal(api):
@@ -20,18 +22,18 @@ async def test_a_notification_is_one_signal_and_a_repeat_within_the_ttl_calls_no
     incident_id = first.json()["incident_id"]
     state = await wait_state(api, incident_id, lambda s: s.status == "awaiting_approval")
     assert state.alerts_received == 2 and len(state.alerts) == 2
-    assert await signals(api, incident_id) == 1  # both alerts in one signal-with-start
+    assert await signals_in(api.client, incident_id) == 1  # both alerts in one signal-with-start
 
     again = await api.post("/v1/alerts/alertmanager", am(key, alerts=2))
     assert again.json() == {**first.json(), "outcome": "joined"}
-    assert await signals(api, incident_id) == 1  # answered from memory: no Temporal call
+    assert await signals_in(api.client, incident_id) == 1  # answered from memory: no Temporal call
     assert collapsed((await api.get("/metrics")).text) == 2
 
     # A new alert of the group: only it is sent (one signal), the other one is remembered.
     grown = am(key, alerts=2)
     grown["alerts"][1]["fingerprint"] = "new-one"
     assert (await api.post("/v1/alerts/alertmanager", grown)).json()["outcome"] == "joined"
-    assert await signals(api, incident_id) == 2
+    assert await signals_in(api.client, incident_id) == 2
     state = await wait_state(api, incident_id, lambda s: s.alerts_received == 3)
     assert state.alerts_duplicate == 0 and len(state.alerts) == 3
     assert collapsed((await api.get("/metrics")).text) == 3
@@ -53,7 +55,7 @@ async def test_a_repeat_after_the_ttl_reaches_the_incident_which_counts_it_once(
         assert again.json()["outcome"] == "joined", again.text
         state = await wait_state(api, incident_id, lambda s: s.alerts_received == 4)
         assert state.alerts_duplicate == 2 and len(state.alerts) == 2
-        assert await signals(api, incident_id) == 2
+        assert await signals_in(api.client, incident_id) == 2
         assert collapsed((await api.get("/metrics")).text) == 0
 
 
@@ -75,3 +77,12 @@ def test_the_memory_forgets_after_its_ttl_a_hit_does_not_extend_it_and_it_is_bou
     off = RecentlyStored(ttl=0, size=3)
     off.add(("inc", ("a", "firing", "")))
     assert ("inc", ("a", "firing", "")) not in off
+
+
+def test_a_notification_too_large_for_one_signal_is_split_in_order():
+    alerts = [Alert(fingerprint=f"fp{n}", annotations={"d": "x" * 400}) for n in range(5)]
+    one = len(alerts[0].model_dump_json())
+    assert batches(alerts) == [alerts]  # the usual case: one signal
+    split = batches(alerts, most_bytes=2 * one)
+    assert split == [alerts[0:2], alerts[2:4], alerts[4:5]]
+    assert batches(alerts[:2], most_bytes=one // 2) == [alerts[0:1], alerts[1:2]]
