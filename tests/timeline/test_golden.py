@@ -144,6 +144,7 @@ async def test_an_alerts_signal_is_told_alert_by_alert_as_the_workflow_applies_i
         ("alert resolved", "CheckoutHighErrorRate (fp1)"),
         ("alert resolved", "CheckoutHighErrorRate (fp2)"),
         ("alerts resolved", "every alert resolved; on_alert_resolved: skip_mitigation"),
+        ("skipped (alerts resolved)", ""),
     ]
     assert state.alerts_received == 5 and state.alerts_duplicate == 1
     assert metrics(entries).alerts_received == state.alerts_received
