@@ -36,7 +36,15 @@ async def test_a_notification_is_one_signal_and_a_repeat_within_the_ttl_calls_no
     assert await signals_in(api.client, incident_id) == 2
     state = await wait_state(api, incident_id, lambda s: s.alerts_received == 3)
     assert state.alerts_duplicate == 0 and len(state.alerts) == 3
-    assert collapsed((await api.get("/metrics")).text) == 3
+    metrics = (await api.get("/metrics")).text
+    assert collapsed(metrics) == 3
+    assert (
+        'warroom_http_request_duration_seconds_count{method="POST",'
+        'route="/v1/alerts/alertmanager",status="200"} 3.0' in metrics
+    )
+    assert 'route="unmatched",status="404"' not in metrics
+    assert (await api.get("/nowhere")).status_code == 404
+    assert 'route="unmatched",status="404"} 1.0' in (await api.get("/metrics")).text
 
 
 async def test_a_repeat_after_the_ttl_reaches_the_incident_which_counts_it_once(
