@@ -100,6 +100,8 @@ class Delivery(BaseModel):
     #: "opened" (this notification started the incident), "joined" (it was open already),
     #: "no_open_incident" (only resolved alerts, and no incident of the group is open).
     outcome: Outcome
+    #: The alerts the notification carried (now one signal at most, or none when Temporal
+    #: stored them all moments ago); the name is kept for the API's existing callers.
     signals: int
     fallback_reason: str | None = None
 

@@ -88,15 +88,7 @@ async def test_declared_by_an_alert_and_severity_changed_mid_incident(
 ):
     client = time_env.client
     async with build_worker(client, task_queue):
-        handle = await client.start_workflow(
-            IncidentWorkflow.run,
-            (await start_input(world)),
-            id="inc-golden-alert",
-            task_queue=task_queue,
-            start_signal="alert",
-            start_signal_args=[alert()],
-        )
-        await gate(handle)
+        handle = await opened_by(client, task_queue, world, "alert", alert())
         await handle.signal(IncidentWorkflow.alert, alert())  # the same notification again
         await handle.execute_update(
             IncidentWorkflow.change_severity, SetSeverity(severity="SEV1", by="alice")
@@ -118,15 +110,9 @@ async def test_an_alerts_signal_is_told_alert_by_alert_as_the_workflow_applies_i
 ):
     client = time_env.client
     async with build_worker(client, task_queue):
-        handle = await client.start_workflow(
-            IncidentWorkflow.run,
-            (await start_input(world)),
-            id="inc-golden-batch",
-            task_queue=task_queue,
-            start_signal="alerts",  # what the API sends: a notification's alerts at once
-            start_signal_args=[[alert(fingerprint="fp1"), alert(fingerprint="fp2")]],
-        )
-        await gate(handle)
+        # What the API sends: a notification's alerts at once.
+        batch = [alert(fingerprint="fp1"), alert(fingerprint="fp2")]
+        handle = await opened_by(client, task_queue, world, "alerts", batch)
         await handle.signal(IncidentWorkflow.alerts, [alert(fingerprint="fp1")])
         await handle.signal("alerts", [{"fingerprint": ""}])  # malformed: dropped whole
         await handle.signal(
@@ -148,6 +134,20 @@ async def test_an_alerts_signal_is_told_alert_by_alert_as_the_workflow_applies_i
     ]
     assert state.alerts_received == 5 and state.alerts_duplicate == 1
     assert metrics(entries).alerts_received == state.alerts_received
+
+
+async def opened_by(client, task_queue: str, world: FakeHttp, signal: str, payload):  # type: ignore[no-untyped-def]
+    """An incident opened by signal-with-start (as an alert opens one), at its gate."""
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        (await start_input(world)),
+        id=f"inc-golden-{signal}",
+        task_queue=task_queue,
+        start_signal=signal,
+        start_signal_args=[payload],
+    )
+    await gate(handle)
+    return handle
 
 
 async def start_input(fake: FakeHttp):  # type: ignore[no-untyped-def]
