@@ -7,13 +7,14 @@ fired so far (as Alertmanager does), many are repeats, and about half are delive
 once (two Alertmanager peers in HA). Checks exactly G incidents, every distinct alert counted
 once, zero 5xx. No worker runs while the clients post (both sides measure intake only); a
 warroom worker starts afterwards to check the counts.
-Usage: .venv/bin/python -m bench.alert_storm [--notifications N] [--clients C] [--groups G]
+Usage: .venv/bin/python -m bench.alert_storm [--notifications N] [--clients C] [--groups G] [--httpx]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -47,6 +48,7 @@ steps:
     with: {text: fixed}
 """
 STARTS_AT = "2026-11-25T07:38:32.708Z"
+ALERTMANAGER = "/v1/alerts/alertmanager"
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,41 @@ async def post_all(
     return time.perf_counter() - started, statuses
 
 
+class KeepAlive:
+    """A minimal HTTP/1.1 client: JSON POSTs over keep-alive loopback connections, one request
+    at a time on each. Real HTTP, but a light load generator: httpx spends more CPU per request
+    than the API it measures, on the same two cores (`--httpx` measures with it anyway)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, path: str, body: Any) -> int:
+        data = json.dumps(body).encode()
+        if self._idle:
+            reader, writer = self._idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data
+        )
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        status = int(head.split(" ", 2)[1])
+        length = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+        await reader.readexactly(length)
+        if "connection: close" in head:
+            writer.close()
+        else:
+            self._idle.append((reader, writer))
+        return status
+
+    def close(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+
+
 # ---- the run ------------------------------------------------------------------------------
 
 
@@ -189,7 +226,9 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], bound: float = 6
     raise RuntimeError(f"warroom serve did not answer on {url} within {bound:.0f}s")
 
 
-async def main(notifications: int, clients: int, groups: int, alerts: int) -> None:
+async def main(
+    notifications: int, clients: int, groups: int, alerts: int, use_httpx: bool = False
+) -> None:
     # Imported here: the tests import the storm's shape above without a Temporal stack.
     from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.contrib.pydantic import pydantic_data_converter
@@ -229,14 +268,18 @@ async def main(notifications: int, clients: int, groups: int, alerts: int) -> No
         try:
             await wait_healthy(url, api)
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+            lean = KeepAlive("127.0.0.1", port)
             async with httpx.AsyncClient(timeout=60, limits=limits) as http:
 
                 async def to_api(body: dict[str, Any]) -> int:
-                    return (await http.post(f"{url}/v1/alerts/alertmanager", json=body)).status_code
+                    if use_httpx:
+                        return (await http.post(f"{url}{ALERTMANAGER}", json=body)).status_code
+                    return await asyncio.wait_for(lean.post(ALERTMANAGER, body), 60)
 
-                warm = make_storm(40, 4, 2)  # warm up the API process and its connection
+                warm = make_storm(40, 4, 2)  # warm up the API process and its connections
                 await post_all(warm, clients, to_api)
                 w_secs, w_status = await post_all(storm, clients, to_api)
+            lean.close()
         finally:
             api.terminate()
             api.wait(30)
@@ -282,7 +325,8 @@ async def main(notifications: int, clients: int, groups: int, alerts: int) -> No
             and s.alerts_received - s.alerts_duplicate == len(ids[i])
             for s, i in zip(states, ids, strict=True)
         )
-        signals = sum(s.alerts_received for s in states)
+        alerts_received = sum(s.alerts_received for s in states)
+        signals = sum(await asyncio.gather(*(signals_in(env.client, i) for i in ids)))
         await env.shutdown()
 
     n = len(storm.posts)
@@ -299,8 +343,9 @@ async def main(notifications: int, clients: int, groups: int, alerts: int) -> No
     print(
         f"incidents: {len(runs)} (expected {groups}); every distinct alert counted once: "
         f"{counted_once}; statuses {dict(w_status)}; 5xx: {fivexx}; "
-        f"signals stored by warroom: {signals} for {sum(len(b['alerts']) for b in storm.posts)} "
-        f"alerts posted; load {os.getloadavg()[0]:.2f}"
+        f"signals sent by warroom: {signals}, carrying {alerts_received} alerts, for "
+        f"{sum(len(b['alerts']) for b in storm.posts)} alerts posted; "
+        f"load {os.getloadavg()[0]:.2f}"
     )
     path = write_results(
         "alert_storm",
@@ -312,6 +357,7 @@ async def main(notifications: int, clients: int, groups: int, alerts: int) -> No
             "ha_pairs": ha_pairs,
             "clients": clients,
             "api": "warroom serve, own process",
+            "http_client": "httpx" if use_httpx else "keep-alive (bench.alert_storm.KeepAlive)",
             "warroom_seconds": w_secs,
             "warroom_per_second": n / w_secs,
             "plain_seconds": p_secs,
@@ -320,11 +366,25 @@ async def main(notifications: int, clients: int, groups: int, alerts: int) -> No
             "incidents": len(runs),
             "counted_once": counted_once,
             "statuses": {str(k): v for k, v in w_status.items()},
-            "signals_stored": signals,
+            "signals_sent": signals,
+            "alerts_received": alerts_received,
             "load_1min": os.getloadavg()[0],
         },
     )
     print(f"results: {path}")
+
+
+async def signals_in(client: Any, incident_id: str) -> int:
+    """The signals an incident's (latest run's) history holds: Temporal calls that got in."""
+    from temporalio.api.enums.v1 import EventType
+
+    handle = client.get_workflow_handle(incident_id)
+    return sum(
+        [
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            async for e in handle.fetch_history_events()
+        ]
+    )
 
 
 if __name__ == "__main__":
@@ -333,7 +393,8 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--alerts", type=int, default=5, help="distinct alerts per group")
+    parser.add_argument("--httpx", action="store_true", help="post with httpx (a heavier client)")
     args = parser.parse_args()
-    asyncio.run(main(args.notifications, args.clients, args.groups, args.alerts))
+    asyncio.run(main(args.notifications, args.clients, args.groups, args.alerts, args.httpx))
     sys.stdout.flush()
     os._exit(0)  # temporalio/sdk-python#300: don't leave the exit code to interpreter teardown

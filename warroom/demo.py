@@ -173,7 +173,8 @@ async def _with_posted_notifications(
         say(f"{opened['outcome']} {opened['incident_id']} on runbook {opened['runbook']}")
         again = await post("firing")
         say(
-            f"the same notification again (an Alertmanager retry): {again['outcome']}, same incident"
+            f"the same notification again (an Alertmanager retry): {again['outcome']}, same "
+            "incident (the API stored it moments ago: not sent to Temporal again)"
         )
         incident_id = opened["incident_id"]
 

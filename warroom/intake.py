@@ -1,21 +1,28 @@
 """Alert intake: a normalized notification opens or feeds exactly one incident per alert group.
 
 Every source (Alertmanager, Grafana, generic JSON) is parsed into a `Notification` (one alert
-group); `Intake.deliver` routes it to a runbook (`warroom.routing`) and sends each alert as an
-`alert` signal to the incident whose id derives from the runbook and the group, the first one
-with signal-with-start. The workflow counts a notification delivered twice once; concurrent
-identical deliveries are collapsed here before they become signals. `deliver` returns only
-once Temporal has stored every signal (or raises), so a caller acknowledges nothing unstored.
+group); `Intake.deliver` routes it to a runbook (`warroom.routing`) and sends its alerts in ONE
+`alerts` signal to the incident whose id derives from the runbook and the group: with
+signal-with-start when it carries a firing alert (it opens the incident unless it is open), else
+a plain signal (a resolved alert opens nothing). Duplicates are collapsed here, before Temporal:
+an alert that Temporal stored moments ago (`RecentlyStored`, per process) is not sent again, and
+an alert whose delivery is in flight is waited for rather than sent twice. The workflow still
+counts an alert delivered twice once (another API process, or a repeat after the memory forgot
+it). `deliver` returns only once Temporal stored every alert (or raises), so a caller
+acknowledges nothing unstored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel
@@ -30,7 +37,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.client import task_queue
 from warroom.errors import WarroomError
-from warroom.incidents import _check_limits, approvers_of, ui_details, ui_summary
+from warroom.incidents import (
+    MAX_INPUT_BYTES,
+    _check_limits,
+    approvers_of,
+    ui_details,
+    ui_summary,
+)
 from warroom.language.runbook import Severity
 from warroom.models import SUMMARY_MAX_CHARS, Alert, IncidentInput
 from warroom.routing import Catalogue, Route
@@ -46,6 +59,15 @@ DELIVERY_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 16
 #: Most deliveries waiting for a turn before new ones are answered "busy" (retry later).
 DEFAULT_MAX_WAITING = 1000
+#: Most bytes of alerts in one signal: half the server's payload limit (a default 1 MiB body
+#: always fits in one).
+SIGNAL_MAX_BYTES = MAX_INPUT_BYTES // 2
+#: Seconds an API process remembers an alert Temporal stored, to answer a repeat (an HA peer's
+#: copy, a retry, Alertmanager's next group_interval) without a Temporal call. Alertmanager
+#: repeats a notification after hours (`repeat_interval`), far past this.
+REMEMBER_FOR = 30.0
+#: Most alerts remembered at once (about 200 bytes each).
+REMEMBER_MOST = 100_000
 
 
 class Notification(BaseModel):
@@ -65,6 +87,8 @@ class Busy(WarroomError):
 
 
 Outcome = Literal["opened", "joined", "no_open_incident"]
+#: An alert as delivered to one incident: (incident id, the alert's dedup key).
+AlertKey = tuple[str, tuple[str, str, str]]
 
 
 class Delivery(BaseModel):
@@ -76,8 +100,25 @@ class Delivery(BaseModel):
     #: "opened" (this notification started the incident), "joined" (it was open already),
     #: "no_open_incident" (only resolved alerts, and no incident of the group is open).
     outcome: Outcome
+    #: The alerts the notification carried (now one signal at most, or none when Temporal
+    #: stored them all moments ago); the name is kept for the API's existing callers.
     signals: int
     fallback_reason: str | None = None
+
+
+def batches(alerts: list[Alert], most_bytes: int = SIGNAL_MAX_BYTES) -> list[list[Alert]]:
+    """The alerts in order, in as few signals as fit under `most_bytes` each (one, unless the
+    notification is huge)."""
+    out: list[list[Alert]] = [[]]
+    size = 0
+    for alert in alerts:
+        n = len(alert.model_dump_json())
+        if out[-1] and size + n > most_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(alert)
+        size += n
+    return out
 
 
 def incident_id_for(runbook: str, source: str, group_key: str) -> str:
@@ -99,50 +140,78 @@ def incident_input(note: Notification, route: Route) -> IncidentInput:
     )
 
 
+class RecentlyStored:
+    """Keys Temporal stored moments ago, each kept `ttl` seconds from when it was stored (a hit
+    does not extend it: a repeat every few seconds still reaches Temporal once per `ttl`), at
+    most `size` of them, the oldest forgotten first."""
+
+    def __init__(self, ttl: float, size: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.size, self._clock = ttl, size, clock
+        self._until: OrderedDict[AlertKey, float] = OrderedDict()
+
+    def __contains__(self, key: AlertKey) -> bool:
+        until = self._until.get(key)
+        return until is not None and until > self._clock()
+
+    def add(self, key: AlertKey) -> None:
+        if self.ttl <= 0:
+            return
+        now = self._clock()
+        self._until[key] = now + self.ttl
+        self._until.move_to_end(key)
+        # Kept in the order they expire: forget the expired, then the oldest beyond `size`.
+        while self._until and (
+            len(self._until) > self.size or next(iter(self._until.values())) <= now
+        ):
+            self._until.popitem(last=False)
+
+
 @dataclass
 class Intake:
-    """Delivers notifications to Temporal with bounded concurrency and in-flight collapsing."""
+    """Delivers notifications to Temporal with bounded concurrency, one call per notification
+    at most, collapsing alerts in flight or stored moments ago."""
 
     client: Callable[[], Awaitable[Client]]
     catalogue: Catalogue
     concurrency: int = DEFAULT_CONCURRENCY
     max_waiting: int = DEFAULT_MAX_WAITING
-    #: Called with the number of duplicate signals collapsed (for the metrics).
+    #: Seconds an alert Temporal stored is remembered (0: not at all), and how many at most.
+    remember_for: float = REMEMBER_FOR
+    remember_most: int = REMEMBER_MOST
+    #: Called with the number of alerts not sent, being in flight or stored (for the metrics).
     on_collapsed: Callable[[int], None] = lambda n: None
     _slots: asyncio.Semaphore = field(init=False)
     _waiting: int = field(default=0, init=False)
-    _inflight: dict[tuple[str, tuple[str, str, str]], asyncio.Future[bool]] = field(
-        default_factory=dict, init=False
-    )
+    _stored: RecentlyStored = field(init=False)
+    _inflight: dict[AlertKey, asyncio.Future[bool]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._stored = RecentlyStored(self.remember_for, self.remember_most)
 
     async def deliver(self, note: Notification) -> Delivery:
         route = self.catalogue.route(note.labels)
         inp = incident_input(note, route)
         incident_id = incident_id_for(route.runbook.name, note.source, note.group_key)
-        client = await self.client()
-        await _check_limits(client, incident_id, inp)
-        firing = [a for a in note.alerts if a.status == "firing"]
-        resolved = [a for a in note.alerts if a.status == "resolved"]
-        outcome: Outcome = "joined"
-        if firing:
-            # The first firing alert opens the incident unless it is open; the rest join it.
-            started, collapsed = await self._once(
-                incident_id, firing[0], lambda: self._start(client, incident_id, inp, firing[0])
-            )
-            outcome = "opened" if started and not collapsed else "joined"
-
-        async def join(alert: Alert) -> bool:
-            stored, _ = await self._once(
-                incident_id, alert, lambda: self._signal(client, incident_id, alert)
-            )
-            return stored
-
-        delivered = await asyncio.gather(*(join(a) for a in [*firing[1:], *resolved]))
-        if not firing and not all(delivered):
-            outcome = "no_open_incident"
+        # Firing alerts first: the first opens the incident, resolved ones then find it open.
+        ordered = sorted(note.alerts, key=lambda a: a.status != "firing")
+        mine: dict[AlertKey, Alert] = {}
+        theirs: dict[asyncio.Future[bool], None] = {}
+        for alert in ordered:
+            key = (incident_id, alert.dedup_key)
+            if key in mine or key in self._stored:
+                continue
+            pending = self._inflight.get(key)
+            if pending is not None:
+                theirs[pending] = None
+            else:
+                mine[key] = alert
+        self.on_collapsed(len(note.alerts) - len(mine))
+        started, stored = await self._send(incident_id, inp, mine, list(theirs))
+        firing = bool(ordered) and ordered[0].status == "firing"
+        outcome: Outcome = (
+            "opened" if started else "joined" if stored or firing else "no_open_incident"
+        )
         return Delivery(
             incident_id=incident_id,
             runbook=route.runbook.name,
@@ -152,21 +221,25 @@ class Intake:
             fallback_reason=route.fallback_reason,
         )
 
-    async def _once(
-        self, incident_id: str, alert: Alert, send: Callable[[], Awaitable[bool]]
+    async def _send(
+        self,
+        incident_id: str,
+        inp: IncidentInput,
+        mine: dict[AlertKey, Alert],
+        theirs: list[asyncio.Future[bool]],
     ) -> tuple[bool, bool]:
-        """Send unless the very same notification is on its way already: then wait for that
-        one (so this caller too answers only once it is stored, or fails with it). Returns
-        what `send` returned, and whether this call was collapsed into another."""
-        key = (incident_id, alert.dedup_key)
-        pending = self._inflight.get(key)
-        if pending is not None:
-            self.on_collapsed(1)
-            return await asyncio.shield(pending), True
+        """Wait for the deliveries of the same alerts already on their way (so this caller too
+        answers only once they are stored, or fails with them), then send `mine` in one call;
+        callers that want the same alerts meanwhile wait for this one. Returns whether this
+        call opened the incident, and whether every alert reached an incident."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        for key in mine:
+            self._inflight[key] = future
         try:
-            result = await self._bounded(send)
+            # Theirs first: a resolved alert of mine must not reach the incident before the
+            # firing one of theirs that opens it.
+            waited = await asyncio.gather(*(asyncio.shield(f) for f in theirs))
+            started, sent = await self._call(incident_id, inp, list(mine.values()))
         except asyncio.CancelledError:
             future.set_exception(TimeoutError("the same alert's delivery was interrupted"))
             future.exception()
@@ -176,10 +249,36 @@ class Intake:
             future.exception()  # retrieved: a future nobody else awaits must not warn
             raise
         else:
-            future.set_result(result)
-            return result, False
+            future.set_result(sent)
+            if sent:  # only what Temporal accepted is remembered
+                for key in mine:
+                    self._stored.add(key)
+            return started, sent and all(waited)
         finally:
-            del self._inflight[key]
+            for key in mine:
+                del self._inflight[key]
+
+    async def _call(
+        self, incident_id: str, inp: IncidentInput, alerts: list[Alert]
+    ) -> tuple[bool, bool]:
+        """One Temporal call for `alerts` (firing first): signal-with-start when one fires, else
+        a plain signal. Whether it opened the incident, and whether the alerts reached one."""
+        if not alerts:
+            return False, True
+        client = await self.client()
+        await _check_limits(client, incident_id, inp)
+        first, *rest = batches(alerts)
+        if first[0].status == "firing":
+            started = await self._bounded(lambda: self._start(client, incident_id, inp, first))
+            sent = True
+        else:
+            started, sent = (
+                False,
+                await self._bounded(lambda: self._signal(client, incident_id, first)),
+            )
+        for more in rest:  # a notification too large for one signal (a raised --max-body)
+            sent = await self._bounded(partial(self._signal, client, incident_id, more)) and sent
+        return started, sent
 
     async def _bounded(self, call: Callable[[], Awaitable[bool]]) -> bool:
         if self._waiting >= self.max_waiting:
@@ -192,7 +291,7 @@ class Intake:
             self._waiting -= 1
 
     async def _start(
-        self, client: Client, incident_id: str, inp: IncidentInput, alert: Alert
+        self, client: Client, incident_id: str, inp: IncidentInput, alerts: list[Alert]
     ) -> bool:
         """Signal-with-start: True when this opened a new incident (run), False when it joined.
 
@@ -207,8 +306,8 @@ class Intake:
             workflow_type=WorkflowType(name=IncidentWorkflow.__name__),
             task_queue=TaskQueue(name=task_queue()),
             input=Payloads(payloads=await encode([inp])),
-            signal_name="alert",
-            signal_input=Payloads(payloads=await encode([alert])),
+            signal_name="alerts",
+            signal_input=Payloads(payloads=await encode([alerts])),
             identity=client.identity,
             request_id=str(uuid.uuid4()),
             # A running incident of the group gets the signal; a closed one stays closed and
@@ -222,10 +321,10 @@ class Intake:
         )
         return bool(response.started)
 
-    async def _signal(self, client: Client, incident_id: str, alert: Alert) -> bool:
+    async def _signal(self, client: Client, incident_id: str, alerts: list[Alert]) -> bool:
         """Signal the group's open incident; False when none is open (nothing to tell)."""
         try:
-            await client.get_workflow_handle(incident_id).signal("alert", alert)
+            await client.get_workflow_handle(incident_id).signal(IncidentWorkflow.alerts, alerts)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return False  # never opened, or closed: a resolved alert opens nothing

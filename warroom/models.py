@@ -31,6 +31,8 @@ STEP_REF_MAX_CHARS = 200
 #: alert that joined it in its state, which a status query returns whole and continue-as-new
 #: carries, both under Temporal's 2 MiB payload limit.
 ALERT_CONTENT_MAX_CHARS = 32_768
+#: Most alerts one `alerts` signal carries (one notification's; a sender's limit too).
+ALERTS_PER_SIGNAL = 1_000
 
 
 def _printable(value: str) -> str:

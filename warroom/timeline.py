@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 
 from warroom.errors import IncidentNotFound
 from warroom.models import (
+    ALERTS_PER_SIGNAL,
     Abort,
     Acknowledge,
     Alert,
@@ -206,6 +207,8 @@ async def _runs(
 #: (compensations, told by the workflow's own records), not runbook steps.
 _NOTIFICATIONS = ("update-", "escalation-")
 _COMPENSATION = "compensate-"
+#: The `alerts` signal's payload, validated as the workflow decodes it.
+_ALERTS = TypeAdapter(list[Alert])
 #: Events that start a new workflow task: any decision held back until the task that
 #: handled it was complete (a refusal is recorded in that task) is settled by then.
 _TASK_EVENTS = (
@@ -362,6 +365,10 @@ class _Reader:
             args = await self._decode(list(signal.input.payloads))
             if signal.signal_name == "alert":
                 return self._alert_entry(now, args[0] if args else {})
+            if signal.signal_name == "alerts":  # a notification's alerts: an entry for each
+                for entry in self._alert_entries(now, args[0] if args else None):
+                    self._add(entry)
+                return None
             entry = self._human(now, signal.signal_name, args[0] if args else {}, signal=True)
             if entry.source == "person" and self._tells:
                 # Applied unless the task that handles it records a refusal: held till then.
@@ -526,6 +533,19 @@ class _Reader:
             alert = Alert.model_validate(args)
         except ValidationError:
             return TimelineEntry(time=now, event="malformed signal ignored", detail="alert")
+        return self._alert_told(now, alert)
+
+    def _alert_entries(self, now: datetime, args: Any) -> list[TimelineEntry]:
+        """As the workflow applies the `alerts` signal: alert by alert, or not at all."""
+        try:
+            alerts = _ALERTS.validate_python(args)
+        except ValidationError:
+            alerts = None
+        if alerts is None or len(alerts) > ALERTS_PER_SIGNAL:
+            return [TimelineEntry(time=now, event="malformed signal ignored", detail="alerts")]
+        return [self._alert_told(now, alert) for alert in alerts]
+
+    def _alert_told(self, now: datetime, alert: Alert) -> TimelineEntry:
         name = alert.labels.get("alertname", alert.fingerprint)
         before = self._fingerprints.get(alert.fingerprint)
         if alert.dedup_key in self._dedup or before == alert.status:
@@ -536,10 +556,12 @@ class _Reader:
             event = "alert re-fired" if before else "alert received"
         self._dedup.add(alert.dedup_key)
         self._fingerprints[alert.fingerprint] = alert.status
-        if self._declared is not None and self._tasks_done == 0 and self._run == 1:
-            # Signal-with-start: the alert opened the incident.
-            self._declared.source = "alert"
-            self._declared.detail += f" (alert {name})"
+        declared = self._declared
+        opening = self._tasks_done == 0 and self._run == 1
+        if declared is not None and declared.source != "alert" and opening:
+            # Signal-with-start: the (first) alert opened the incident.
+            declared.source = "alert"
+            declared.detail += f" (alert {name})"
         return TimelineEntry(
             time=now,
             event=event,

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from warroom.language.runbook import RETRY_POLICIES, ActionRef, Approval, Goto, RetrySpec, Step
     from warroom.language.template_refs import references_in
     from warroom.models import (
+        ALERTS_PER_SIGNAL,
         NOT_FOR_TEMPLATES,
         Abort,
         Acknowledge,
@@ -716,6 +717,18 @@ class IncidentWorkflow:
     @workflow.signal
     def alert(self, alert: Alert) -> None:
         self._alert(alert)
+
+    @workflow.signal
+    def alerts(self, alerts: list[Alert]) -> None:
+        """A notification's alerts in one signal (what warroom's API sends), each applied as
+        the `alert` signal applies one; more than ALERTS_PER_SIGNAL is malformed: dropped."""
+        if len(alerts) > ALERTS_PER_SIGNAL:
+            workflow.logger.warning(
+                f"alerts signal of {len(alerts)} alerts dropped: at most {ALERTS_PER_SIGNAL}"
+            )
+            return
+        for alert in alerts:
+            self._alert(alert)
 
     @workflow.update
     async def approve_step(self, decision: Decision) -> StepState:

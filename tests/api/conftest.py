@@ -117,6 +117,14 @@ class Api:
         return await self.http.get(f"{self.url}{path}", **kw)
 
 
+def collapsed(metrics: str) -> float:
+    return next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("warroom_alert_duplicates_collapsed_total")
+    )
+
+
 @pytest.fixture
 async def worker_queue(dev_env, task_queue, monkeypatch) -> AsyncIterator[str]:
     monkeypatch.setenv("WARROOM_TASK_QUEUE", task_queue)

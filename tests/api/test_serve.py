@@ -3,8 +3,10 @@ stop on SIGTERM or Ctrl-C; runbooks and tokens problems are one line."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from tests.warroom.test_cli import warroom
+from warroom.api.server import listen
 from warroom.devstack import free_port
 
 EXE = str(Path(sys.executable).parent / "warroom")
@@ -101,3 +104,22 @@ def test_a_broken_tokens_file_is_one_line_that_never_shows_a_token(tmp_path, con
     assert done.stderr.startswith(f"error: WARROOM_API_TOKENS {tokens}: ")
     assert message in done.stderr and len(done.stderr.splitlines()) == 1
     assert "a-long-enough-token-123" not in done.stderr and "short" not in done.stderr
+
+
+async def test_the_api_socket_answers_without_waiting_on_nagle():
+    """The listening socket names TCP, so asyncio sets TCP_NODELAY on each connection: else a
+    response written in two parts waits on the client's delayed ACK (~40 ms a request)."""
+    nodelay: list[int] = []
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        nodelay.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(accepted, sock=listen("127.0.0.1", port))
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # the server checked, closed
+        writer.close()
+    assert nodelay and nodelay[0] != 0

@@ -16,7 +16,7 @@ from tests.conftest import installed_binary
 from tests.fakehttp import Reply
 from tests.faults.conftest import fault_runbook
 from tests.workflows.test_incident import finish, start, step, wait_for
-from warroom.models import TEXT_MAX_CHARS, Decision
+from warroom.models import ALERTS_PER_SIGNAL, TEXT_MAX_CHARS, Decision
 from warroom.timeline import timeline
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
@@ -34,7 +34,7 @@ steps:
 
 SIGNALS = [
     "approve", "reject", "retry_step", "skip_step", "abort", "acknowledge",
-    "assign", "note", "set_severity", "resolve", "alert",
+    "assign", "note", "set_severity", "resolve", "alert", "alerts",
 ]  # fmt: skip
 
 #: Every field any signal takes, each with the wrong JSON type.
@@ -93,6 +93,16 @@ async def test_the_plain_temporal_cli_cannot_break_an_incident(
                 "signal", *target, "--name", "alert", "--input-file", str(huge), address=address
             )
             assert sent.returncode == 0, sent.stderr
+        # A batch is dropped whole: one bad alert in it, or more alerts than one signal takes.
+        for batch in (
+            [{"fingerprint": "fp-batch"}, {"fingerprint": ""}],
+            [{"fingerprint": f"fp-{n}"} for n in range(ALERTS_PER_SIGNAL + 1)],
+        ):
+            huge.write_text(json.dumps(batch))
+            sent = await temporal(
+                "signal", *target, "--name", "alerts", "--input-file", str(huge), address=address
+            )
+            assert sent.returncode == 0, sent.stderr
         fits = {"fingerprint": "fp-ok", "annotations": {"description": "d" * 30_000}}
         sent = await temporal(
             "signal", *target, "--name", "alert", "--input", json.dumps(fits), address=address
@@ -124,4 +134,4 @@ async def test_the_plain_temporal_cli_cannot_break_an_incident(
     assert failed_tasks == []
     entries = await timeline(dev_env.client, handle.id)
     ignored = [e for e in entries if e.event == "malformed signal ignored"]
-    assert len(ignored) == len(SIGNALS) * len(malformed) + 3, [e.detail for e in ignored]
+    assert len(ignored) == len(SIGNALS) * len(malformed) + 5, [e.detail for e in ignored]

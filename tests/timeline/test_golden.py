@@ -88,15 +88,7 @@ async def test_declared_by_an_alert_and_severity_changed_mid_incident(
 ):
     client = time_env.client
     async with build_worker(client, task_queue):
-        handle = await client.start_workflow(
-            IncidentWorkflow.run,
-            (await start_input(world)),
-            id="inc-golden-alert",
-            task_queue=task_queue,
-            start_signal="alert",
-            start_signal_args=[alert()],
-        )
-        await gate(handle)
+        handle = await opened_by(client, task_queue, world, "alert", alert())
         await handle.signal(IncidentWorkflow.alert, alert())  # the same notification again
         await handle.execute_update(
             IncidentWorkflow.change_severity, SetSeverity(severity="SEV1", by="alice")
@@ -111,6 +103,51 @@ async def test_declared_by_an_alert_and_severity_changed_mid_incident(
     check("alert-severity", normalised(entries, handle.id, world))
     # The alert that opened it counts once, as the workflow counts it.
     assert metrics(entries).alerts_received == state.alerts_received == 3
+
+
+async def test_an_alerts_signal_is_told_alert_by_alert_as_the_workflow_applies_it(
+    time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp
+):
+    client = time_env.client
+    async with build_worker(client, task_queue):
+        # What the API sends: a notification's alerts at once.
+        batch = [alert(fingerprint="fp1"), alert(fingerprint="fp2")]
+        handle = await opened_by(client, task_queue, world, "alerts", batch)
+        await handle.signal(IncidentWorkflow.alerts, [alert(fingerprint="fp1")])
+        await handle.signal("alerts", [{"fingerprint": ""}])  # malformed: dropped whole
+        await handle.signal(
+            IncidentWorkflow.alerts, [alert("resolved", "fp1"), alert("resolved", "fp2")]
+        )
+        state = await finish(handle)  # every alert resolved: the mitigation is skipped
+        entries = await timeline(client, handle.id)
+    told = [(e.event, e.detail) for e in entries if "alert" in f"{e.source} {e.event} {e.detail}"]
+    assert told == [
+        ("declared", "SEV2 Golden checkout — 5xx after deploy (alert CheckoutHighErrorRate)"),
+        ("alert received", "CheckoutHighErrorRate (fp1)"),
+        ("alert received", "CheckoutHighErrorRate (fp2)"),
+        ("alert repeated", "CheckoutHighErrorRate (fp1)"),
+        ("malformed signal ignored", "alerts"),
+        ("alert resolved", "CheckoutHighErrorRate (fp1)"),
+        ("alert resolved", "CheckoutHighErrorRate (fp2)"),
+        ("alerts resolved", "every alert resolved; on_alert_resolved: skip_mitigation"),
+        ("skipped (alerts resolved)", ""),
+    ]
+    assert state.alerts_received == 5 and state.alerts_duplicate == 1
+    assert metrics(entries).alerts_received == state.alerts_received
+
+
+async def opened_by(client, task_queue: str, world: FakeHttp, signal: str, payload):  # type: ignore[no-untyped-def]
+    """An incident opened by signal-with-start (as an alert opens one), at its gate."""
+    handle = await client.start_workflow(
+        IncidentWorkflow.run,
+        (await start_input(world)),
+        id=f"inc-golden-{signal}",
+        task_queue=task_queue,
+        start_signal=signal,
+        start_signal_args=[payload],
+    )
+    await gate(handle)
+    return handle
 
 
 async def start_input(fake: FakeHttp):  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ body size limit, metrics and the one error shape (`{"error": "..."}`)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ from warroom import decisions
 from warroom.api import alerts, health, incidents, runbooks
 from warroom.api.auth import Tokens
 from warroom.api.limits import DEFAULT_MAX_BODY, BodyLimit
-from warroom.api.metrics import Metrics
+from warroom.api.metrics import Measured, Metrics
 from warroom.client import connect
 from warroom.errors import (
     DecisionRefused,
@@ -31,7 +30,7 @@ from warroom.errors import (
     WarroomError,
 )
 from warroom.incidents import InputTooLarge, NoWorker
-from warroom.intake import DEFAULT_CONCURRENCY, DELIVERY_TIMEOUT, Busy, Intake
+from warroom.intake import DEFAULT_CONCURRENCY, DELIVERY_TIMEOUT, REMEMBER_FOR, Busy, Intake
 from warroom.routing import Catalogue
 
 #: gRPC statuses that mean "Temporal is not there right now": 503, retry later.
@@ -67,6 +66,7 @@ def create_app(
     tokens: Tokens | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     concurrency: int = DEFAULT_CONCURRENCY,
+    remember_for: float = REMEMBER_FOR,
 ) -> FastAPI:
     app = FastAPI(
         title="warroom",
@@ -79,7 +79,11 @@ def create_app(
     app.state.catalogue = catalogue
     app.state.temporal = temporal
     app.state.intake = Intake(
-        temporal, catalogue, concurrency=concurrency, on_collapsed=metrics.duplicates_collapsed.inc
+        temporal,
+        catalogue,
+        concurrency=concurrency,
+        remember_for=remember_for,
+        on_collapsed=metrics.duplicates_collapsed.inc,
     )
     for module in (alerts, incidents, runbooks, health):
         app.include_router(module.router)
@@ -88,16 +92,7 @@ def create_app(
 
     console.mount(app)  # the web console at /console: pages, live streams, static files
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.latency.labels(
-            request.method, getattr(route, "path", "unmatched"), str(response.status_code)
-        ).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(Measured, latency=metrics.latency)
     app.add_middleware(BodyLimit, max_bytes=max_body)
     return app
 

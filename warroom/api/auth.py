@@ -66,8 +66,9 @@ def load_tokens(path: str | None = None) -> Tokens:
         ) from None
 
 
-def caller(request: Request) -> str | None:
-    """FastAPI dependency: the caller's identity (None when the API runs without tokens)."""
+async def caller(request: Request) -> str | None:
+    """FastAPI dependency: the caller's identity (None when the API runs without tokens).
+    Async though it awaits nothing: FastAPI runs a plain function in a thread, per request."""
     tokens: Tokens = request.app.state.tokens
     if not tokens:
         return None

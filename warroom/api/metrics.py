@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Metrics:
@@ -22,7 +25,7 @@ class Metrics:
         )
         self.duplicates_collapsed = Counter(
             "warroom_alert_duplicates_collapsed",
-            "Identical alert signals in flight at once, sent once.",
+            "Alerts not sent to Temporal: the same alert was in flight, or stored moments ago.",
             registry=self.registry,
         )
         self.temporal_errors = Counter(
@@ -36,3 +39,31 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+
+
+class Measured:
+    """ASGI middleware: each HTTP request's latency by method, route and status. Plain ASGI:
+    Starlette's `BaseHTTPMiddleware` costs a task group and a response stream per request."""
+
+    def __init__(self, app: ASGIApp, latency: Histogram) -> None:
+        self.app, self.latency = app, latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.latency.labels(scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )

@@ -14,10 +14,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from warroom.intake import Notification
-from warroom.models import Alert, PersonName
+from warroom.models import ALERTS_PER_SIGNAL, Alert, PersonName
 
-#: Most alerts one notification may carry (the body size limit usually bites first).
-MAX_ALERTS = 1000
 #: Longest group key / dedup key / fingerprint accepted.
 KEY_MAX_CHARS = 512
 
@@ -80,7 +78,7 @@ class GroupNotification(_Payload):
     common_annotations: Labels = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field("", alias="externalURL")
     truncated_alerts: int = Field(0, alias="truncatedAlerts", ge=0)
-    alerts: list[GroupedAlert] = Field(min_length=1, max_length=MAX_ALERTS)
+    alerts: list[GroupedAlert] = Field(min_length=1, max_length=ALERTS_PER_SIGNAL)
 
     def notification(self) -> Notification:
         # The labels every alert shares pick the runbook; a sender that leaves them out

@@ -27,7 +27,7 @@ def mount(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(session.SignInNeeded, session.sign_in_redirect)  # type: ignore[arg-type]
     app.add_exception_handler(session.FormRejected, pages.form_rejected)  # type: ignore[arg-type]
-    app.middleware("http")(session.secure)
+    app.add_middleware(session.Secured)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, quote
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import TypeAdapter, ValidationError
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warroom.api.auth import Tokens
 from warroom.models import PersonName
@@ -117,3 +119,17 @@ async def secure(request: Request, call_next: Callable[[Request], Awaitable[Any]
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
+
+
+class Secured:
+    """ASGI middleware: `secure` on console paths only. Starlette's `BaseHTTPMiddleware` costs a
+    task group and a response stream per request: the API's own requests skip it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app, self.secured = app, BaseHTTPMiddleware(app, dispatch=secure)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            await self.secured(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
