@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 #: The suffix of the files this code records. "" was recorded before the timeline's own
 #: records and the postmortem activity (patches `timeline-records`, `postmortem-draft`);
 #: "-v2" with them.
-GENERATION = "-v2"
+GENERATION = "-v3"
 
 
 def save(name: str, history: WorkflowHistory) -> None:
