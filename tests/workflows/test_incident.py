@@ -566,6 +566,24 @@ async def test_approve_and_reject_updates_validate_decisions(
 # ---- status updates on the severity's cadence -----------------------------------------
 
 
+#: A SEV2 incident waiting for an approval, posting an update every 15 minutes.
+CADENCE_RUNBOOK = """\
+        name: cadence
+        title: {title}
+        severity: SEV2
+        cadence: {{SEV2: 15m}}
+        updates:
+          - {{action: webhook.post, with: {{url: FAKE/updates}}}}
+        steps:
+          - {{id: measure, phase: triage, action: http.request, with: {{url: FAKE/stats}}}}
+          - id: rollback
+            phase: mitigate
+            approval: {{approvers: [alice]}}
+            action: http.request
+            with: {{method: POST, url: FAKE/rollback}}
+"""
+
+
 async def test_cadence_keeps_a_fixed_rate_when_posts_take_time(
     time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
 ):
@@ -573,24 +591,7 @@ async def test_cadence_keeps_a_fixed_rate_when_posts_take_time(
     # every 15 min from the start, not 15 min after the previous post ended (a 2 s drift each).
     fake_http.routes[("POST", "/updates")] = [Reply(503, {}), Reply(200, {})] * 4 + [Reply(200, {})]
     fake_http.routes[("GET", "/stats")] = Reply(200, {})
-    rb = runbook(
-        """\
-        name: cadence
-        title: Slow posts
-        severity: SEV2
-        cadence: {SEV2: 15m}
-        updates:
-          - {action: webhook.post, with: {url: FAKE/updates}}
-        steps:
-          - {id: measure, phase: triage, action: http.request, with: {url: FAKE/stats}}
-          - id: rollback
-            phase: mitigate
-            approval: {approvers: [alice]}
-            action: http.request
-            with: {method: POST, url: FAKE/rollback}
-        """,
-        fake_http,
-    )
+    rb = runbook(CADENCE_RUNBOOK.format(title="Slow posts"), fake_http)
     async with worker(time_env.client, task_queue):
         handle = await start(time_env.client, task_queue, rb)
         await wait_for(handle, lambda s: s.status == "awaiting_approval", "awaiting_approval")
@@ -610,24 +611,7 @@ async def test_cadence_posts_one_update_per_interval_and_a_final_one(
     fake_http.routes[("POST", "/updates")] = Reply(200, {"ok": True})
     fake_http.routes[("GET", "/stats")] = Reply(200, {})
     fake_http.routes[("POST", "/rollback")] = Reply(200, {})
-    rb = runbook(
-        """\
-        name: cadence
-        title: Slow burn
-        severity: SEV2
-        cadence: {SEV2: 15m}
-        updates:
-          - {action: webhook.post, with: {url: FAKE/updates}}
-        steps:
-          - {id: measure, phase: triage, action: http.request, with: {url: FAKE/stats}}
-          - id: rollback
-            phase: mitigate
-            approval: {approvers: [alice]}
-            action: http.request
-            with: {method: POST, url: FAKE/rollback}
-        """,
-        fake_http,
-    )
+    rb = runbook(CADENCE_RUNBOOK.format(title="Slow burn"), fake_http)
     intervals = 3
     async with worker(time_env.client, task_queue):
         handle = await start(time_env.client, task_queue, rb)
