@@ -77,8 +77,6 @@ PATCH_TIMELINE = "timeline-records"
 PATCH_POSTMORTEM = "postmortem-draft"
 #: The commander as a search attribute (IncidentCommander), for lists of incidents.
 PATCH_COMMANDER = "commander-attribute"
-#: Status updates at a fixed rate (due an interval after the previous one was due).
-PATCH_CADENCE_FIXED_RATE = "cadence-fixed-rate"
 #: Time given to writing the postmortem draft (it reads the whole history).
 POSTMORTEM_TIMEOUT = timedelta(minutes=2)
 
@@ -128,8 +126,6 @@ class IncidentWorkflow:
             set(carried.seen_alerts) if carried else set()
         )
         self._next_update_at: datetime | None = carried.next_update_at if carried else None
-        #: When the pending cadence update is due (fixed-rate incidents), for the next run.
-        self._update_due: datetime | None = None
         self._since_update: list[str] = list(carried.since_update) if carried else []
         self._params: dict[str, Any] = dict(inp.params)
         self._published: dict[str, str] = {}
@@ -501,22 +497,12 @@ class IncidentWorkflow:
     # ---- status updates on the severity's cadence; escalation -------------------------
 
     async def _cadence_loop(self) -> None:
-        # At a fixed rate (patched): each update is due an interval after the one before was
-        # due (or after the start, or a severity change), so the time a post takes, or a busy
-        # worker, never pushes the later ones back; older incidents keep the interval after
-        # each post ended.
-        fixed_rate = workflow.patched(PATCH_CADENCE_FIXED_RATE)
-        anchor = workflow.now()
         while not self._state.is_closed:
             epoch = self._severity_changes  # a change re-arms the timer for the new severity
             interval = self._runbook.cadence.get(self._state.severity)
-            due = anchor + interval if fixed_rate and interval is not None else None
             if self._next_update_at is not None:  # carried over from the run before
-                due = self._next_update_at
+                interval = max(self._next_update_at - workflow.now(), timedelta(seconds=1))
                 self._next_update_at = None
-            if due is not None:
-                interval = max(due - workflow.now(), timedelta(seconds=1))
-            self._update_due = due if fixed_rate else None
             try:
                 await workflow.wait_condition(
                     lambda: self._state.is_closed or self._severity_changes != epoch,  # noqa: B023
@@ -524,11 +510,8 @@ class IncidentWorkflow:
                     timeout_summary="next status update",
                 )
             except TimeoutError:
-                anchor = due or workflow.now()
                 if not self._continuing:  # the next run posts it
                     await self._post_updates("cadence")
-            else:
-                anchor = workflow.now()
 
     async def _post_updates(self, kind: Literal["cadence", "final"]) -> None:
         text = self._update_text(kind)
@@ -663,7 +646,7 @@ class IncidentWorkflow:
             abort=self._abort,
             resolve=self._resolve,
             seen_alerts=sorted(self._seen_alerts),
-            next_update_at=self._next_update_at or self._update_due or workflow.now() + interval,
+            next_update_at=self._next_update_at or workflow.now() + interval,
             since_update=self._since_update,
         )
         workflow.continue_as_new(self._input.model_copy(update={"carried": carried}))

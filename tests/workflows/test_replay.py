@@ -12,7 +12,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.incident import (
-    PATCH_CADENCE_FIXED_RATE,
     PATCH_COMMANDER,
     PATCH_MITIGATED,
     PATCH_POSTMORTEM,
@@ -34,7 +33,7 @@ def test_there_are_histories_to_replay():
         "demo-checkout-rejected-v2.json",
         "demo-checkout-approved-after-refusals-v2.json",
         "lifecycle-v2.json",
-        # And with the commander search attribute and the fixed-rate cadence.
+        # And with the commander search attribute.
         "demo-checkout-approved-v3.json",
         "demo-checkout-rejected-v3.json",
         "demo-checkout-approved-after-refusals-v3.json",
@@ -56,7 +55,7 @@ def test_the_newest_histories_take_the_newest_paths():
     """So that their replay checks the commands behind every patch, not only the old ones."""
     newest = [p for p in HISTORIES if p.stem.endswith("-v3")]
     for path in newest:
-        every = {PATCH_TIMELINE, PATCH_POSTMORTEM, PATCH_COMMANDER, PATCH_CADENCE_FIXED_RATE}
+        every = {PATCH_TIMELINE, PATCH_POSTMORTEM, PATCH_COMMANDER}
         assert patches(path) >= every, path.name
         assert '"postmortem.write"' in path.read_text(), path.name
     assert PATCH_MITIGATED in set().union(*map(patches, newest))

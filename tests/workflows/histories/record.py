@@ -34,8 +34,7 @@ from workflows.incident import IncidentWorkflow
 HERE = Path(__file__).resolve().parent
 #: The suffix of the files this code records. "" was recorded before the timeline's own
 #: records and the postmortem activity (patches `timeline-records`, `postmortem-draft`);
-#: "-v2" with them; "-v3" also with the commander search attribute and the fixed-rate cadence
-#: (`commander-attribute`, `cadence-fixed-rate`).
+#: "-v2" with them; "-v3" also with the commander search attribute (`commander-attribute`).
 GENERATION = "-v3"
 
 
