@@ -231,12 +231,10 @@ async def main(
 ) -> None:
     # Imported here: the tests import the storm's shape above without a Temporal stack.
     from temporalio.common import WorkflowIDConflictPolicy
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
 
-    from bench.machine import write_results
-    from warroom import incidents, search_attributes
-    from warroom.devstack import free_port, installed_binary
+    from bench.machine import dev_server, write_results
+    from warroom import incidents
+    from warroom.devstack import free_port
     from warroom.intake import incident_id_for
     from worker import build_worker
 
@@ -250,12 +248,7 @@ async def main(
         f"{clients} clients; load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     tq = f"storm-{storm.prefix}"
     os.environ["WARROOM_TASK_QUEUE"] = tq
     with tempfile.TemporaryDirectory() as tmp:
@@ -395,6 +388,6 @@ if __name__ == "__main__":
     parser.add_argument("--alerts", type=int, default=5, help="distinct alerts per group")
     parser.add_argument("--httpx", action="store_true", help="post with httpx (a heavier client)")
     args = parser.parse_args()
-    asyncio.run(main(args.notifications, args.clients, args.groups, args.alerts, args.httpx))
-    sys.stdout.flush()
-    os._exit(0)  # temporalio/sdk-python#300: don't leave the exit code to interpreter teardown
+    from bench.machine import run
+
+    run(main(args.notifications, args.clients, args.groups, args.alerts, args.httpx))

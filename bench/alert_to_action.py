@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import py_compile
 import statistics
-import sys
 import threading
 import uuid
 from datetime import datetime
@@ -25,24 +23,21 @@ from datetime import datetime
 import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.alert_storm import Storm, notification
 from bench.bench_incident import runbook_text
-from bench.machine import write_results
+from bench.machine import dev_server, run, write_results
+from bench.measure import percentile
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainSteps
-from warroom import search_attributes
 from warroom.api.app import Temporal, create_app
 from warroom.api.server import running
-from warroom.devstack import free_port, installed_binary
+from warroom.devstack import free_port
 from warroom.jsonserver import JsonServer, Reply
 from warroom.language.loader import parse_runbook
 from warroom.routing import Catalogue, Entry
 from worker import build_worker
-from workflows import incident as incident_module
 
 
 async def first_activity_started(client: Client, workflow_id: str) -> tuple[datetime, str, int]:
@@ -60,21 +55,7 @@ async def first_activity_started(client: Client, workflow_id: str) -> tuple[date
     raise RuntimeError(f"{workflow_id} started no activity")
 
 
-def percentiles(ms: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(ms, n=100, method="inclusive")
-    return cuts[49], cuts[94]
-
-
-def compile_workflow_module() -> None:
-    """The worker imports the workflow module into a fresh sandbox for every new workflow;
-    without a bytecode cache (PYTHONDONTWRITEBYTECODE=1, as on the development machine) that
-    compiles workflows/incident.py each time, about 20 ms an incident. An installed package
-    or an ordinary checkout has the cache: so does this benchmark."""
-    py_compile.compile(incident_module.__file__, doraise=True)
-
-
 async def main(n: int) -> None:
-    compile_workflow_module()
     arrived = threading.Semaphore(0)
 
     def answer(_: object) -> Reply:
@@ -88,12 +69,7 @@ async def main(n: int) -> None:
     text = runbook_text(1).replace("title: Bench", "title: Bench\nmatch: {alertname: StormAlert}")
     catalogue = Catalogue([Entry(parse_runbook(text))], fallback="bench")
     print(f"starting dev server; {n} alerts vs {n} plain workflows; load {os.getloadavg()[0]:.2f}")
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     plain_worker = Worker(
         env.client, task_queue=f"{tq}-plain", workflows=[PlainSteps], activities=[plain_get]
     )
@@ -159,8 +135,10 @@ async def main(n: int) -> None:
             kinds.add((kind, activity, tasks))
     service.stop()
 
-    w50, w95 = percentiles(latencies["warroom"])
-    p50, p95 = percentiles(latencies["plain"])
+    (w50, w95), (p50, p95) = (
+        (percentile(latencies[side], 50), percentile(latencies[side], 95))
+        for side in ("warroom", "plain")
+    )
     print(f"\n(kind, first activity, workflow tasks before it): {sorted(kinds)}")
     print(f"{'':34} {'p50 ms':>8} {'p95 ms':>8}")
     print(f"{'warroom: Alertmanager POST':34} {w50:8.1f} {w95:8.1f}")
@@ -195,6 +173,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=200)
     args = parser.parse_args()
-    asyncio.run(main(args.alerts))
-    sys.stdout.flush()
-    os._exit(0)  # temporalio/sdk-python#300: don't leave the exit code to interpreter teardown
+    run(main(args.alerts))

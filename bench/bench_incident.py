@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.machine import dev_server, write_results
+from bench.machine import dev_server, run, write_results
 from bench.measure import children_cpu, process_cpu, table
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainSteps
@@ -157,6 +156,4 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
-    asyncio.run(main(args.incidents, args.steps, args.rounds))
-    sys.stdout.flush()
-    os._exit(0)  # temporalio/sdk-python#300: don't leave the exit code to interpreter teardown
+    run(main(args.incidents, args.steps, args.rounds))

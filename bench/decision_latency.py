@@ -26,7 +26,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.machine import dev_server, write_results
+from bench.machine import dev_server, run, write_results
 from bench.measure import percentile, table
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainGate
@@ -151,6 +151,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=50)
     args = parser.parse_args()
-    asyncio.run(main(args.decisions))
-    sys.stdout.flush()
-    os._exit(0)  # temporalio/sdk-python#300: don't leave the exit code to interpreter teardown
+    run(main(args.decisions))

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +30,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from bench.machine import write_results
+from bench.machine import dev_server, run, write_results
 from warroom import incidents, search_attributes
 from warroom.devstack import installed_binary
 from warroom.jsonserver import JsonServer, Reply
@@ -162,12 +161,7 @@ async def main() -> None:
     print(f"a SEV3 incident waiting {args.days} days for its approval (time-skipping server)")
     results["slow_sev3"] = slow = await growth(args.days)
     print(json.dumps(slow, indent=2), flush=True)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-    )
+    env = await dev_server()
     try:
         async with env, build_worker(env.client):
             print(f"{args.steps} steps, each answered with a {args.body_kib} KiB JSON body")
@@ -191,6 +185,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
-    sys.stdout.flush()
-    os._exit(0)  # temporalio/sdk-python#300: don't leave the exit code to interpreter teardown
+    run(main())

@@ -1,15 +1,18 @@
 """The machine and versions a benchmark ran on, where its JSON results go (`bench/results/`),
-and the dev server it runs against."""
+the dev server it runs against, and how its process ends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
+import sys
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -71,3 +74,11 @@ async def dev_server() -> WorkflowEnvironment:
         search_attributes=search_attributes.ALL,
         dev_server_log_level="error",
     )
+
+
+def run(main: Coroutine[Any, Any, None]) -> NoReturn:
+    """Run a benchmark's `main` and exit 0 without interpreter teardown, which can abort a
+    short-lived Temporal client process (temporalio/sdk-python#300)."""
+    asyncio.run(main)
+    sys.stdout.flush()
+    os._exit(0)

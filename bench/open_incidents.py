@@ -30,7 +30,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from bench.machine import dev_server, write_results
+from bench.machine import dev_server, run, write_results
 from bench.measure import cpu_of, peak_rss_bytes, percentile, table
 from bench.plain_workflow import PlainCadence
 from bench.target import Target
@@ -251,6 +251,4 @@ if __name__ == "__main__":
         help="seconds over which to start them (0: all at once, every update in one burst)",
     )
     args = parser.parse_args()
-    asyncio.run(main(args.incidents, args.minutes, args.spread))
-    sys.stdout.flush()
-    os._exit(0)  # temporalio/sdk-python#300: don't leave the exit code to interpreter teardown
+    run(main(args.incidents, args.minutes, args.spread))

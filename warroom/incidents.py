@@ -96,7 +96,7 @@ class InputTooLarge(WarroomError):
     """Something to send is over a limit of the Temporal server."""
 
 
-async def _check_limits(client: Client, incident_id: str, inp: IncidentInput) -> None:
+async def check_limits(client: Client, incident_id: str, inp: IncidentInput) -> None:
     """Refuse, naming the limit, what the server would refuse with a gRPC error (or, for a
     search attribute, by failing the workflow's task on every attempt)."""
     if len(incident_id) > MAX_ID_CHARS:
@@ -149,7 +149,7 @@ async def declare(
     chosen = incident_id or ""
     for _ in range(1 if incident_id else ID_ATTEMPTS):
         chosen = incident_id or new_incident_id(runbook.name)
-        await _check_limits(client, chosen, inp)
+        await check_limits(client, chosen, inp)
         try:
             await client.start_workflow(
                 IncidentWorkflow.run,

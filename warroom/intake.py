@@ -39,8 +39,8 @@ from warroom.client import task_queue
 from warroom.errors import WarroomError
 from warroom.incidents import (
     MAX_INPUT_BYTES,
-    _check_limits,
     approvers_of,
+    check_limits,
     ui_details,
     ui_summary,
 )
@@ -266,7 +266,7 @@ class Intake:
         if not alerts:
             return False, True
         client = await self.client()
-        await _check_limits(client, incident_id, inp)
+        await check_limits(client, incident_id, inp)
         first, *rest = batches(alerts)
         if first[0].status == "firing":
             started = await self._bounded(lambda: self._start(client, incident_id, inp, first))
