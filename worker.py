@@ -13,10 +13,10 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.postmortem import PostmortemWriter
 from activities.registry import ACTIVITIES
-from warroom.client import connect, task_queue
-from warroom.stopping import stop_signal
+from warroom.contract.client import connect, task_queue
+from warroom.entry.stopping import stop_signal
+from warroom.record.writer import PostmortemWriter
 from workflows.incident import IncidentWorkflow
 
 #: How long running activities may go on after a stop signal before they are cancelled;

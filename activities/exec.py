@@ -13,11 +13,11 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from activities.boundary import action, clip
 from activities.heartbeat import heartbeating
-from warroom.actions import action, clip
+from warroom.contract.models import ActionResult
 from warroom.errors import ExecFailed, ExecRefused, ExecTimedOut
 from warroom.language.durations import Duration, format_duration
-from warroom.models import ActionResult
 
 ALLOW_ENV = "WARROOM_EXEC_ALLOW"
 #: Bytes of stdout and of stderr kept (their tails).

@@ -20,14 +20,14 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from temporalio import activity
 
-from warroom.actions import action, clip, idempotency_key
+from activities.boundary import action, clip, idempotency_key
+from warroom.contract.models import ActionResult
 from warroom.errors import (
     ActionParamsError,
     HttpStatusError,
     HttpTransportError,
     ResponseTooLarge,
 )
-from warroom.models import ActionResult
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_TEXT = 4096

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import Field
 
+from activities.boundary import action
 from activities.http import send
 from activities.polling import PollParams, WaitResult, poll_until
-from warroom.actions import action
-from warroom.conditions import PathCondition
+from warroom.expressions.conditions import PathCondition
 
 
 class HttpWaitParams(PollParams):

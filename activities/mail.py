@@ -12,10 +12,10 @@ from email.utils import make_msgid
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from warroom.actions import action, clip
+from activities.boundary import action, clip
+from warroom.contract.models import ActionResult
 from warroom.errors import SmtpError
 from warroom.language.durations import Duration
-from warroom.models import ActionResult
 
 _ADDRESS = r"^[^@\s<>,]+@[^@\s<>,]+$"
 

@@ -8,10 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from temporalio import activity
 
+from activities.boundary import action, clip
 from activities.http import send
-from warroom.actions import action, clip
+from warroom.contract.models import ActionResult
 from warroom.errors import PagerDutyError
-from warroom.models import ActionResult
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 

@@ -14,11 +14,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 
+from activities.boundary import clip
 from activities.heartbeat import heartbeating
-from warroom.actions import clip
+from warroom.contract.models import ActionResult
 from warroom.errors import WaitTimedOut, WarroomError
 from warroom.language.durations import Duration, format_duration
-from warroom.models import ActionResult
 
 #: Characters of an observed value kept in heartbeats and the result.
 MAX_VALUE = 1024

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from activities.boundary import action, clip
 from activities.http import send
 from activities.polling import PollParams, WaitResult, poll_until
-from warroom.actions import action, clip
-from warroom.conditions import ValueCondition
+from warroom.contract.models import ActionResult
 from warroom.errors import ActionParamsError, PrometheusError
-from warroom.models import ActionResult
+from warroom.expressions.conditions import ValueCondition
 
 URL_ENV = "WARROOM_PROMETHEUS_URL"
 #: Series kept in a result; a query that matches more is cut (results stay small).

@@ -1,4 +1,4 @@
-"""Every action kind the worker registers; importing this fills `warroom.actions.ACTION_PARAMS`."""
+"""Every action kind the worker registers; importing this fills `activities.boundary.ACTION_PARAMS`."""
 
 from activities.exec import exec_program
 from activities.http import http_request
@@ -9,7 +9,7 @@ from activities.prometheus import prometheus_query, prometheus_wait
 from activities.slack import slack_post
 from activities.statuspage import statuspage_update
 from activities.webhook import webhook_post
-from warroom.workflow_actions import WORKFLOW_ACTIONS
+from warroom.language.workflow_actions import WORKFLOW_ACTIONS
 
 assert WORKFLOW_ACTIONS  # importing them registers `wait` and `note` with the loader
 

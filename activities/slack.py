@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from activities.boundary import action, clip
 from activities.http import send
-from warroom.actions import action, clip
+from warroom.contract.models import ActionResult
 from warroom.errors import SlackError
-from warroom.models import ActionResult
 
 API_URL = "https://slack.com/api"
 #: Errors an incoming webhook answers with their own status (the body is the error code).

@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from activities.boundary import action, clip
 from activities.http import send
-from warroom.actions import action, clip
+from warroom.contract.models import ActionResult
 from warroom.errors import StatuspageError
-from warroom.models import ActionResult
 
 API_URL = "https://api.statuspage.io"
 #: Statuspage answers its own errors as JSON `{"error": ...}`; 420 is its rate limit.

@@ -8,9 +8,9 @@ import hmac
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from activities.boundary import action
 from activities.http import send
-from warroom.actions import action
-from warroom.models import ActionResult
+from warroom.contract.models import ActionResult
 
 
 class WebhookParams(BaseModel):

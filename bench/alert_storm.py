@@ -233,9 +233,9 @@ async def main(
     from temporalio.common import WorkflowIDConflictPolicy
 
     from bench.machine import dev_server, write_results
-    from warroom import incidents
-    from warroom.devstack import free_port
-    from warroom.intake import incident_id_for
+    from warroom.entry.devstack import free_port
+    from warroom.incidents import operations as incidents
+    from warroom.intake.delivery import incident_id_for
     from worker import build_worker
 
     storm = make_storm(notifications, groups, alerts)

@@ -33,10 +33,10 @@ from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainSteps
 from warroom.api.app import Temporal, create_app
 from warroom.api.server import running
-from warroom.devstack import free_port
-from warroom.jsonserver import JsonServer, Reply
+from warroom.entry.devstack import free_port
+from warroom.entry.jsonserver import JsonServer, Reply
+from warroom.intake.routing import Catalogue, Entry
 from warroom.language.loader import parse_runbook
-from warroom.routing import Catalogue, Entry
 from worker import build_worker
 
 

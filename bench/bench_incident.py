@@ -27,8 +27,8 @@ from bench.machine import dev_server, run, write_results
 from bench.measure import children_cpu, process_cpu, table
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainSteps
-from warroom import incidents
-from warroom.jsonserver import JsonServer, Reply
+from warroom.entry.jsonserver import JsonServer, Reply
+from warroom.incidents import operations as incidents
 from warroom.language.loader import parse_runbook
 from worker import build_worker
 

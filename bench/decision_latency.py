@@ -2,7 +2,7 @@
 starting, vs a plain Temporal signal to an activity.
 
 On one dev server, D incidents (default 50) wait at an approval gate; each is approved through
-the CLI's own path (`warroom.incidents.decide`: describe, checks, then a validated update with a
+the CLI's own path (`warroom.incidents.operations.decide`: describe, checks, then a validated update with a
 deadline) and the time runs until the step's GET reaches a local target. The baseline: D plain
 workflows waiting for a signal, then making the same GET. The two alternate, one decision at a
 time. One decision is also timed through the `warroom approve` command as a subprocess
@@ -31,9 +31,9 @@ from bench.measure import percentile, table
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainGate
 from bench.target import Target
-from warroom import incidents
+from warroom.contract.models import Decision
+from warroom.incidents import operations as incidents
 from warroom.language.loader import parse_runbook
-from warroom.models import Decision
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 

@@ -31,12 +31,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.machine import dev_server, run, write_results
-from warroom import incidents, search_attributes
-from warroom.devstack import installed_binary
-from warroom.jsonserver import JsonServer, Reply
+from warroom.contract import search_attributes
+from warroom.contract.client import installed_binary
+from warroom.contract.models import Decision, Note
+from warroom.entry.jsonserver import JsonServer, Reply
+from warroom.incidents import operations as incidents
 from warroom.language.loader import parse_runbook
 from warroom.language.runbook import DEFAULT_CADENCE
-from warroom.models import Decision, Note
 from worker import build_worker
 from workflows.incident import CONTINUE_AFTER_EVENTS, IncidentWorkflow
 

@@ -17,8 +17,8 @@ from typing import Any, NoReturn
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from warroom import search_attributes
-from warroom.devstack import installed_binary
+from warroom.contract import search_attributes
+from warroom.contract.client import installed_binary
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -34,7 +34,8 @@ from bench.machine import dev_server, run, write_results
 from bench.measure import cpu_of, peak_rss_bytes, percentile, table
 from bench.plain_workflow import PlainCadence
 from bench.target import Target
-from warroom import execution, incidents
+from warroom.incidents import execution
+from warroom.incidents import operations as incidents
 from warroom.language.loader import parse_runbook
 
 CADENCE = timedelta(minutes=1)

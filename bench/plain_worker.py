@@ -10,8 +10,8 @@ from temporalio.worker import Worker
 
 from bench.plain_activity import plain_get, plain_post
 from bench.plain_workflow import PlainCadence, PlainGate, PlainSteps
-from warroom.client import connect
-from warroom.stopping import stop_signal
+from warroom.contract.client import connect
+from warroom.entry.stopping import stop_signal
 
 
 async def main(queue: str) -> None:

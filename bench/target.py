@@ -8,7 +8,7 @@ import threading
 import time
 from collections import defaultdict
 
-from warroom.jsonserver import JsonServer, Reply, Request
+from warroom.entry.jsonserver import JsonServer, Reply, Request
 
 #: A bound on waiting for one request, not a timing.
 WAIT_S = 60.0

@@ -14,9 +14,9 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from warroom.cli.render import timeline_text
-from warroom.metrics import metrics
-from warroom.postmortem import timeline_markdown
-from warroom.timeline import _Reader
+from warroom.record.metrics import metrics
+from warroom.record.postmortem import timeline_markdown
+from warroom.record.timeline import _Reader
 
 EVENTS = 10_000
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

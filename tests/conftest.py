@@ -12,7 +12,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fakehttp import FakeHttp
-from warroom import devstack, search_attributes
+from warroom.contract import client as temporal_client
+from warroom.contract import search_attributes
 from warroom.errors import WarroomError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def installed_binary(name: str) -> str:
     """A binary installed into the venv by `make`; missing means a broken install: fail, never skip."""
     try:
-        return devstack.installed_binary(name)
+        return temporal_client.installed_binary(name)
     except WarroomError as exc:
         pytest.fail(f"{exc} (`make test` installs the dev extras)")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from warroom.jsonserver import JsonServer, Reply
-from warroom.jsonserver import Request as Recorded
+from warroom.entry.jsonserver import JsonServer, Reply
+from warroom.entry.jsonserver import Request as Recorded
 
 __all__ = ["FakeHttp", "Recorded", "Reply"]
 

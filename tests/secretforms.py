@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import httpx
 
-from warroom.jsonserver import JsonServer, Reply, Request
+from warroom.entry.jsonserver import JsonServer, Reply, Request
 
 #: Non-ASCII, quotes, backslash, space, `+/=` and `%`: every escaping scheme changes it.
 URL_SECRET = "ü\"s\\k +/=%x'é✓-path-9f8e"

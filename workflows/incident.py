@@ -19,12 +19,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
-    from warroom import search_attributes as sa
-    from warroom.dataflow import INPUT_LIMIT, evaluate_when, project, render_text, size_of
-    from warroom.language.durations import format_duration, parse_duration
-    from warroom.language.runbook import RETRY_POLICIES, ActionRef, Approval, Goto, RetrySpec, Step
-    from warroom.language.template_refs import references_in
-    from warroom.models import (
+    from warroom.contract import search_attributes as sa
+    from warroom.contract.models import (
         ALERTS_PER_SIGNAL,
         NOT_FOR_TEMPLATES,
         Abort,
@@ -49,7 +45,23 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         StepStatus,
     )
-    from warroom.workflow_actions import NOTE, WAIT, WORKFLOW_ACTIONS, NoteParams, WaitParams
+    from warroom.expressions.dataflow import (
+        INPUT_LIMIT,
+        evaluate_when,
+        project,
+        render_text,
+        size_of,
+    )
+    from warroom.language.durations import format_duration, parse_duration
+    from warroom.language.runbook import RETRY_POLICIES, ActionRef, Approval, Goto, RetrySpec, Step
+    from warroom.language.template_refs import references_in
+    from warroom.language.workflow_actions import (
+        NOTE,
+        WAIT,
+        WORKFLOW_ACTIONS,
+        NoteParams,
+        WaitParams,
+    )
 
 #: The activity that writes the postmortem draft (activities/postmortem.py).
 POSTMORTEM_ACTIVITY = "postmortem.write"

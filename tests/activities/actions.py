@@ -17,11 +17,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.boundary import ACTION_RESULTS
 from tests.activities.runaction import RunAction
 from tests.fakehttp import FakeHttp, Recorded, Reply
-from warroom.actions import ACTION_RESULTS
-from warroom.devstack import free_port
-from warroom.models import ActionInput
+from warroom.contract.models import ActionInput
+from warroom.entry.devstack import free_port
 
 
 def action_input(params: dict[str, Any], context: dict[str, Any] | None = None) -> ActionInput:

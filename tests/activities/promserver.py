@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import system_binary
-from warroom.devstack import free_port
+from warroom.entry.devstack import free_port
 
 METRIC = "warroom_test_error_rate"
 

@@ -20,7 +20,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from activities.mail import email_send
 from tests.activities.actions import failure, run
 from tests.conftest import system_binary
-from warroom.devstack import free_port
+from warroom.entry.devstack import free_port
 
 PASSWORD = "smtp-pa55-SECRET"
 

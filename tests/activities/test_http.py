@@ -15,8 +15,8 @@ from activities.http import http_request
 from activities.webhook import webhook_post
 from tests.activities.actions import run_action
 from tests.fakehttp import FakeHttp, Reply
-from warroom.devstack import free_port
-from warroom.models import ActionInput
+from warroom.contract.models import ActionInput
+from warroom.entry.devstack import free_port
 
 TOKEN = "s3cr3t-token-9f8e7d"
 

@@ -19,11 +19,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.boundary import DEFAULT_MAX_RETRY_DELAY
 from activities.http import MAX_RESPONSE_BYTES, http_request, retry_after
 from activities.webhook import webhook_post
 from tests.fakehttp import FakeHttp, Reply
-from warroom.actions import DEFAULT_MAX_RETRY_DELAY
-from warroom.models import ActionInput
+from warroom.contract.models import ActionInput
 
 #: The endless server gives up after this much, so a client that never stops still ends.
 SAFETY_STOP = 64 * 1024 * 1024

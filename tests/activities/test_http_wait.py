@@ -12,7 +12,7 @@ import pytest
 from activities.http_wait import http_wait
 from tests.activities.actions import action_input, activity_env, failure, run, slow
 from tests.fakehttp import FakeHttp, Reply
-from warroom.devstack import free_port
+from warroom.entry.devstack import free_port
 
 BAD, GOOD = Reply(200, {"error_rate": 0.2}), Reply(200, {"error_rate": 0.001})
 

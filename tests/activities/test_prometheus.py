@@ -22,7 +22,7 @@ from tests.activities.actions import (
 )
 from tests.activities.promserver import METRIC, Prometheus, running_prometheus
 from tests.fakehttp import FakeHttp, Reply
-from warroom.devstack import free_port
+from warroom.entry.devstack import free_port
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from activities.boundary import ACTION_PARAMS
 from activities.registry import ACTIVITIES
-from warroom.actions import ACTION_PARAMS
 from warroom.errors import RunbookError
 from warroom.language.loader import parse_runbook
-from warroom.workflow_actions import WORKFLOW_ACTIONS
+from warroom.language.workflow_actions import WORKFLOW_ACTIONS
 from workflows.incident import HEARTBEATING
 
 NEW_KINDS = {

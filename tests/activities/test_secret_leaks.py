@@ -17,7 +17,7 @@ from activities.http import http_request
 from activities.webhook import webhook_post
 from tests.activities.actions import run_action
 from tests.secretforms import HEADER_SECRET, URL_SECRET, EchoServer, leaks
-from warroom.models import ActionInput
+from warroom.contract.models import ActionInput
 
 SECRETS = [URL_SECRET, HEADER_SECRET]
 

@@ -13,12 +13,13 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from warroom.api.app import Temporal, create_app
+from warroom.api.app import Temporal
 from warroom.api.auth import Tokens
 from warroom.api.server import running
-from warroom.devstack import free_port
+from warroom.entry.devstack import free_port
+from warroom.entry.web import web_app
+from warroom.intake.routing import Catalogue, Entry
 from warroom.language.loader import parse_runbook
-from warroom.routing import Catalogue, Entry
 from worker import build_worker
 
 #: Payloads as senders send them; alertmanager-firing/resolved.json were captured from a real
@@ -133,7 +134,7 @@ async def worker_queue(dev_env, task_queue, monkeypatch) -> AsyncIterator[str]:
 
 
 async def serve_api(client: Client | None, tokens: dict[str, str] | None = None, **kw: Any):
-    app = create_app(catalogue(), Temporal(client), tokens=Tokens(tokens or {}), **kw)
+    app = web_app(catalogue(), Temporal(client), tokens=Tokens(tokens or {}), **kw)
     return running(app, "127.0.0.1", free_port())
 
 

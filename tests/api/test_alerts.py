@@ -11,9 +11,9 @@ from temporalio.client import WorkflowExecutionStatus
 
 from bench.alert_storm import signals_in
 from tests.api.conftest import am, collapsed, fixture
-from warroom import incidents
-from warroom.intake import incident_id_for
-from warroom.timeline import timeline
+from warroom.incidents import operations as incidents
+from warroom.intake.delivery import incident_id_for
+from warroom.record.timeline import timeline
 
 
 def group() -> str:

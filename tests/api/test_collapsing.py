@@ -11,8 +11,8 @@ import httpx
 from bench.alert_storm import signals_in
 from tests.api.conftest import Api, am, collapsed, serve_api
 from tests.api.test_alerts import group, wait_state
-from warroom.intake import RecentlyStored, batches
-from warroom.models import Alert
+from warroom.contract.models import Alert
+from warroom.intake.delivery import RecentlyStored, batches
 
 
 async def test_a_notification_is_one_signal_and_a_repeat_within_the_ttl_calls_no_temporal(api):

@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from tests.api.conftest import PAGED, TOKENS, catalogue
 from tests.conftest import system_binary
-from warroom import incidents
 from warroom.api.app import Temporal, create_app
 from warroom.api.auth import Tokens
 from warroom.api.server import running
-from warroom.devstack import Monitoring, free_port
+from warroom.entry.devstack import Monitoring, free_port
+from warroom.incidents import operations as incidents
+from warroom.intake.routing import Catalogue, Entry
 from warroom.language.loader import parse_runbook
-from warroom.routing import Catalogue, Entry
 
 DEADLINE = 90.0
 

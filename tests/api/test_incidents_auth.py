@@ -7,8 +7,8 @@ import uuid
 
 from tests.api.conftest import TOKENS, am
 from tests.api.test_alerts import group, wait_state
-from warroom import incidents
-from warroom.timeline import timeline
+from warroom.incidents import operations as incidents
+from warroom.record.timeline import timeline
 
 CAROL = {"Authorization": "Bearer carol-token-0123456789abc"}
 ALERTMANAGER = {"Authorization": "Bearer alertmanager-token-0123456789"}

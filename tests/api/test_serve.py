@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.warroom.test_cli import warroom
+from tests.cli.test_cli import warroom
 from warroom.api.server import listen
-from warroom.devstack import free_port
+from warroom.entry.devstack import free_port
 
 EXE = str(Path(sys.executable).parent / "warroom")
 

@@ -9,10 +9,10 @@ import time
 import httpx
 
 from tests.api.conftest import am, catalogue
-from warroom import incidents
 from warroom.api.app import Temporal, create_app
 from warroom.api.server import running
-from warroom.devstack import DevServer, free_port
+from warroom.entry.devstack import DevServer, free_port
+from warroom.incidents import operations as incidents
 from worker import build_worker
 
 

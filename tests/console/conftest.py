@@ -17,10 +17,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import system_binary
-from tests.warroom.test_devstack import start_dev, stop_dev
-from warroom.demo_service import CheckoutService
-from warroom.devstack import free_port
-from warroom.jsonserver import JsonServer, Reply, Request
+from tests.entry.test_devstack import start_dev, stop_dev
+from warroom.entry.demo_service import CheckoutService
+from warroom.entry.devstack import free_port
+from warroom.entry.jsonserver import JsonServer, Reply, Request
 
 #: Without the background-networking flags Chromium's own connections get refused on a
 #: closed network, and it waits for them.

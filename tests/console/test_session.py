@@ -9,15 +9,16 @@ import re
 import httpx
 import pytest
 
-from warroom.api.app import Temporal, create_app
+from warroom.api.app import Temporal
 from warroom.api.auth import Tokens
-from warroom.routing import Catalogue
+from warroom.entry.web import web_app
+from warroom.intake.routing import Catalogue
 
 TOKEN = "dana-token-0123456789abcdef"
 
 
 def console(tokens: dict[str, str] | None = None) -> httpx.AsyncClient:
-    app = create_app(Catalogue.load(), Temporal(address="127.0.0.1:1"), tokens=Tokens(tokens or {}))
+    app = web_app(Catalogue.load(), Temporal(address="127.0.0.1:1"), tokens=Tokens(tokens or {}))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
 
 

@@ -25,13 +25,13 @@ from temporalio.client import Client
 
 from bench.alert_storm import STORM_RUNBOOK, Storm, post_all, serve_process, wait_healthy
 from tests.fakehttp import Recorded, Reply
-from warroom import incidents
-from warroom.devstack import DevServer, free_port
-from warroom.intake import incident_id_for
-from warroom.jsonserver import JsonServer
+from warroom.contract.models import IncidentState
+from warroom.entry.devstack import DevServer, free_port
+from warroom.entry.jsonserver import JsonServer
+from warroom.incidents import operations as incidents
+from warroom.intake.delivery import incident_id_for
 from warroom.language.loader import parse_runbook
 from warroom.language.runbook import Runbook
-from warroom.models import IncidentState
 
 #: Bound on waiting for a held request or a killed process (a hang guard, not a timing assertion).
 BOUND_SECONDS = 60

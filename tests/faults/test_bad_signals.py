@@ -16,8 +16,8 @@ from tests.conftest import installed_binary
 from tests.fakehttp import Reply
 from tests.faults.conftest import fault_runbook
 from tests.workflows.test_incident import finish, start, step, wait_for
-from warroom.models import ALERTS_PER_SIGNAL, TEXT_MAX_CHARS, Decision
-from warroom.timeline import timeline
+from warroom.contract.models import ALERTS_PER_SIGNAL, TEXT_MAX_CHARS, Decision
+from warroom.record.timeline import timeline
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 

@@ -3,12 +3,12 @@ the incident pauses and escalates; once the endpoint is back, `retry_step` compl
 
 from __future__ import annotations
 
+from tests.entry.test_worker_crash import key_of
 from tests.fakehttp import Reply
 from tests.faults.conftest import HeldEndpoint, fault_runbook
-from tests.warroom.test_worker_crash import key_of
 from tests.workflows.test_incident import finish, start, step, wait_for
-from warroom.devstack import free_port
-from warroom.models import StepCommand
+from warroom.contract.models import StepCommand
+from warroom.entry.devstack import free_port
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 

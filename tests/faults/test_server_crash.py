@@ -9,7 +9,7 @@ from datetime import timedelta
 from tests.fakehttp import Reply
 from tests.faults.conftest import fault_runbook
 from tests.workflows.test_incident import finish, start, step, wait_for
-from warroom.models import Decision
+from warroom.contract.models import Decision
 from workflows.incident import IncidentWorkflow
 
 QUORUM = """

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from tests.entry.test_worker_crash import key_of
 from tests.faults.conftest import fault_runbook
-from tests.warroom.test_worker_crash import key_of
 from tests.workflows.test_incident import finish, start, step
 
 INCIDENTS = 6

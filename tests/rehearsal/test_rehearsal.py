@@ -131,7 +131,7 @@ def test_a_malformed_scenario_is_refused_with_file_and_line(tmp_path: Path, text
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "warroom.cli.main", "rehearse", *args],
+        [sys.executable, "-m", "warroom.entry.main", "rehearse", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -159,7 +159,7 @@ def test_cli_exit_codes(tmp_path: Path):
 
 def test_runbook_validation_ignores_the_scenarios_folder():
     validate = subprocess.run(
-        [sys.executable, "-m", "warroom.cli.main", "runbooks", "validate", str(SHIPPED_RUNBOOKS)],
+        [sys.executable, "-m", "warroom.entry.main", "runbooks", "validate", str(SHIPPED_RUNBOOKS)],
         capture_output=True,
         text=True,
         timeout=60,

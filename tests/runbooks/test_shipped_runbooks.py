@@ -23,10 +23,10 @@ from tests.runbooks.world import (
     vector,
 )
 from tests.workflows.test_incident import Handle, finish, paths, start, step, wait_for, worker
+from warroom.contract.models import Decision, IncidentState
 from warroom.language.loader import SHIPPED_RUNBOOKS, load_runbook
-from warroom.models import Decision, IncidentState
-from warroom.timeline import timeline
-from warroom.workflow_actions import WORKFLOW_ACTIONS
+from warroom.language.workflow_actions import WORKFLOW_ACTIONS
+from warroom.record.timeline import timeline
 from workflows.incident import IncidentWorkflow
 
 #: Secrets that are base URLs: NAME → FAKE/name.

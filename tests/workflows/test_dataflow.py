@@ -21,11 +21,11 @@ from tests.workflows.test_incident import (
     wait_for,
     worker,
 )
-from warroom.cli.main import app
-from warroom.dataflow import RESULT_LIMIT, cut_result, evaluate_when, project
+from warroom.contract.models import StepCommand
+from warroom.entry.main import app
+from warroom.expressions.dataflow import RESULT_LIMIT, cut_result, evaluate_when, project
 from warroom.language.params import coerce_params
-from warroom.models import StepCommand
-from warroom.timeline import timeline
+from warroom.record.timeline import timeline
 from workflows.incident import IncidentWorkflow
 
 

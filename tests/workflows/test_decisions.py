@@ -20,7 +20,7 @@ from tests.workflows.test_incident import (
     wait_for,
     worker,
 )
-from warroom.models import Abort, Decision, DecisionRecord, StepCommand
+from warroom.contract.models import Abort, Decision, DecisionRecord, StepCommand
 from workflows.incident import IncidentWorkflow
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)

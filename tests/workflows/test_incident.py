@@ -25,11 +25,8 @@ from temporalio.worker import Worker
 
 from activities.registry import ACTIVITIES
 from tests.fakehttp import FakeHttp, Reply
-from warroom import incidents
-from warroom import search_attributes as sa
-from warroom.language.loader import parse_runbook
-from warroom.language.runbook import Runbook
-from warroom.models import (
+from warroom.contract import search_attributes as sa
+from warroom.contract.models import (
     Abort,
     Acknowledge,
     Assign,
@@ -39,6 +36,9 @@ from warroom.models import (
     StepCommand,
     StepState,
 )
+from warroom.incidents import operations as incidents
+from warroom.language.loader import parse_runbook
+from warroom.language.runbook import Runbook
 from workflows.incident import IncidentWorkflow
 
 Handle = WorkflowHandle[IncidentWorkflow, IncidentState]

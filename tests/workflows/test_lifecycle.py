@@ -21,7 +21,7 @@ from tests.workflows.test_incident import (
     wait_for,
     worker,
 )
-from warroom.models import (
+from warroom.contract.models import (
     Abort,
     Acknowledge,
     Alert,
@@ -31,7 +31,7 @@ from warroom.models import (
     Note,
     SetSeverity,
 )
-from warroom.timeline import timeline
+from warroom.record.timeline import timeline
 from workflows.incident import CONTINUE_AFTER_EVENTS, IncidentWorkflow
 
 

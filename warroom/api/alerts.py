@@ -1,5 +1,5 @@
 """`POST /v1/alerts/*`: Alertmanager, Grafana and generic JSON notifications open or feed
-incidents (see `warroom.intake`); 2xx only once Temporal stored every alert."""
+incidents (see `warroom.intake.delivery`); 2xx only once Temporal stored every alert."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request
 
 from warroom.api.auth import caller
 from warroom.api.errors import responses
-from warroom.api.sources import AlertmanagerNotification, GenericAlert, GrafanaNotification
-from warroom.intake import DELIVERY_TIMEOUT, Delivery, Intake, Notification
+from warroom.intake.delivery import DELIVERY_TIMEOUT, Delivery, Intake, Notification
+from warroom.intake.sources import AlertmanagerNotification, GenericAlert, GrafanaNotification
 
 router = APIRouter(
     prefix="/v1/alerts",

@@ -15,12 +15,11 @@ from starlette.exceptions import HTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from warroom import decisions
 from warroom.api import alerts, health, incidents, runbooks
 from warroom.api.auth import Tokens
 from warroom.api.limits import DEFAULT_MAX_BODY, BodyLimit
 from warroom.api.metrics import Measured, Metrics
-from warroom.client import connect
+from warroom.contract.client import connect
 from warroom.errors import (
     DecisionRefused,
     IncidentNotFound,
@@ -29,9 +28,16 @@ from warroom.errors import (
     ServerUnreachable,
     WarroomError,
 )
-from warroom.incidents import InputTooLarge, NoWorker
-from warroom.intake import DEFAULT_CONCURRENCY, DELIVERY_TIMEOUT, REMEMBER_FOR, Busy, Intake
-from warroom.routing import Catalogue
+from warroom.incidents import decisions
+from warroom.incidents.operations import InputTooLarge, NoWorker
+from warroom.intake.delivery import (
+    DEFAULT_CONCURRENCY,
+    DELIVERY_TIMEOUT,
+    REMEMBER_FOR,
+    Busy,
+    Intake,
+)
+from warroom.intake.routing import Catalogue
 
 #: gRPC statuses that mean "Temporal is not there right now": 503, retry later.
 UNAVAILABLE = {
@@ -67,7 +73,10 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     concurrency: int = DEFAULT_CONCURRENCY,
     remember_for: float = REMEMBER_FOR,
+    mount: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
+    """The API app; `mount` adds another face to it (the entry point passes the web console's),
+    inside the API's body limit and latency measurement."""
     app = FastAPI(
         title="warroom",
         summary="Alerts open and feed incidents; people decide through the same API as the CLI.",
@@ -88,10 +97,8 @@ def create_app(
     for module in (alerts, incidents, runbooks, health):
         app.include_router(module.router)
     _errors(app)
-    from warroom import console  # here: the console's pages use this module's helpers
-
-    console.mount(app)  # the web console at /console: pages, live streams, static files
-
+    if mount is not None:
+        mount(app)
     app.add_middleware(Measured, latency=metrics.latency)
     app.add_middleware(BodyLimit, max_bytes=max_body)
     return app

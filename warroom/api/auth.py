@@ -16,8 +16,8 @@ import yaml
 from fastapi import HTTPException, Request
 from pydantic import RootModel, StringConstraints, ValidationError
 
+from warroom.contract.models import PersonName
 from warroom.errors import WarroomError
-from warroom.models import PersonName
 
 TOKENS_ENV = "WARROOM_API_TOKENS"
 #: Shortest token accepted: a guessable token is no authentication.

@@ -1,5 +1,5 @@
 """`/v1/incidents`: list, show, timeline, declare, and the human decisions of the CLI, through
-the same code (`warroom.incidents`, `warroom.decisions`). With tokens, the actor of every
+the same code (`warroom.incidents.operations`, `warroom.incidents.decisions`). With tokens, the actor of every
 decision is the caller's identity; a body naming someone else is refused."""
 
 from __future__ import annotations
@@ -13,15 +13,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client
 
-import warroom.timeline
-from warroom import decisions, incidents
+import warroom.record.timeline
 from warroom.api.auth import caller
 from warroom.api.errors import responses
-from warroom.cli.args import INCIDENT_ID
 from warroom.cli.main import state_json
-from warroom.client import task_queue
-from warroom.language.runbook import Severity
-from warroom.models import (
+from warroom.contract.client import task_queue
+from warroom.contract.models import (
     Abort,
     Acknowledge,
     Assign,
@@ -35,7 +32,11 @@ from warroom.models import (
     StepCommand,
     StepState,
 )
-from warroom.routing import Catalogue
+from warroom.contract.names import INCIDENT_ID
+from warroom.incidents import decisions
+from warroom.incidents import operations as incidents
+from warroom.intake.routing import Catalogue
+from warroom.language.runbook import Severity
 
 router = APIRouter(
     prefix="/v1/incidents",
@@ -100,11 +101,14 @@ async def show(incident_id: IncidentId, temporal: Temporal) -> dict[str, Any]:
     "/{incident_id}/timeline",
     summary="The incident's audited timeline",
     response_model=None,
-    responses={200: {"model": list[warroom.timeline.TimelineEntry]}},
+    responses={200: {"model": list[warroom.record.timeline.TimelineEntry]}},
 )
 async def timeline(incident_id: IncidentId, temporal: Temporal) -> list[dict[str, Any]]:
     client = await temporal()
-    return [e.model_dump(mode="json") for e in await warroom.timeline.timeline(client, incident_id)]
+    return [
+        e.model_dump(mode="json")
+        for e in await warroom.record.timeline.timeline(client, incident_id)
+    ]
 
 
 class DeclareRequest(BaseModel):

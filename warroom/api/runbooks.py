@@ -7,8 +7,8 @@ from pydantic import BaseModel
 
 from warroom.api.auth import caller
 from warroom.api.errors import responses
+from warroom.intake.routing import Catalogue, specificity
 from warroom.language.runbook import Severity
-from warroom.routing import Catalogue, specificity
 
 router = APIRouter(
     prefix="/v1/runbooks",

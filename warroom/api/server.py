@@ -17,7 +17,7 @@ from warroom.errors import WarroomError
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        # warroom.stopping owns SIGINT/SIGTERM: one Ctrl-C stops the API and the worker together.
+        # warroom.entry.stopping owns SIGINT/SIGTERM: one Ctrl-C stops the API and the worker together.
         yield
 
 

@@ -24,8 +24,8 @@ from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from typer.core import TyperGroup
 
-from warroom.cli.terminal import clip, escape
 from warroom.errors import WarroomError
+from warroom.text import clip, escape
 
 #: Set to get the Python traceback behind an error line (for bug reports).
 DEBUG_ENV = "WARROOM_DEBUG"

@@ -1,15 +1,14 @@
-"""The `warroom` command line: declare, list, show, human decisions (approve, reject, retry,
-skip, abort, ack, assign, note, severity, resolve), timeline, dev, worker, demo."""
+"""The `warroom` command line face: declare, list, show, human decisions (approve, reject, retry,
+skip, abort, ack, assign, note, severity, resolve), timeline, postmortem, report, runbooks.
+The commands that start servers (dev, worker, serve, demo) and `rehearse` are added by
+`warroom.entry.main`, the console script."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import json
 import os
-import sys
-import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast, get_args
@@ -18,23 +17,14 @@ import typer
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from warroom import decisions, incidents
-from warroom.cli import args as cli_args
-from warroom.cli import rehearse as cli_rehearse
 from warroom.cli import render, story
 from warroom.cli import runbooks as cli_runbooks
-from warroom.cli import serve as cli_serve
 from warroom.cli.errors import (
     OneLineErrors,
-    debugging,
-    unexpected_line,
 )
-from warroom.cli.terminal import escape
-from warroom.client import connect, task_queue
-from warroom.language.loader import load_with_teams
-from warroom.language.params import coerce_params, parse_param_args
-from warroom.language.runbook import Severity
-from warroom.models import (
+from warroom.contract import names
+from warroom.contract.client import connect, task_queue
+from warroom.contract.models import (
     Abort,
     Acknowledge,
     Assign,
@@ -47,6 +37,12 @@ from warroom.models import (
     SetSeverity,
     StepCommand,
 )
+from warroom.incidents import decisions
+from warroom.incidents import operations as incidents
+from warroom.language.loader import load_with_teams
+from warroom.language.params import coerce_params, parse_param_args
+from warroom.language.runbook import Severity
+from warroom.text import escape
 
 T = TypeVar("T")
 
@@ -59,22 +55,18 @@ app = typer.Typer(
 )
 
 app.add_typer(cli_runbooks.app, name="runbooks")
-app.command()(cli_rehearse.rehearse)
-app.command()(cli_serve.serve)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 IncidentId = Annotated[
-    str, typer.Argument(help="Incident id (inc-...).", callback=cli_args.incident_id)
+    str, typer.Argument(help="Incident id (inc-...).", callback=names.incident_id)
 ]
-StepId = Annotated[str, typer.Argument(help="Step id from the runbook.", callback=cli_args.step_id)]
+StepId = Annotated[str, typer.Argument(help="Step id from the runbook.", callback=names.step_id)]
 By = Annotated[
     str,
-    typer.Option("--by", help="Who decides (must be a listed approver).", callback=cli_args.person),
+    typer.Option("--by", help="Who decides (must be a listed approver).", callback=names.person),
 ]
 Comment = Annotated[str, typer.Option("--comment", help="Why; goes into the timeline.")]
-Actor = Annotated[
-    str, typer.Option("--by", help="Who does it (your name).", callback=cli_args.person)
-]
+Actor = Annotated[str, typer.Option("--by", help="Who does it (your name).", callback=names.person)]
 
 
 def _choice(what: str, choices: tuple[str, ...], value: str | None) -> str | None:
@@ -83,7 +75,7 @@ def _choice(what: str, choices: tuple[str, ...], value: str | None) -> str | Non
         return None
     chosen = next((c for c in choices if c.lower() == value.lower()), None)
     if chosen is None:
-        raise cli_args.InvalidArgument(
+        raise names.InvalidArgument(
             f"{what} {escape(value)!r}: use {', '.join(choices[:-1])} or {choices[-1]}"
         )
     return chosen
@@ -131,7 +123,7 @@ def declare(
     ] = None,
     by: Annotated[
         str | None,
-        typer.Option("--by", help="Who declares (default: $USER).", callback=cli_args.person),
+        typer.Option("--by", help="Who declares (default: $USER).", callback=names.person),
     ] = None,
     param: Annotated[
         list[str] | None,
@@ -224,7 +216,7 @@ def reject(
 def _command(
     incident_id: str, kind: decisions.Kind, decision: HumanDecision, as_json: bool = False
 ) -> None:
-    """Send a human decision and print the workflow's answer (see `warroom.decisions`):
+    """Send a human decision and print the workflow's answer (see `warroom.incidents.decisions`):
     applied (one line, or with --json the step or incident it answered with), refused with the
     reason, or not applied (and then never). Ctrl-C while waiting says what it means instead
     of leaving the decision's fate unknown."""
@@ -281,7 +273,7 @@ def assign(
         typer.Argument(help="commander, comms or ops.", metavar="ROLE", callback=_role),
     ],
     to: Annotated[
-        str, typer.Argument(help="Who takes the role.", metavar="TO", callback=cli_args.person)
+        str, typer.Argument(help="Who takes the role.", metavar="TO", callback=names.person)
     ],
     by: Actor,
     as_json: JsonFlag = False,
@@ -358,99 +350,3 @@ def validate(
 ) -> None:
     """Check runbooks (short for `warroom runbooks validate`): errors name file:line:col and the fix."""
     raise typer.Exit(cli_runbooks.validate_paths(runbooks, as_json=False))
-
-
-@app.command()
-def dev(
-    data_dir: Annotated[
-        Path, typer.Option("--data-dir", help="Where the dev server keeps incidents.")
-    ] = Path(".warroom"),
-    port: Annotated[int, typer.Option("--port", help="Temporal gRPC port.")] = 7233,
-    ui_port: Annotated[
-        int | None, typer.Option("--ui-port", help="Temporal UI port (default: port+1000).")
-    ] = None,
-    api_port: Annotated[
-        int, typer.Option("--api-port", help="HTTP API port.")
-    ] = cli_serve.DEFAULT_PORT,
-) -> None:
-    """Run the embedded stack: Temporal dev server + worker + HTTP API, until Ctrl-C."""
-    from warroom.devstack import DevServer, dev_stack
-    from warroom.stopping import stop_signal
-
-    server = DevServer(data_dir, port=port, ui_port=ui_port)
-    os.environ.setdefault("WARROOM_TEMPORAL_UI", server.ui_url)  # the console links to it
-
-    async def go() -> None:
-        stop = stop_signal()  # before "ready.", so a stop sent in reply is never lost
-        typer.echo(f"starting Temporal dev server on {server.address} (data: {data_dir}) …")
-        async with dev_stack(server, api_port=api_port, say=typer.echo):
-            typer.echo(f"Temporal UI:  {server.ui_url}")
-            typer.echo(f"worker:       polling task queue {task_queue()!r}")
-            if server.address != "127.0.0.1:7233":
-                typer.echo(f"other shells: export TEMPORAL_ADDRESS={server.address}")
-            typer.echo("ready. Ctrl-C stops the server, the worker and the API.")
-            await stop
-            typer.echo("stopping …")
-
-    run(go)
-
-
-@app.command()
-def worker() -> None:
-    """Run a worker against TEMPORAL_ADDRESS (for a server you run yourself)."""
-    from worker import GRACEFUL_SHUTDOWN, run_worker
-
-    grace = GRACEFUL_SHUTDOWN.total_seconds()
-
-    def stopping(signal: str) -> None:
-        typer.echo(f"worker: {signal}: stopping; running activities get {grace:.0f}s to finish")
-
-    typer.echo(f"worker: polling task queue {task_queue()!r}; Ctrl-C or SIGTERM stops it")
-    run(lambda: run_worker(on_stop=stopping))
-    typer.echo("worker: stopped")
-
-
-@app.command()
-def demo(
-    alertmanager: Annotated[
-        bool,
-        typer.Option(
-            "--alertmanager", help="Drive a real Prometheus and Alertmanager (Debian packages)."
-        ),
-    ] = False,
-) -> None:
-    """The main job end to end on a throwaway dev server (what `make demo` runs)."""
-    from warroom.demo import run_demo
-
-    raise typer.Exit(run(lambda: run_demo(alertmanager=alertmanager)))
-
-
-def main() -> None:
-    """Entry point: always leave with the exit code the command meant.
-
-    Short-lived Temporal client processes can abort during interpreter teardown
-    (temporalio/sdk-python#300), so flush and `os._exit` instead of returning.
-    An error nobody expected is still one line (with its type), unless WARROOM_DEBUG is set.
-    """
-    code = 0
-    try:
-        app()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException as exc:
-        if debugging():
-            traceback.print_exc()
-        with contextlib.suppress(Exception):
-            sys.stderr.write(unexpected_line(exc) + "\n")
-        code = 1
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-    os._exit(code)
-
-
-if __name__ == "__main__":
-    main()

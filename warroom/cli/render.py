@@ -9,11 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from warroom.cli.terminal import escape as esc
-from warroom.incidents import IncidentSummary
-from warroom.language.durations import format_duration
-from warroom.metrics import Metrics, duration_text
-from warroom.models import (
+from warroom.contract.models import (
     Acknowledge,
     Assign,
     HumanDecision,
@@ -23,7 +19,11 @@ from warroom.models import (
     SetSeverity,
     StepState,
 )
-from warroom.timeline import TimelineEntry
+from warroom.incidents.operations import IncidentSummary
+from warroom.language.durations import format_duration
+from warroom.record.metrics import Metrics, duration_text
+from warroom.record.timeline import TimelineEntry
+from warroom.text import escape as esc
 
 MARKS = {
     "pending": "·",

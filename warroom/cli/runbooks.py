@@ -13,10 +13,11 @@ import yaml
 
 from warroom.errors import RunbookError, RunbookProblem, WarroomError
 from warroom.language.loader import (
+    catalogue,
+    catalogue_dirs,
     find_runbook,
     load_runbook,
     load_runbook_file,
-    runbook_dirs,
     runbook_files,
 )
 from warroom.language.runbook import PHASE_ORDER, Runbook
@@ -59,7 +60,7 @@ def _problems(exc: RunbookError, ref: str) -> list[RunbookProblem]:
 def validate_paths(refs: list[str], *, as_json: bool) -> int:
     """Validate runbooks; print one line per problem (or JSON); the exit code: 0 ok, 1 not."""
     found: list[RunbookProblem] = []
-    for ref, target in _targets(refs or [str(d) for d in _catalogue_dirs()]):
+    for ref, target in _targets(refs or [str(d) for d in catalogue_dirs()]):
         try:
             if isinstance(target, RunbookError):
                 raise target
@@ -90,24 +91,6 @@ def validate(
 ) -> None:
     """Check runbooks without starting anything: exit 0 when all are valid, 1 otherwise."""
     raise typer.Exit(validate_paths(paths or [], as_json=as_json))
-
-
-def _catalogue_dirs() -> list[Path]:
-    seen: list[Path] = []
-    for directory in runbook_dirs():
-        if directory.is_dir() and directory.resolve() not in [s.resolve() for s in seen]:
-            seen.append(directory)
-    return seen
-
-
-def catalogue() -> Iterator[tuple[Path, Runbook | RunbookError]]:
-    """Every runbook `--runbook NAME` can find, in search order (a name found first wins)."""
-    for directory in _catalogue_dirs():
-        for path in runbook_files(directory):
-            try:
-                yield path, load_runbook_file(path)
-            except RunbookError as exc:
-                yield path, exc
 
 
 def _summary(path: Path, rb: Runbook) -> dict[str, Any]:

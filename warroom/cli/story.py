@@ -12,12 +12,12 @@ import typer
 from temporalio.client import Client
 
 from warroom.cli import render
-from warroom.cli.terminal import escape
 from warroom.language.durations import format_duration, parse_duration
-from warroom.metrics import Metrics, duration_text, of_story
-from warroom.postmortem import postmortem, timeline_markdown
-from warroom.report import Report, incidents_report
-from warroom.timeline import follow, story, timeline
+from warroom.record.metrics import Metrics, duration_text, of_story
+from warroom.record.postmortem import postmortem, timeline_markdown
+from warroom.record.report import Report, incidents_report
+from warroom.record.timeline import follow, story, timeline
+from warroom.text import escape
 
 
 async def show_timeline(client: Client, incident_id: str, fmt: str, live: bool) -> None:

@@ -2,7 +2,7 @@
 
 Server-rendered pages (Jinja2, autoescaped), one stylesheet, one small script for the live
 parts (Server-Sent Events); every action is a plain form POST with a CSRF token, taken
-through the same code as the API (`warroom.incidents`, `warroom.decisions`). `mount` adds it
+through the same code as the API (`warroom.incidents.operations`, `warroom.incidents.decisions`). `mount` adds it
 to the API app.
 """
 

@@ -1,5 +1,5 @@
 """Server-Sent Events for the live parts: the incidents list, and an incident's timeline
-(`warroom.timeline.follow`) with its state refreshed after each batch of entries.
+(`warroom.record.timeline.follow`) with its state refreshed after each batch of entries.
 
 A stream lasts at most STREAM_SECONDS, then the browser reconnects by itself (`retry`), with
 `Last-Event-ID` for the timeline: so a stopping server never waits long for an open page.
@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from warroom.console import pages, render, session
 from warroom.console.pages import IncidentId, Who
-from warroom.timeline import follow
+from warroom.record.timeline import follow
 
 router = APIRouter(
     prefix=f"{session.PREFIX}/live", include_in_schema=False, route_class=pages.ConsoleRoute

@@ -1,7 +1,7 @@
 """The console's pages and forms: incidents, one incident, runbooks, postmortem, sign-in.
 
 Forms post plain HTML forms and are answered with a redirect (or, when refused, the page
-again with the reason): the decisions go through `warroom.decisions` as the API's do.
+again with the reason): the decisions go through `warroom.incidents.decisions` as the API's do.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from starlette.exceptions import HTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from warroom import decisions, incidents
 from warroom.api import incidents as api_incidents
 from warroom.api.app import validation_message
 from warroom.api.auth import Tokens
 from warroom.console import render, session
 from warroom.errors import DecisionRefused, IncidentNotFound, WarroomError
+from warroom.incidents import decisions
+from warroom.incidents import operations as incidents
+from warroom.intake.routing import Catalogue
 from warroom.language.runbook import Runbook
-from warroom.postmortem import postmortem
-from warroom.routing import Catalogue
-from warroom.timeline import story
+from warroom.record.postmortem import postmortem
+from warroom.record.timeline import story
 
 
 class ConsoleRoute(APIRoute):

@@ -14,9 +14,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
 
 from warroom.console.session import csrf_token, identity
-from warroom.metrics import duration_text, of_story
-from warroom.models import IncidentState
-from warroom.timeline import Story
+from warroom.contract.models import IncidentState
+from warroom.record.metrics import duration_text, of_story
+from warroom.record.timeline import Story
 
 #: Where `warroom dev` says its Temporal UI is (`warroom serve` reads it from the environment).
 TEMPORAL_UI_ENV = "WARROOM_TEMPORAL_UI"

@@ -22,7 +22,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warroom.api.auth import Tokens
-from warroom.models import PersonName
+from warroom.contract.models import PersonName
 
 SESSION_COOKIE = "warroom_session"
 CSRF_COOKIE = "warroom_csrf"

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from warroom.expressions.templating import secret_usage_problems
 from warroom.language.runbook import PHASE_ORDER, ActionRef, Goto, Runbook, Step
 from warroom.language.teams import Teams, resolve_approvers, unknown_group
 from warroom.language.template_refs import (
@@ -25,7 +26,6 @@ from warroom.language.template_refs import (
     syntax_error,
 )
 from warroom.language.yaml_source import Loc, child, walk_strings
-from warroom.templating import secret_usage_problems
 
 #: Names every runbook template may read.
 BASE_ROOTS = frozenset({"incident", "alert", "params", "steps", "secret"})

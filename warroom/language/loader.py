@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from activities.boundary import ACTION_PARAMS
 from activities.registry import ACTIVITIES
-from warroom.actions import ACTION_PARAMS
 from warroom.errors import RunbookError, RunbookProblem
 from warroom.language.checks import Finding, check_action, check_runbook, did_you_mean
 from warroom.language.durations import AT_LOAD
@@ -398,3 +398,22 @@ def _where(data: Any, loc: Loc) -> str:
 
 def _unique(problems: list[RunbookProblem]) -> list[RunbookProblem]:
     return list(dict.fromkeys(problems))
+
+
+def catalogue_dirs() -> list[Path]:
+    """The runbook directories that exist, each once, in search order."""
+    seen: list[Path] = []
+    for directory in runbook_dirs():
+        if directory.is_dir() and directory.resolve() not in [s.resolve() for s in seen]:
+            seen.append(directory)
+    return seen
+
+
+def catalogue() -> Iterator[tuple[Path, Runbook | RunbookError]]:
+    """Every runbook `--runbook NAME` can find, in search order (a name found first wins)."""
+    for directory in catalogue_dirs():
+        for path in runbook_files(directory):
+            try:
+                yield path, load_runbook_file(path)
+            except RunbookError as exc:
+                yield path, exc

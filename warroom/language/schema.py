@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from activities.boundary import ACTION_PARAMS
 from activities.registry import ACTIVITIES
-from warroom.actions import ACTION_PARAMS
 from warroom.language.runbook import Runbook
 
 assert ACTIVITIES  # importing the registry fills ACTION_PARAMS

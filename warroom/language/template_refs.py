@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta, nodes
 
-from warroom.templating import environment
+from warroom.expressions.templating import environment
 
 #: A reference: the root name and the attribute/key path read from it,
 #: e.g. ("steps", "measure-impact", "json", "x").

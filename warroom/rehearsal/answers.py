@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from activities.boundary import ACTION_RESULTS
 from activities.http import RETRYABLE_STATUSES
 from activities.registry import ACTIVITIES
-from warroom.actions import ACTION_RESULTS
+from warroom.contract.models import ActionResult
 from warroom.errors import ExecFailed, HttpStatusError, WarroomError
-from warroom.models import ActionResult
 
 assert ACTIVITIES  # importing the registry fills ACTION_RESULTS
 

@@ -16,11 +16,11 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
-from warroom.actions import ACTION_PARAMS, ACTION_RESULTS, action
+from activities.boundary import ACTION_PARAMS, ACTION_RESULTS, action
+from warroom.contract.models import ActionInput, ActionResult
+from warroom.expressions.redaction import SECRET_ENV_PREFIX
 from warroom.language.runbook import Runbook
 from warroom.language.template_refs import references_in
-from warroom.models import ActionInput, ActionResult
-from warroom.redaction import SECRET_ENV_PREFIX
 from warroom.rehearsal.answers import answer, failure
 from warroom.rehearsal.scenario import Answer
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from warroom.cli.render import metrics_lines, timeline_text
-from warroom.cli.terminal import escape
 from warroom.language.durations import format_duration
 from warroom.rehearsal.coverage import Coverage
 from warroom.rehearsal.runner import Rehearsal
+from warroom.text import escape
 
 
 def metrics(done: Rehearsal) -> dict[str, Any]:

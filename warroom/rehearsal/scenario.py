@@ -14,12 +14,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from warroom.actions import ACTION_RESULTS
+from activities.boundary import ACTION_RESULTS
+from warroom.contract.models import DecisionKind, PersonName, Role, StepStatus
 from warroom.language.checks import Finding, did_you_mean
 from warroom.language.durations import Duration, parse_duration
 from warroom.language.loader import parse_document, read_limited
 from warroom.language.runbook import Runbook, Severity
-from warroom.models import DecisionKind, PersonName, Role, StepStatus
 from warroom.rehearsal.answers import result_of
 
 #: Where a runbook's scenarios live, next to it: scenarios/<runbook name>/*.yaml.

@@ -23,11 +23,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from warroom import incidents, search_attributes
-from warroom.demo_service import CheckoutService
-from warroom.devstack import installed_binary
+from warroom.contract import search_attributes
+from warroom.contract.client import installed_binary
+from warroom.contract.models import Acknowledge, Alert, Assign, Decision, Note, SetSeverity
+from warroom.entry.demo_service import CheckoutService
+from warroom.incidents import operations as incidents
 from warroom.language.loader import load_runbook
-from warroom.models import Acknowledge, Alert, Assign, Decision, Note, SetSeverity
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 
