@@ -22,15 +22,15 @@ from warroom.errors import ActionParamsError, PayloadTooLarge, WarroomError
 from warroom.expressions.dataflow import RESULT_LIMIT, cut_result, size_of
 from warroom.expressions.redaction import SecretLookup, Secrets
 from warroom.expressions.templating import RenderLimits, render_in_thread
+from warroom.language.actions import ACTION_PARAMS
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R", bound=ActionResult)
 
 ActionFn = Callable[[ActionInput], Awaitable[ActionResult]]
 
-#: Parameter model of every action kind, by activity name (filled as action modules import).
-ACTION_PARAMS: dict[str, type[BaseModel]] = {}
-#: Result model of every action kind, by activity name: what `result` holds in `outputs`.
+#: Result model of every action kind, by activity name: what `result` holds in `outputs`
+#: (filled as the action modules import).
 ACTION_RESULTS: dict[str, type[ActionResult]] = {}
 
 
@@ -63,13 +63,6 @@ _idempotency_key: ContextVar[str] = ContextVar("warroom_idempotency_key", defaul
 def idempotency_key() -> str:
     """The running step's idempotency key, for actions whose far side honours one ("" if none)."""
     return _idempotency_key.get()
-
-
-def register_params(name: str, params_model: type[BaseModel]) -> str:
-    """Make `name` an action kind the loader knows, with its parameter model (for the kinds the
-    workflow carries out itself; activities register through `action`)."""
-    ACTION_PARAMS[name] = params_model
-    return name
 
 
 def clip(text: str, limit: int) -> str:
@@ -119,7 +112,17 @@ def _failure(exc: Exception, secrets: Secrets, attempt: int) -> ApplicationError
 
 
 def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitable[R]]], ActionFn]:
-    """Make `fn(params) -> result` the activity `name` taking one ActionInput."""
+    """Make `fn(params) -> result` the activity `name` taking one ActionInput.
+
+    `params_model` must be the runbook language's model for `name` (`ACTION_PARAMS`): the loader
+    checks a runbook's `with:` against that one, so the activity must validate with it too."""
+    known = ACTION_PARAMS.get(name)
+    if known is not params_model:
+        has = known.__name__ if known else "no such kind"
+        raise TypeError(
+            f"action {name!r} takes {params_model.__name__}, but the language's table "
+            f"(warroom.language.actions.ACTION_PARAMS) has {has}: make the two agree"
+        )
 
     def decorate(fn: Callable[[P], Awaitable[R]]) -> ActionFn:
         async def run(inp: ActionInput) -> ActionResult:
@@ -143,7 +146,6 @@ def action(name: str, params_model: type[P]) -> Callable[[Callable[[P], Awaitabl
 
         run.__name__ = run.__qualname__ = fn.__name__
         run.__doc__ = fn.__doc__
-        ACTION_PARAMS[name] = params_model
         ACTION_RESULTS[name] = typing.get_type_hints(fn)["return"]
         return activity.defn(name=name)(run)
 

@@ -9,15 +9,13 @@ import os
 import shutil
 import signal
 import time
-from datetime import timedelta
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from activities.boundary import action, clip
 from activities.heartbeat import heartbeating
 from warroom.contract.models import ActionResult
 from warroom.errors import ExecFailed, ExecRefused, ExecTimedOut
-from warroom.language.durations import Duration, format_duration
+from warroom.language.actions import ExecParams
+from warroom.language.durations import format_duration
 
 ALLOW_ENV = "WARROOM_EXEC_ALLOW"
 #: Bytes of stdout and of stderr kept (their tails).
@@ -28,18 +26,6 @@ _MARGIN = 4096
 INHERITED_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "KUBECONFIG", "TMPDIR")
 #: How long a program gets after SIGTERM before its group is killed outright.
 TERM_GRACE = 2.0
-
-
-class ExecParams(BaseModel):
-    """`with:` of an exec step."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    command: list[str] = Field(min_length=1)
-    cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = timedelta(minutes=5)
-    allowed_exit_codes: list[int] = Field(default_factory=list)
 
 
 class ExecResult(ActionResult):

@@ -6,7 +6,6 @@ transport failures, unexpected statuses and Retry-After into typed errors.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import re
@@ -14,10 +13,10 @@ import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field
 from temporalio import activity
 
 from activities.boundary import action, clip, idempotency_key
@@ -28,6 +27,7 @@ from warroom.errors import (
     HttpTransportError,
     ResponseTooLarge,
 )
+from warroom.language.actions import HttpRequestParams
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_TEXT = 4096
@@ -37,64 +37,6 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 ERROR_BODY_BYTES = 8 * 1024
 #: A Retry-After beyond this is nonsense; the activity boundary caps it further (max_interval).
 _RETRY_AFTER_CEILING = timedelta(days=365)
-
-
-class BasicAuth(BaseModel):
-    """`basic_auth: {username, password}` (write the password as `{{ secret.NAME }}`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    username: str
-    password: str
-
-
-class HttpRequestParams(BaseModel):
-    """`with:` of an http.request step."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
-
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    url: str = Field(pattern=r"^https?://")
-    query: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Query parameters, encoded and added to the URL."
-    )
-    headers: dict[str, str] = Field(default_factory=dict)
-    json_body: Any = Field(None, alias="json", description="A JSON body.")
-    text_body: str | None = Field(
-        None, alias="body", description="A raw text body (not with json)."
-    )
-    basic_auth: BasicAuth | None = None
-    bearer: str | None = Field(None, description="A bearer token: Authorization: Bearer TOKEN.")
-    follow_redirects: bool = Field(
-        False, description="Follow 3xx answers; Authorization is never sent to another host."
-    )
-    expect_status: list[int] | None = None
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("expect_status", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return [value] if isinstance(value, int | str) else value
-
-    @model_validator(mode="after")
-    def _one_body_one_auth(self) -> HttpRequestParams:
-        if self.json_body is not None and self.text_body is not None:
-            raise ValueError("give `json` or `body`, not both")
-        if self.basic_auth is not None and self.bearer is not None:
-            raise ValueError("give `basic_auth` or `bearer`, not both")
-        return self
-
-    def auth_header(self) -> str | None:
-        if self.bearer is not None:
-            return f"Bearer {self.bearer}"
-        if self.basic_auth is not None:
-            pair = f"{self.basic_auth.username}:{self.basic_auth.password}"
-            return f"Basic {base64.b64encode(pair.encode()).decode('ascii')}"
-        return None
 
 
 class HttpResult(ActionResult):

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
-
 from activities.boundary import action
 from activities.http import send
-from activities.polling import PollParams, WaitResult, poll_until
-from warroom.expressions.conditions import PathCondition
-
-
-class HttpWaitParams(PollParams):
-    """`with:` of an http.wait step."""
-
-    url: str = Field(pattern=r"^https?://")
-    headers: dict[str, str] = Field(default_factory=dict)
-    condition: PathCondition
+from activities.polling import WaitResult, poll_until
+from warroom.language.actions import HttpWaitParams
 
 
 @action("http.wait", HttpWaitParams)

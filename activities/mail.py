@@ -6,37 +6,15 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from activities.boundary import action, clip
 from warroom.contract.models import ActionResult
 from warroom.errors import SmtpError
-from warroom.language.durations import Duration
-
-_ADDRESS = r"^[^@\s<>,]+@[^@\s<>,]+$"
-
-
-class EmailParams(BaseModel):
-    """`with:` of an email.send step or update target (`password` from a secret)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    host: str = Field(min_length=1)
-    port: int | None = Field(None, ge=1, le=65535)
-    starttls: bool = False
-    #: A CA bundle to trust for STARTTLS (a relay with a private CA); default: the system's.
-    ca_file: str | None = None
-    username: str | None = None
-    password: str | None = None
-    sender: str = Field(alias="from", pattern=_ADDRESS)
-    to: list[str] = Field(min_length=1, max_length=100)
-    subject: str = Field(min_length=1, max_length=998)
-    text: str = Field(min_length=1, max_length=1_000_000)
-    timeout: Duration = timedelta(seconds=30)
+from warroom.language.actions import EmailParams
 
 
 class EmailResult(ActionResult):

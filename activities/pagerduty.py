@@ -3,42 +3,15 @@ Events API v2; the dedup key defaults to the incident id so all three address th
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from temporalio import activity
 
 from activities.boundary import action, clip
 from activities.http import send
 from warroom.contract.models import ActionResult
 from warroom.errors import PagerDutyError
-
-EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-
-
-class PagerDutyParams(BaseModel):
-    """`with:` of a pagerduty.event step; `routing_key` should be a `{{ secret.NAME }}`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    event_action: Literal["trigger", "acknowledge", "resolve"]
-    routing_key: str = Field(min_length=1)
-    dedup_key: str | None = Field(None, min_length=1, max_length=255)
-    summary: str | None = Field(None, min_length=1)
-    source: str | None = Field(None, min_length=1)
-    severity: Literal["critical", "error", "warning", "info"] | None = None
-    component: str | None = None
-    group: str | None = None
-    custom_details: dict[str, Any] = Field(default_factory=dict)
-    url: str = Field(EVENTS_URL, pattern=r"^https?://")
-
-    @model_validator(mode="after")
-    def _trigger_needs_payload(self) -> PagerDutyParams:
-        if self.event_action == "trigger":
-            missing = [n for n in ("summary", "source", "severity") if getattr(self, n) is None]
-            if missing:
-                raise ValueError(f"a trigger needs {', '.join(missing)}")
-        return self
+from warroom.language.actions import PagerDutyParams
 
 
 class PagerDutyResult(ActionResult):

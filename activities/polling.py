@@ -5,42 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.boundary import clip
 from activities.heartbeat import heartbeating
 from warroom.contract.models import ActionResult
 from warroom.errors import WaitTimedOut, WarroomError
-from warroom.language.durations import Duration, format_duration
+from warroom.language.actions import PollParams
+from warroom.language.durations import format_duration
 
 #: Characters of an observed value kept in heartbeats and the result.
 MAX_VALUE = 1024
-
-
-class PollParams(BaseModel):
-    """The `with:` keys every wait shares."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    interval: Duration = timedelta(seconds=10)
-    timeout: Duration = timedelta(minutes=10)
-    #: Consecutive checks that must pass (a number), or how long the condition must keep
-    #: holding (a duration, counted in checks: 1 + hold_for / interval).
-    hold_for: int | Duration = Field(1)
-    #: Bound of one check's request, so a hanging server cannot stall the wait.
-    request_timeout: Duration = timedelta(seconds=10)
-
-    def checks_needed(self) -> int:
-        if isinstance(self.hold_for, timedelta):
-            return 1 + math.ceil(self.hold_for / self.interval)
-        return max(1, self.hold_for)
 
 
 class Progress(BaseModel):

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from activities.boundary import action, clip
 from activities.http import send
-from activities.polling import PollParams, WaitResult, poll_until
+from activities.polling import WaitResult, poll_until
 from warroom.contract.models import ActionResult
 from warroom.errors import ActionParamsError, PrometheusError
-from warroom.expressions.conditions import ValueCondition
+from warroom.language.actions import PrometheusQueryParams, PrometheusWaitParams
 
 URL_ENV = "WARROOM_PROMETHEUS_URL"
 #: Series kept in a result; a query that matches more is cut (results stay small).
@@ -23,21 +23,6 @@ MAX_SAMPLES = 50
 #: Prometheus answers errors in JSON with these statuses (400 bad_data, 422 execution);
 #: 503 (timeout, overload) and other 5xx stay retryable HttpStatusErrors from `send`.
 _ANSWERED_ERRORS = [400, 422]
-
-
-class PrometheusQueryParams(BaseModel):
-    """`with:` of a prometheus.query step."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1)
-    url: str | None = Field(None, pattern=r"^https?://")
-
-
-class PrometheusWaitParams(PollParams, PrometheusQueryParams):
-    """`with:` of a prometheus.wait step: every sample must satisfy `condition`."""
-
-    condition: ValueCondition
 
 
 class Sample(BaseModel):

@@ -1,4 +1,4 @@
-"""Every action kind the worker registers; importing this fills `activities.boundary.ACTION_PARAMS`."""
+"""Every action kind the worker registers; importing this fills `activities.boundary.ACTION_RESULTS`."""
 
 from activities.exec import exec_program
 from activities.http import http_request
@@ -9,9 +9,6 @@ from activities.prometheus import prometheus_query, prometheus_wait
 from activities.slack import slack_post
 from activities.statuspage import statuspage_update
 from activities.webhook import webhook_post
-from warroom.language.workflow_actions import WORKFLOW_ACTIONS
-
-assert WORKFLOW_ACTIONS  # importing them registers `wait` and `note` with the loader
 
 ACTIVITIES = [
     http_request,

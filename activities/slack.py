@@ -5,45 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from activities.boundary import action, clip
 from activities.http import send
 from warroom.contract.models import ActionResult
 from warroom.errors import SlackError
+from warroom.language.actions import SlackParams
 
-API_URL = "https://slack.com/api"
 #: Errors an incoming webhook answers with their own status (the body is the error code).
 _WEBHOOK_ERRORS = [400, 403, 404, 410]
 #: Slack's Block Kit limits: header text, section text, field text, fields per section.
 _HEADER, _SECTION, _FIELD, _FIELDS = 150, 3000, 2000, 10
-
-
-class SlackParams(BaseModel):
-    """`with:` of a slack.post step or update target: `webhook_url`, or `token` and `channel`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(min_length=1)
-    title: str | None = None
-    severity: str | None = None
-    status: str | None = None
-    fields: dict[str, str] = Field(default_factory=dict)
-    webhook_url: str | None = Field(None, pattern=r"^https?://")
-    token: str | None = None
-    channel: str | None = None
-    thread_ts: str | None = None
-    api_url: str = Field(API_URL, pattern=r"^https?://")
-
-    @model_validator(mode="after")
-    def _one_way_to_post(self) -> SlackParams:
-        if bool(self.webhook_url) == bool(self.token):
-            raise ValueError("give either `webhook_url` or `token` (with `channel`), not both")
-        if self.token and not self.channel:
-            raise ValueError("`token` posts with chat.postMessage, which needs `channel`")
-        if self.webhook_url and self.thread_ts:
-            raise ValueError("`thread_ts` needs `token` and `channel`: webhooks cannot thread")
-        return self
 
 
 class SlackResult(ActionResult):

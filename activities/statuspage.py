@@ -3,44 +3,16 @@ the Atlassian Statuspage API (`/v1/pages/{page_id}/incidents[/{incident_id}]`)."
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
 
 from activities.boundary import action, clip
 from activities.http import send
 from warroom.contract.models import ActionResult
 from warroom.errors import StatuspageError
+from warroom.language.actions import StatuspageParams
 
-API_URL = "https://api.statuspage.io"
 #: Statuspage answers its own errors as JSON `{"error": ...}`; 420 is its rate limit.
 _ANSWERED_ERRORS = [400, 401, 403, 404, 420, 422]
-_ID = r"^[A-Za-z0-9]+$"
-
-ComponentStatus = Literal[
-    "operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"
-]
-
-
-class StatuspageParams(BaseModel):
-    """`with:` of a statuspage.update step: without `incident_id` it creates (needs `name`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    page_id: str = Field(pattern=_ID)
-    api_key: str = Field(min_length=1)
-    incident_id: str | None = Field(None, pattern=_ID)
-    name: str | None = Field(None, min_length=1)
-    status: Literal["investigating", "identified", "monitoring", "resolved"]
-    body: str | None = None
-    components: dict[str, ComponentStatus] = Field(default_factory=dict)
-    api_url: str = Field(API_URL, pattern=r"^https?://")
-
-    @model_validator(mode="after")
-    def _create_needs_name(self) -> StatuspageParams:
-        if self.incident_id is None and self.name is None:
-            raise ValueError("creating an incident needs `name` (or give `incident_id` to update)")
-        return self
 
 
 class StatuspageResult(ActionResult):

@@ -6,24 +6,11 @@ import hashlib
 import hmac
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 
 from activities.boundary import action
 from activities.http import send
 from warroom.contract.models import ActionResult
-
-
-class WebhookParams(BaseModel):
-    """`with:` of a webhook.post step or update target."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(pattern=r"^https?://")
-    text: str = Field(min_length=1)
-    headers: dict[str, str] = Field(default_factory=dict)
-    #: Signs the body: `X-Warroom-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>`.
-    hmac_secret: str | None = Field(None, min_length=1)
-
+from warroom.language.actions import WebhookParams
 
 SIGNATURE_HEADER = "X-Warroom-Signature"
 

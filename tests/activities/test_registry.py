@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from activities.boundary import ACTION_PARAMS
+from activities import boundary
 from activities.registry import ACTIVITIES
 from warroom.errors import RunbookError
+from warroom.language.actions import ACTION_PARAMS, BasicAuth, HttpRequestParams
 from warroom.language.loader import parse_runbook
 from warroom.language.workflow_actions import WORKFLOW_ACTIONS
 from workflows.incident import HEARTBEATING
@@ -35,9 +36,19 @@ def runbook(action: str, with_: str) -> str:
 def test_every_activity_has_a_strict_parameter_model():
     names = {fn.__temporal_activity_definition.name for fn in ACTIVITIES}
     assert names | WORKFLOW_ACTIONS == set(ACTION_PARAMS)  # wait and note need no activity
+    assert set(ACTION_PARAMS) - names == WORKFLOW_ACTIONS
     assert set(NEW_KINDS) <= names
     for model in ACTION_PARAMS.values():
         assert model.model_config.get("extra") == "forbid"
+
+
+def test_an_activity_validates_with_its_kinds_model_from_the_language():
+    # `action` refuses any other pairing, so every registered activity checks its parameters
+    # with exactly the model the loader checked the runbook's `with:` against.
+    with pytest.raises(TypeError, match="takes BasicAuth"):
+        boundary.action("http.request", BasicAuth)
+    with pytest.raises(TypeError, match="no such kind"):
+        boundary.action("http.fetch", HttpRequestParams)
 
 
 @pytest.mark.parametrize("action", sorted(NEW_KINDS))

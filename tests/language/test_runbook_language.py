@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from activities.boundary import ACTION_PARAMS
 from warroom.contract.models import IncidentInput
 from warroom.entry.main import app
 from warroom.errors import ParamsError, RunbookError
+from warroom.language.actions import ACTION_PARAMS
 from warroom.language.loader import MAX_STEPS, load_runbook, parse_runbook
 from warroom.language.params import coerce_params, parse_param_args
 from warroom.language.runbook import Goto, Runbook

@@ -15,9 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from activities.boundary import ACTION_PARAMS
-from activities.registry import ACTIVITIES
 from warroom.errors import RunbookError, RunbookProblem
+from warroom.language.actions import ACTION_PARAMS
 from warroom.language.checks import Finding, check_action, check_runbook, did_you_mean
 from warroom.language.durations import AT_LOAD
 from warroom.language.runbook import (
@@ -44,8 +43,6 @@ from warroom.language.yaml_source import (
     too_big,
     value_at,
 )
-
-assert ACTIVITIES  # importing the registry fills ACTION_PARAMS
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.boundary import ACTION_PARAMS
-from activities.registry import ACTIVITIES
+from warroom.language.actions import ACTION_PARAMS
 from warroom.language.runbook import Runbook
-
-assert ACTIVITIES  # importing the registry fills ACTION_PARAMS
 
 SCHEMA_ID = "https://warroom.dev/schemas/runbook.json"
 

@@ -1,12 +1,10 @@
-"""Actions the workflow itself carries out, without an activity: `wait` (a durable timer) and
-`note` (a line in the timeline). Their parameter models are registered with the others, so a
-runbook that misuses them is refused at load."""
+"""Actions the workflow carries out itself, without an activity: `wait` (a durable timer) and
+`note` (a line in the timeline); `warroom.language.actions.ACTION_PARAMS` holds them too."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from activities.boundary import register_params
 from warroom.language.durations import Duration
 
 
@@ -26,7 +24,7 @@ class NoteParams(BaseModel):
     text: str = Field(min_length=1, max_length=2000, description="What to note (a template).")
 
 
-WAIT = register_params("wait", WaitParams)
-NOTE = register_params("note", NoteParams)
+WAIT = "wait"
+NOTE = "note"
 #: The actions the workflow runs itself.
 WORKFLOW_ACTIONS = frozenset({WAIT, NOTE})

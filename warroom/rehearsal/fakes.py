@@ -16,9 +16,10 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.boundary import ACTION_PARAMS, ACTION_RESULTS, action
+from activities.boundary import ACTION_RESULTS, action
 from warroom.contract.models import ActionInput, ActionResult
 from warroom.expressions.redaction import SECRET_ENV_PREFIX
+from warroom.language.actions import ACTION_PARAMS
 from warroom.language.runbook import Runbook
 from warroom.language.template_refs import references_in
 from warroom.rehearsal.answers import answer, failure
@@ -80,7 +81,8 @@ def _fake(kind: str, book: AnswerBook) -> Callable[..., Any]:
         book.calls.append(Call(name, kind, info.attempt, _virtual_now(info), "succeeded"))
         return result  # type: ignore[no-any-return]
 
-    # The boundary records each kind's parameter and result models by name: the same ones.
+    # The boundary checks each kind's parameter model and records its result model by name:
+    # the same ones.
     outside_world.__annotations__ = {"params": ACTION_PARAMS[kind], "return": ACTION_RESULTS[kind]}
     boundary = action(kind, ACTION_PARAMS[kind])(outside_world)
 
