@@ -1,7 +1,5 @@
-"""Bearer tokens on the API: with tokens (`warroom.access.tokens`), every request needs
-`Authorization: Bearer TOKEN` and decisions are taken as the token's identity. Without them,
-the API listens on loopback only.
-"""
+"""The API's caller: with tokens (`warroom.access.tokens`) every request needs `Authorization:
+Bearer TOKEN`, and acts as the token's identity; without them the API listens on loopback only."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""What Temporal itself says about an incident's run, beyond what the workflow can know: how
-the server ended it, whether its workflow task keeps failing, whether any worker polls its
-task queue. `show`, `list` and decisions use it so that what people see is true; one request
-looks once (`look`) and hands the `Run` on."""
+"""What Temporal itself says about an incident's run (how the server ended it, a workflow task
+that keeps failing, whether a worker polls), looked at once per request (`look` → `Run`)."""
 
 from __future__ import annotations
 

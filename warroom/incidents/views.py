@@ -1,6 +1,5 @@
-"""What people see of incidents: the list, and one incident's state (`status`) or the whole
-view `show` gives (state and story; `Shown.json` is `show --json`), each asking Temporal once
-per request for each thing it needs."""
+"""What people see of incidents: the list, one incident's state (`status`), and `show`'s view
+(state, story and metrics; `Shown.json` is `show --json`), each from one look at the run."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """The record as plain text for people (no colour, no terminal handling): the timeline as
-aligned columns and `show`'s metrics lines. Every cell and name goes through `escape`, so no
-escape sequence or line break from a person or a remote peer reaches a terminal."""
+aligned columns and `show`'s metrics lines, every value from people or peers escaped."""
 
 from __future__ import annotations
 
