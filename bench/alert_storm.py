@@ -234,7 +234,7 @@ async def main(
 
     from bench.machine import dev_server, write_results
     from warroom.entry.devstack import free_port
-    from warroom.incidents import operations as incidents
+    from warroom.incidents import views
     from warroom.intake.delivery import incident_id_for
     from worker import build_worker
 
@@ -301,7 +301,7 @@ async def main(
             ids = {incident_id_for("storm", "alertmanager", k): v for k, v in expected.items()}
             deadline = time.monotonic() + 120
             while True:
-                states = await asyncio.gather(*(incidents.status(env.client, i) for i in ids))
+                states = await asyncio.gather(*(views.status(env.client, i) for i in ids))
                 if all(len(s.alerts) == len(ids[i]) for s, i in zip(states, ids, strict=True)):
                     break
                 if time.monotonic() > deadline:

@@ -28,7 +28,7 @@ from bench.measure import children_cpu, process_cpu, table
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainSteps
 from warroom.entry.jsonserver import JsonServer, Reply
-from warroom.incidents import operations as incidents
+from warroom.incidents.declare import declare
 from warroom.language.loader import parse_runbook
 from worker import build_worker
 
@@ -47,7 +47,7 @@ async def time_warroom(env: WorkflowEnvironment, n: int, steps: int) -> float:
     runbook = parse_runbook(runbook_text(steps))
     start = time.perf_counter()
     ids = await asyncio.gather(
-        *(incidents.declare(env.client, runbook, "bench", declared_by="bench") for _ in range(n))
+        *(declare(env.client, runbook, "bench", declared_by="bench") for _ in range(n))
     )
     await asyncio.gather(*(env.client.get_workflow_handle(i).result() for i in ids))
     return time.perf_counter() - start

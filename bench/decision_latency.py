@@ -2,8 +2,8 @@
 starting, vs a plain Temporal signal to an activity.
 
 On one dev server, D incidents (default 50) wait at an approval gate; each is approved through
-the CLI's own path (`warroom.incidents.operations.decide`: describe, checks, then a validated update with a
-deadline) and the time runs until the step's GET reaches a local target. The baseline: D plain
+the CLI's own path (`warroom.incidents.decisions.send`: describe, checks, then a validated
+update with a deadline) and the time runs until the step's GET reaches a local target. The baseline: D plain
 workflows waiting for a signal, then making the same GET. The two alternate, one decision at a
 time. One decision is also timed through the `warroom approve` command as a subprocess
 (Python start-up and imports included), for the record.
@@ -32,7 +32,8 @@ from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainGate
 from bench.target import Target
 from warroom.contract.models import Decision
-from warroom.incidents import operations as incidents
+from warroom.incidents import decisions
+from warroom.incidents.declare import declare
 from warroom.language.loader import parse_runbook
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
@@ -55,9 +56,7 @@ steps:
 
 async def gated_incidents(client: Client, n: int) -> list[str]:
     runbook = parse_runbook(RUNBOOK)
-    ids = [
-        await incidents.declare(client, runbook, "decision", declared_by="bench") for _ in range(n)
-    ]
+    ids = [await declare(client, runbook, "decision", declared_by="bench") for _ in range(n)]
     for incident_id in ids:
         handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
         for _ in range(600):  # a bound, not a timing
@@ -69,7 +68,7 @@ async def gated_incidents(client: Client, n: int) -> list[str]:
 
 async def approve(client: Client, target: Target, incident_id: str) -> float:
     sent = time.time()
-    await incidents.decide(client, incident_id, "approve", Decision(step="fix", by="carol"))
+    await decisions.send(client, incident_id, "approve", Decision(step="fix", by="carol"))
     return await asyncio.to_thread(target.first, incident_id) - sent
 
 
@@ -137,7 +136,7 @@ async def main(n: int) -> None:
         table(
             [
                 ("decision -> activity start", "p50 ms", "p95 ms"),
-                ("warroom approve (incidents.decide)", f"{w['p50_ms']}", f"{w['p95_ms']}"),
+                ("warroom approve (decisions.send)", f"{w['p50_ms']}", f"{w['p95_ms']}"),
                 ("plain Temporal signal", f"{p['p50_ms']}", f"{p['p95_ms']}"),
                 ("ratio warroom/plain", f"{results['ratio_p50']}", f"{results['ratio_p95']}"),
                 ("`warroom approve` as a process (once)", f"{round(1000 * command, 1)}", ""),

@@ -35,7 +35,7 @@ from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
 from warroom.contract.models import Decision, Note
 from warroom.entry.jsonserver import JsonServer, Reply
-from warroom.incidents import operations as incidents
+from warroom.incidents.declare import declare
 from warroom.language.loader import parse_runbook
 from warroom.language.runbook import DEFAULT_CADENCE
 from worker import build_worker
@@ -76,7 +76,7 @@ def runbook_text(steps: int, with_outputs: bool) -> str:
 
 async def measure(client: Client, steps: int, with_outputs: bool) -> tuple[int, int, int]:
     runbook = parse_runbook(runbook_text(steps, with_outputs))
-    incident_id = await incidents.declare(client, runbook, "history size", declared_by="bench")
+    incident_id = await declare(client, runbook, "history size", declared_by="bench")
     handle = client.get_workflow_handle(incident_id)
     state = await handle.result()
     if state["status"] != "resolved":
@@ -95,9 +95,7 @@ async def history(client: Client, incident_id: str) -> tuple[int, int]:
 async def slow_sev3(env: WorkflowEnvironment, days: int) -> dict[str, Any]:
     """A SEV3 incident left waiting for its approval `days` days, a note a day, then approved."""
     client = env.client
-    incident_id = await incidents.declare(
-        client, parse_runbook(SLOW_SEV3), "slow burn", declared_by="bench"
-    )
+    incident_id = await declare(client, parse_runbook(SLOW_SEV3), "slow burn", declared_by="bench")
     handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
     for day in range(days):
         await env.sleep(timedelta(days=1))

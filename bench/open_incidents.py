@@ -35,7 +35,7 @@ from bench.measure import cpu_of, peak_rss_bytes, percentile, table
 from bench.plain_workflow import PlainCadence
 from bench.target import Target
 from warroom.incidents import execution
-from warroom.incidents import operations as incidents
+from warroom.incidents.declare import declare
 from warroom.language.loader import parse_runbook
 
 CADENCE = timedelta(minutes=1)
@@ -116,7 +116,7 @@ async def start_all(client: Client, n: int, target_url: str, spread: float) -> N
 
     async def incident() -> None:
         async with limit:
-            await incidents.declare(client, runbook, "open incident", declared_by="bench")
+            await declare(client, runbook, "open incident", declared_by="bench")
 
     async def plain() -> None:
         workflow_id = f"plain-{uuid.uuid4().hex}"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal
-from warroom.api.auth import Tokens
 from warroom.api.server import running
 from warroom.entry.devstack import free_port
 from warroom.entry.web import web_app

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from bench.alert_storm import signals_in
 from tests.api.conftest import am, collapsed, fixture
-from warroom.incidents import operations as incidents
+from warroom.incidents import views
 from warroom.intake.delivery import incident_id_for
 from warroom.record.timeline import timeline
 
@@ -22,7 +22,7 @@ def group() -> str:
 
 async def wait_state(api, incident_id, ready, tries=150):
     for _ in range(tries):
-        state = await incidents.status(api.client, incident_id)
+        state = await views.status(api.client, incident_id)
         if ready(state):
             return state
         await asyncio.sleep(0.1)
@@ -53,7 +53,7 @@ async def test_a_group_opens_one_incident_a_duplicate_changes_nothing_resolved_c
 
     done = await api.post("/v1/alerts/alertmanager", am(key, status="resolved"))
     assert done.status_code == 200 and done.json()["outcome"] == "joined"
-    final = await incidents.result(api.client, incident_id)  # on_alert_resolved: resolve
+    final = await views.result(api.client, incident_id)  # on_alert_resolved: resolve
     assert final.status == "resolved" and not final.firing_alerts
 
 
@@ -63,7 +63,7 @@ async def test_an_alert_after_the_incident_closed_opens_a_new_run_that_show_and_
     key = group()
     incident_id = (await api.post("/v1/alerts/alertmanager", am(key))).json()["incident_id"]
     await api.post("/v1/alerts/alertmanager", am(key, status="resolved"))
-    assert (await incidents.result(api.client, incident_id)).status == "resolved"
+    assert (await views.result(api.client, incident_id)).status == "resolved"
 
     late = await api.post("/v1/alerts/alertmanager", am(key, starts_at="2026-11-25T09:00:00Z"))
     assert late.json()["outcome"] == "opened" and late.json()["incident_id"] == incident_id
@@ -77,7 +77,7 @@ async def test_an_alert_after_the_incident_closed_opens_a_new_run_that_show_and_
         wf.status async for wf in api.client.list_workflows(f"WorkflowId = '{incident_id}'")
     ]
     assert sorted(s.name for s in statuses) == ["COMPLETED", "RUNNING"]
-    listed = [i for i in await incidents.list_incidents(api.client) if i.incident_id == incident_id]
+    listed = [i for i in await views.list_incidents(api.client) if i.incident_id == incident_id]
     assert sorted(i.status for i in listed) == ["awaiting_approval", "resolved"]
 
 
@@ -129,7 +129,7 @@ async def test_grafana_and_generic_payloads_open_incidents(api):
     }
     resolved = await api.post("/v1/alerts", {**generic, "status": "resolved"})
     assert resolved.json()["outcome"] == "joined"
-    assert (await incidents.result(api.client, answer.json()["incident_id"])).status == "resolved"
+    assert (await views.result(api.client, answer.json()["incident_id"])).status == "resolved"
 
 
 async def test_truncated_notifications_and_unknown_fields_are_accepted(api):

@@ -12,11 +12,11 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from tests.api.conftest import PAGED, TOKENS, catalogue
 from tests.conftest import system_binary
+from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal, create_app
-from warroom.api.auth import Tokens
 from warroom.api.server import running
 from warroom.entry.devstack import Monitoring, free_port
-from warroom.incidents import operations as incidents
+from warroom.incidents import views
 from warroom.intake.routing import Catalogue, Entry
 from warroom.language.loader import parse_runbook
 
@@ -80,7 +80,7 @@ async def test_prometheus_and_alertmanager_open_feed_and_resolve_one_incident(
                 incident_id = found.id
 
                 async def triaged():
-                    state = await incidents.status(dev_env.client, incident_id)
+                    state = await views.status(dev_env.client, incident_id)
                     return state if state.status == "awaiting_approval" else None
 
                 state = await eventually(triaged, "triage ran", mon)
@@ -92,7 +92,7 @@ async def test_prometheus_and_alertmanager_open_feed_and_resolve_one_incident(
                 errors.set(0)  # the rule stops firing
 
                 async def resolved():
-                    state = await incidents.status(dev_env.client, incident_id)
+                    state = await views.status(dev_env.client, incident_id)
                     return state if state.is_closed else None
 
                 state = await eventually(resolved, "resolved reached the incident", mon)

@@ -7,7 +7,7 @@ import uuid
 
 from tests.api.conftest import TOKENS, am
 from tests.api.test_alerts import group, wait_state
-from warroom.incidents import operations as incidents
+from warroom.incidents import views
 from warroom.record.timeline import timeline
 
 CAROL = {"Authorization": "Bearer carol-token-0123456789abc"}
@@ -63,7 +63,7 @@ async def test_with_a_token_alerts_are_taken_and_decisions_are_the_tokens_identi
     )
     assert approved.status_code == 200, approved.text
     assert approved.json()["id"] == "fix" and approved.json()["decided_by"] == "carol"
-    state = await incidents.status(authed_api.client, incident_id)
+    state = await views.status(authed_api.client, incident_id)
     assert [(d.kind, d.by) for d in state.decisions] == [("approve", "carol")]
     assert "dave" not in str(state.decisions)
 

@@ -12,7 +12,7 @@ from tests.api.conftest import am, catalogue
 from warroom.api.app import Temporal, create_app
 from warroom.api.server import running
 from warroom.entry.devstack import DevServer, free_port
-from warroom.incidents import operations as incidents
+from warroom.incidents import views
 from worker import build_worker
 
 
@@ -56,7 +56,7 @@ async def test_temporal_down_answers_503_then_the_retry_lands_once_it_is_back(
 
             async with build_worker(client, task_queue):
                 for _ in range(100):
-                    state = await incidents.status(client, incident_id)
+                    state = await views.status(client, incident_id)
                     if len(state.alerts) == 2:
                         break
                     await asyncio.sleep(0.05)

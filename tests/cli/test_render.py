@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from warroom.cli import render
 from warroom.contract.models import IncidentState, StepState
-from warroom.incidents.operations import IncidentSummary
+from warroom.incidents.views import IncidentSummary
 from warroom.record.timeline import TimelineEntry
 from warroom.text import escape
 

@@ -9,8 +9,8 @@ import re
 import httpx
 import pytest
 
+from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal
-from warroom.api.auth import Tokens
 from warroom.entry.web import web_app
 from warroom.intake.routing import Catalogue
 

@@ -28,7 +28,7 @@ from tests.fakehttp import Recorded, Reply
 from warroom.contract.models import IncidentState
 from warroom.entry.devstack import DevServer, free_port
 from warroom.entry.jsonserver import JsonServer
-from warroom.incidents import operations as incidents
+from warroom.incidents import views
 from warroom.intake.delivery import incident_id_for
 from warroom.language.loader import parse_runbook
 from warroom.language.runbook import Runbook
@@ -286,7 +286,7 @@ async def incident_states(
     ids = {key: incident_id_for("storm", "alertmanager", key) for key in expected}
     deadline = time.monotonic() + bound
     while True:
-        states = {key: await incidents.status(client, ids[key]) for key in expected}
+        states = {key: await views.status(client, ids[key]) for key in expected}
         if all(len(s.alerts) >= len(expected[k]) for k, s in states.items()):
             return states
         if time.monotonic() > deadline:

@@ -18,8 +18,9 @@ from tests.incidents.buggy import BUG, BuggyIncidentWorkflow, ContinuingIncident
 from tests.workflows.test_incident import Handle, awaiting_rollback, gated_runbook, start, step
 from warroom.contract.models import Abort, Decision, IncidentInput, StepCommand
 from warroom.errors import DecisionRefused
-from warroom.incidents import decisions
-from warroom.incidents import operations as incidents
+from warroom.incidents import decisions, declare, views
+from warroom.incidents.execution import NoWorker
+from warroom.incidents.limits import InputTooLarge
 from warroom.record.timeline import timeline
 from worker import build_worker
 
@@ -27,10 +28,10 @@ from worker import build_worker
 HISTORY_LIMIT = "Workflow history size exceeds limit."
 
 
-async def listed(client: Client, incident_id: str) -> incidents.IncidentSummary:
+async def listed(client: Client, incident_id: str) -> views.IncidentSummary:
     """The incident's row in `list` (visibility lags: poll, bounded)."""
     for _ in range(200):
-        for row in await incidents.list_incidents(client):
+        for row in await views.list_incidents(client):
             if row.incident_id == incident_id:
                 return row
         await asyncio.sleep(0.05)
@@ -60,7 +61,7 @@ async def test_terminated_incident_shows_as_terminated_with_the_reason(
         await awaiting_rollback(handle, fake_http)
         await handle.terminate(reason=HISTORY_LIMIT)
 
-        state = await incidents.status(client, handle.id)  # a worker answers over the history
+        state = await views.status(client, handle.id)  # a worker answers over the history
         assert state.source == "workflow"
         assert step(state, "measure").attempts == 1
         assert step(state, "rollback").status == "awaiting_approval"  # its last word ...
@@ -89,7 +90,7 @@ async def test_terminated_incident_without_a_worker_is_read_from_its_history(
     client = dev_env.client
     handle = await start(client, task_queue, gated_runbook(fake_http))  # no worker, ever
     await handle.terminate(reason="declared by mistake")
-    state = await incidents.status(client, handle.id)
+    state = await views.status(client, handle.id)
     assert state.source == "history"
     assert state.status == "terminated"
     assert state.outcome is not None
@@ -110,7 +111,7 @@ async def test_stalled_incident_says_its_workflow_task_keeps_failing(
                 break
             await asyncio.sleep(0.05)
 
-        state = await incidents.status(client, handle.id)
+        state = await views.status(client, handle.id)
         assert state.status == "stalled"
         assert state.execution_status == "running"
         assert state.workflow_task_failure == BUG
@@ -141,7 +142,7 @@ async def test_a_continued_incident_is_listed_once(
                 break
             await asyncio.sleep(0.05)
         await listed(client, handle.id)
-        rows = [r for r in await incidents.list_incidents(client) if r.incident_id == handle.id]
+        rows = [r for r in await views.list_incidents(client) if r.incident_id == handle.id]
         assert len(rows) == 1, rows
         await handle.terminate(reason="test over")
 
@@ -150,7 +151,7 @@ async def test_a_continued_incident_is_listed_once(
 
 
 def test_incident_ids_of_one_runbook_in_one_second_do_not_collide():
-    ids = {incidents.new_incident_id("checkout") for _ in range(20_000)}
+    ids = {declare.new_incident_id("checkout") for _ in range(20_000)}
     assert len(ids) == 20_000
 
 
@@ -163,11 +164,11 @@ async def test_declare_retries_a_taken_id(
     client = dev_env.client
     monkeypatch.setenv("WARROOM_TASK_QUEUE", task_queue)
     rb = gated_runbook(fake_http)
-    taken = await incidents.declare(client, rb, "first")
+    taken = await declare.declare(client, rb, "first")
     fresh = f"inc-fresh-{uuid.uuid4().hex}"
     chosen: Iterator[str] = iter([taken, fresh])
-    monkeypatch.setattr(incidents, "new_incident_id", lambda *_: next(chosen))
-    assert await incidents.declare(client, rb, "twin, same second") == fresh
+    monkeypatch.setattr(declare, "new_incident_id", lambda *_: next(chosen))
+    assert await declare.declare(client, rb, "twin, same second") == fresh
     for incident_id in (taken, fresh):
         await client.get_workflow_handle(incident_id).terminate(reason="test over")
 
@@ -207,12 +208,12 @@ async def test_declare_refuses_what_the_server_would_refuse(
 ):
     rb = gated_runbook(fake_http)
     long_name = rb.model_copy(update={"name": "n" * 5000})
-    with pytest.raises(incidents.InputTooLarge) as info:
-        await incidents.declare(dev_env.client, long_name, "summary")
+    with pytest.raises(InputTooLarge) as info:
+        await declare.declare(dev_env.client, long_name, "summary")
     assert "over the server's limit of 1000" in str(info.value)
     big_service = rb.model_copy(update={"service": "s" * 3000})
-    with pytest.raises(incidents.InputTooLarge) as info:
-        await incidents.declare(dev_env.client, big_service, "summary")
+    with pytest.raises(InputTooLarge) as info:
+        await declare.declare(dev_env.client, big_service, "summary")
     assert "service is 3000 bytes, over the server's limit of 2048" in str(info.value)
 
 
@@ -220,7 +221,7 @@ async def test_show_without_a_polling_worker_says_so_at_once(
     dev_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
 ):
     handle = await start(dev_env.client, task_queue, gated_runbook(fake_http))
-    with pytest.raises(incidents.NoWorker) as info:
-        await incidents.status(dev_env.client, handle.id)
+    with pytest.raises(NoWorker) as info:
+        await views.status(dev_env.client, handle.id)
     assert str(info.value).startswith(f"no worker is polling task queue {task_queue!r}: ")
     await handle.terminate(reason="test over")

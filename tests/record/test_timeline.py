@@ -11,7 +11,7 @@ from tests.conftest import installed_binary
 from tests.fakehttp import FakeHttp
 from tests.workflows.test_incident import awaiting_rollback, finish, gated_runbook, start
 from warroom.contract.models import Decision
-from warroom.incidents import operations as incidents
+from warroom.incidents import views
 from warroom.record.timeline import timeline
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
@@ -60,4 +60,4 @@ async def test_a_malformed_signal_shows_as_ignored_and_the_timeline_goes_on(
     assert ("approved", "alice") in events  # this run records refusals: no record, applied
     assert entries[-1].event == "closed: resolved"
     # `show` reads the same history for a closed run's attempts: it works too.
-    assert (await incidents.status(client, handle.id)).status == "resolved"
+    assert (await views.status(client, handle.id)).status == "resolved"

@@ -36,7 +36,7 @@ from warroom.contract.models import (
     StepCommand,
     StepState,
 )
-from warroom.incidents import operations as incidents
+from warroom.incidents import views
 from warroom.language.loader import parse_runbook
 from warroom.language.runbook import Runbook
 from workflows.incident import IncidentWorkflow
@@ -685,7 +685,7 @@ async def test_search_attributes_track_the_incident(
         )
         handed = f"WorkflowId = '{handle.id}' AND IncidentCommander = 'erin'"
         assert await find(client, handed) == [handle.id]
-        row = next(r for r in await incidents.list_incidents(client) if r.incident_id == handle.id)
+        row = next(r for r in await views.list_incidents(client) if r.incident_id == handle.id)
         assert row.commander == "erin"
         await handle.signal(IncidentWorkflow.approve, Decision(step="rollback", by="alice"))
         result = await finish(handle)

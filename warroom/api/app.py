@@ -4,7 +4,7 @@ body size limit, metrics and the one error shape (`{"error": "..."}`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from warroom.access.tokens import Tokens
 from warroom.api import alerts, health, incidents, runbooks
-from warroom.api.auth import Tokens
 from warroom.api.limits import DEFAULT_MAX_BODY, BodyLimit
 from warroom.api.metrics import Measured, Metrics
 from warroom.contract.client import connect
@@ -28,8 +28,10 @@ from warroom.errors import (
     ServerUnreachable,
     WarroomError,
 )
-from warroom.incidents import decisions
-from warroom.incidents.operations import InputTooLarge, NoWorker
+from warroom.incidents import decisions, invalid_input
+from warroom.incidents.declare import UnknownRunbook
+from warroom.incidents.execution import NoWorker
+from warroom.incidents.limits import InputTooLarge
 from warroom.intake.delivery import (
     DEFAULT_CONCURRENCY,
     DELIVERY_TIMEOUT,
@@ -108,18 +110,16 @@ def error(status: int, message: str, headers: Mapping[str, str] | None = None) -
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def validation_message(errors: Any) -> tuple[int, str]:
-    """One line for pydantic's errors: 400 for a body that is not JSON, else 422."""
+def invalid(errors: Iterable[Mapping[str, Any]]) -> JSONResponse:
+    """400 for a body that is not JSON, else 422, with pydantic's errors in one line."""
     errors = list(errors)
-    if any(e.get("type") == "json_invalid" for e in errors):
-        reason = next(e for e in errors if e.get("type") == "json_invalid").get("ctx", {})
-        return 400, f"the body is not valid JSON ({reason.get('error', 'malformed')})"
-    parts = []
-    for e in errors[:5]:
-        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-        parts.append(f"{loc}: {e['msg']}" if loc else str(e["msg"]))
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return 422, "; ".join(parts) + more
+    bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if bad_json is not None:
+        reason = bad_json.get("ctx", {}).get("error", "malformed")
+        return error(400, f"the body is not valid JSON ({reason})")
+    # FastAPI puts "body" before a body field's name: people name the field alone.
+    fields = [{**e, "loc": [p for p in e.get("loc", ()) if p != "body"]} for e in errors]
+    return error(422, invalid_input.one_line(fields))
 
 
 def _errors(app: FastAPI) -> None:
@@ -131,11 +131,11 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(*validation_message(exc.errors()))
+        return invalid(exc.errors())
 
     @app.exception_handler(ValidationError)
     async def invalid_value(_: Request, exc: ValidationError) -> JSONResponse:
-        return error(*validation_message(exc.errors()))
+        return invalid(exc.errors())
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -156,7 +156,7 @@ def _errors(app: FastAPI) -> None:
             return unavailable(str(exc))
         if isinstance(exc, NoWorker | decisions.NotApplied):
             return error(503, str(exc), {"Retry-After": "5"})
-        if isinstance(exc, ParamsError | RunbookError | InputTooLarge):
+        if isinstance(exc, ParamsError | RunbookError | InputTooLarge | UnknownRunbook):
             return error(422, str(exc))
         return error(500, f"{type(exc).__name__}: {exc}")
 

@@ -1,69 +1,11 @@
-"""Bearer tokens (`WARROOM_API_TOKENS`): who is calling, compared in constant time.
-
-The file maps each token to the identity it stands for (YAML, `token: identity`). With it,
-every request needs `Authorization: Bearer TOKEN`; decisions are taken as the token's
-identity. Without it, the API listens on loopback only.
-"""
+"""The API's caller: with tokens (`warroom.access.tokens`) every request needs `Authorization:
+Bearer TOKEN`, and acts as the token's identity; without them the API listens on loopback only."""
 
 from __future__ import annotations
 
-import hmac
-import os
-from pathlib import Path
-from typing import Annotated
-
-import yaml
 from fastapi import HTTPException, Request
-from pydantic import RootModel, StringConstraints, ValidationError
 
-from warroom.contract.models import PersonName
-from warroom.errors import WarroomError
-
-TOKENS_ENV = "WARROOM_API_TOKENS"
-#: Shortest token accepted: a guessable token is no authentication.
-MIN_TOKEN_CHARS = 16
-
-Token = Annotated[str, StringConstraints(min_length=MIN_TOKEN_CHARS, max_length=4096)]
-
-
-class TokensFile(RootModel[dict[Token, PersonName]]):
-    """`token: identity`, one per line."""
-
-
-class Tokens:
-    def __init__(self, identities: dict[str, str]) -> None:
-        self._items = [(t.encode(), who) for t, who in identities.items()]
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-    def identity(self, token: str) -> str | None:
-        """Whose token this is; every token is compared, each in constant time."""
-        given, found = token.encode(), None
-        for known, who in self._items:
-            if hmac.compare_digest(given, known):
-                found = who
-        return found
-
-
-def load_tokens(path: str | None = None) -> Tokens:
-    """The tokens of `path` or $WARROOM_API_TOKENS; none when neither is set."""
-    path = path or os.environ.get(TOKENS_ENV)
-    if not path:
-        return Tokens({})
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise WarroomError(f"{TOKENS_ENV} {path}: cannot read it ({exc})") from None
-    try:
-        return Tokens(TokensFile.model_validate(data).root)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][:1])  # never the token itself
-        raise WarroomError(
-            f"{TOKENS_ENV} {path}: write one `token: identity` per line, tokens at least "
-            f"{MIN_TOKEN_CHARS} characters ({first['msg']}{' at an entry' if where else ''})"
-        ) from None
+from warroom.access.tokens import Tokens
 
 
 async def caller(request: Request) -> str | None:

@@ -1,13 +1,13 @@
 """`/v1/incidents`: list, show, timeline, declare, and the human decisions of the CLI, through
-the same code (`warroom.incidents.operations`, `warroom.incidents.decisions`). With tokens, the actor of every
-decision is the caller's identity; a body naming someone else is refused."""
+the same application code (`warroom.incidents`: views, declare, decisions). With tokens, the
+actor of every decision is the caller's identity; a body naming someone else is refused."""
 
 from __future__ import annotations
 
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, create_model
@@ -16,27 +16,11 @@ from temporalio.client import Client
 import warroom.record.timeline
 from warroom.api.auth import caller
 from warroom.api.errors import responses
-from warroom.cli.main import state_json
-from warroom.contract.client import task_queue
-from warroom.contract.models import (
-    Abort,
-    Acknowledge,
-    Assign,
-    Decision,
-    HumanDecision,
-    IncidentState,
-    Note,
-    PersonName,
-    Resolve,
-    SetSeverity,
-    StepCommand,
-    StepState,
-)
+from warroom.contract.models import HumanDecision, IncidentState, PersonName, StepState
 from warroom.contract.names import INCIDENT_ID
-from warroom.incidents import decisions
-from warroom.incidents import operations as incidents
+from warroom.incidents import decisions, views
+from warroom.incidents.declare import Declaration, Declared, catalogue_entry, declare_entry
 from warroom.intake.routing import Catalogue
-from warroom.language.runbook import Severity
 
 router = APIRouter(
     prefix="/v1/incidents",
@@ -86,15 +70,20 @@ async def list_incidents(
     service: str | None = None,
     runbook: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> list[incidents.IncidentSummary]:
-    wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
-    found = await incidents.list_incidents(await temporal(), limit=limit)
-    return [i for i in found if all(v is None or getattr(i, k) == v for k, v in wanted.items())]
+) -> list[views.IncidentSummary]:
+    return await views.list_incidents(
+        await temporal(),
+        limit=limit,
+        status=status,
+        severity=severity,
+        service=service,
+        runbook=runbook,
+    )
 
 
 @router.get("/{incident_id}", summary="One incident's state", response_model=None, responses=SHOWN)
 async def show(incident_id: IncidentId, temporal: Temporal) -> dict[str, Any]:
-    return state_json(await incidents.status(await temporal(), incident_id))
+    return views.state_json(await views.status(await temporal(), incident_id))
 
 
 @router.get(
@@ -111,18 +100,9 @@ async def timeline(incident_id: IncidentId, temporal: Temporal) -> list[dict[str
     ]
 
 
-class DeclareRequest(BaseModel):
+class DeclareRequest(Declaration):
     runbook: str = Field(description="A runbook name from GET /v1/runbooks.")
-    summary: str
-    severity: Severity | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
     by: PersonName | None = None
-
-
-class Declared(BaseModel):
-    incident_id: str
-    runbook: str
-    task_queue: str
 
 
 @router.post("", status_code=201, summary="Declare an incident (`warroom declare`)")
@@ -130,21 +110,9 @@ async def declare(
     body: DeclareRequest, request: Request, temporal: Temporal, identity: Caller
 ) -> Declared:
     catalogue: Catalogue = request.app.state.catalogue
-    entry = catalogue.entries.get(body.runbook)
-    if entry is None:
-        known = ", ".join(sorted(catalogue.entries))
-        raise HTTPException(422, f"runbook: no runbook named {body.runbook!r} (known: {known})")
+    entry = catalogue_entry(catalogue, body.runbook)
     who = actor(identity, body.by)
-    incident_id = await incidents.declare(
-        await temporal(),
-        entry.runbook,
-        body.summary,
-        severity=body.severity,
-        declared_by=who,
-        params=body.params,
-        teams=entry.teams,
-    )
-    return Declared(incident_id=incident_id, runbook=entry.runbook.name, task_queue=task_queue())
+    return await declare_entry(await temporal(), entry, body, who)
 
 
 # ---- human decisions: one route per decision, its body as in the CLI ------------------------
@@ -169,24 +137,8 @@ def request_body(model: type[HumanDecision]) -> type[_By]:
     return body
 
 
-#: Path word → (decision kind, request body, decision model). `ack` as in the CLI.
-DECISIONS: dict[str, tuple[decisions.Kind, type[HumanDecision]]] = {
-    "approve": ("approve", Decision),
-    "reject": ("reject", Decision),
-    "retry": ("retry", StepCommand),
-    "skip": ("skip", StepCommand),
-    "abort": ("abort", Abort),
-    "ack": ("acknowledge", Acknowledge),
-    "assign": ("assign", Assign),
-    "note": ("note", Note),
-    "severity": ("severity", SetSeverity),
-    "resolve": ("resolve", Resolve),
-}
-assert {k for k, _ in DECISIONS.values()} == set(get_args(decisions.Kind))
-
-
 def _decision_route(word: str) -> None:
-    kind, model = DECISIONS[word]
+    kind, model = decisions.WORDS[word]
     body_type = request_body(model)
 
     async def decide(
@@ -196,7 +148,7 @@ def _decision_route(word: str) -> None:
         decision = model(**body.model_dump(exclude={"by"}), by=who)
         answer = await decisions.send(await temporal(), incident_id, kind, decision)
         if isinstance(answer, IncidentState):
-            return state_json(answer)
+            return views.state_json(answer)
         return answer.model_dump(mode="json")
 
     # FastAPI reads the body's model from the signature: give each route its own.
@@ -217,5 +169,5 @@ def _decision_route(word: str) -> None:
     )
 
 
-for _word in DECISIONS:
+for _word in decisions.WORDS:
     _decision_route(_word)

@@ -37,11 +37,13 @@ from warroom.contract.models import (
     SetSeverity,
     StepCommand,
 )
-from warroom.incidents import decisions
-from warroom.incidents import operations as incidents
+from warroom.incidents import decisions, views
+from warroom.incidents.declare import Declared
+from warroom.incidents.declare import declare as declare_incident
 from warroom.language.loader import load_with_teams
 from warroom.language.params import coerce_params, parse_param_args
 from warroom.language.runbook import Severity
+from warroom.record.plain_text import metrics_lines
 from warroom.text import escape
 
 T = TypeVar("T")
@@ -139,7 +141,7 @@ def declare(
     coerce_params(parsed.params, given)  # refused here, before connecting, when wrong
     who = by or os.environ.get("USER") or getpass.getuser()
     incident_id = with_client(
-        lambda c: incidents.declare(
+        lambda c: declare_incident(
             c,
             parsed,
             summary,
@@ -150,7 +152,8 @@ def declare(
         )
     )
     if as_json:
-        emit_json({"incident_id": incident_id, "runbook": parsed.name, "task_queue": task_queue()})
+        declared = Declared(incident_id=incident_id, runbook=parsed.name, task_queue=task_queue())
+        emit_json(declared.model_dump(mode="json"))
     else:
         typer.echo(incident_id)
 
@@ -161,7 +164,7 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 50,
 ) -> None:
     """List incidents, newest first."""
-    found = with_client(lambda c: incidents.list_incidents(c, limit=limit))
+    found = with_client(lambda c: views.list_incidents(c, limit=limit))
     if as_json:
         emit_json([i.model_dump(mode="json") for i in found])
     else:
@@ -171,19 +174,11 @@ def list_(
 @app.command()
 def show(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
     """Show an incident: status, phase, each step's state and attempts, pending approvals."""
-    state = with_client(lambda c: incidents.status(c, incident_id))
-    measured = with_client(lambda c: story.show_metrics(c, incident_id))
+    shown = with_client(lambda c: views.show(c, incident_id))
     if as_json:
-        emit_json({**state_json(state), "metrics": measured.model_dump(mode="json")})
+        emit_json(shown.json())
     else:
-        typer.echo("\n".join([render.incident_text(state), *render.metrics_lines(measured)]))
-
-
-def state_json(state: IncidentState) -> dict[str, Any]:
-    """The whole state (every field of the model), plus which steps wait for approval."""
-    data = state.model_dump(mode="json")
-    data["pending_approvals"] = [s.id for s in state.pending_approvals]
-    return data
+        typer.echo("\n".join([render.incident_text(shown.state), *metrics_lines(shown.metrics)]))
 
 
 def _decide(
@@ -230,7 +225,7 @@ def _command(
         say(stopped.message)
         raise typer.Exit(130) from None
     if as_json:
-        emit_json(state_json(answer) if isinstance(answer, IncidentState) else answer)
+        emit_json(views.state_json(answer) if isinstance(answer, IncidentState) else answer)
     else:
         typer.echo(render.decision_answer(incident_id, decision, answer))
 

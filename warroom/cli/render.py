@@ -1,4 +1,5 @@
-"""Plain-text renderings for people: incident status, incident lists, timelines, progress lines.
+"""The CLI's text for people: incident status, incident lists, decision answers, and the
+record's timeline (`warroom.record.plain_text`) in colour on a terminal.
 
 Every text value that came from a person or a remote peer goes through `escape` (as `esc`), so
 no escape sequence or line break reaches the terminal and no row can be forged.
@@ -6,7 +7,6 @@ no escape sequence or line break reaches the terminal and no row can be forged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from warroom.contract.models import (
@@ -19,9 +19,10 @@ from warroom.contract.models import (
     SetSeverity,
     StepState,
 )
-from warroom.incidents.operations import IncidentSummary
+from warroom.incidents.views import IncidentSummary
 from warroom.language.durations import format_duration
-from warroom.record.metrics import Metrics, duration_text
+from warroom.record import plain_text
+from warroom.record.plain_text import clock, table
 from warroom.record.timeline import TimelineEntry
 from warroom.text import escape as esc
 
@@ -45,10 +46,6 @@ REFUSALS_SHOWN = 5
 #: The milestones after "declared", in the order an incident reaches them, and what the time
 #: to reach each is called (time to acknowledge, ...).
 MILESTONES = {"acknowledged": "acknowledge", "mitigated": "mitigate", "resolved": "resolve"}
-
-
-def clock(at: datetime | None) -> str:
-    return at.strftime("%H:%M:%S") if at else "-"
 
 
 def _since(start: datetime | None, end: datetime | None) -> str:
@@ -199,51 +196,23 @@ def list_text(incidents: list[IncidentSummary]) -> str:
         started = inc.started_at.strftime("%Y-%m-%d %H:%M:%S") if inc.started_at else "-"
         row = (inc.incident_id, inc.status, inc.severity, inc.phase, inc.runbook)
         rows.append((*row, inc.commander or "-", started))
-    return _table(rows)
+    return table(rows)
 
 
 #: ANSI colours of timeline rows on a terminal: what people did, failures, alerts.
 _COLOURS = {"person": "\x1b[36m", "failure": "\x1b[31m", "alert": "\x1b[33m"}
 _RESET = "\x1b[0m"
-TIMELINE_HEADER = ("TIME (UTC)", "+ELAPSED", "WHO", "EVENT", "STEP", "PHASE", "DETAIL")
-
-
-def timeline_row(e: TimelineEntry) -> tuple[str, ...]:
-    who = f"{e.actor} ({e.source})" if e.actor and e.source != "automation" else e.actor or ""
-    elapsed = f"+{duration_text(e.elapsed)}"
-    return (clock(e.time), elapsed, who or e.source, e.event, e.step or "", e.phase or "", e.detail)
 
 
 def timeline_text(entries: list[TimelineEntry], colour: bool = False) -> str:
-    """Aligned columns; with `colour` (a TTY only), people's rows, failures and alerts stand out."""
-    rows = [TIMELINE_HEADER, *(timeline_row(e) for e in entries)]
-    lines = _table(rows).split("\n")
+    """The record's plain timeline text; with `colour` (a TTY only), people's rows, failures
+    and alerts stand out."""
+    text = plain_text.timeline_text(entries)
     if not colour:
-        return "\n".join(lines)
+        return text
+    lines = text.split("\n")
     for i, e in enumerate(entries, start=1):
         tone = "failure" if "failed" in e.event or "refused" in e.event else e.source
         if tone in _COLOURS:
             lines[i] = f"{_COLOURS[tone]}{lines[i]}{_RESET}"
     return "\n".join(lines)
-
-
-def metrics_lines(m: Metrics) -> list[str]:
-    """`show`'s metrics: the times, waits, updates, alerts, retries and failures."""
-    late = f" ({m.updates_late} late)" if m.updates_late else ""
-    return [
-        f"  metrics:  acknowledge {duration_text(m.time_to_acknowledge)}, mitigate "
-        f"{duration_text(m.time_to_mitigate)}, resolve {duration_text(m.time_to_resolve)}; "
-        f"waiting on people {duration_text(m.waiting_on_people)}",
-        f"            {m.updates_sent} status updates sent{late}, {m.alerts_received} alerts, "
-        f"{m.retries} retries ({m.retried_by_hand} by hand), failed steps: "
-        f"{esc(', '.join(m.failed_steps)) or 'none'}",
-    ]
-
-
-def _table(raw: Sequence[tuple[str, ...]]) -> str:
-    rows = [tuple(esc(cell) for cell in row) for row in raw]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
-        for row in rows
-    ).rstrip()

@@ -1,5 +1,5 @@
 """The commands that tell an incident's story from its history: `timeline` (also live),
-`postmortem` and `report`; `show`'s metrics."""
+`postmortem` and `report`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from temporalio.client import Client
 
 from warroom.cli import render
 from warroom.language.durations import format_duration, parse_duration
-from warroom.record.metrics import Metrics, duration_text, of_story
+from warroom.record.metrics import duration_text
+from warroom.record.plain_text import TIMELINE_HEADER
 from warroom.record.postmortem import postmortem, timeline_markdown
 from warroom.record.report import Report, incidents_report
 from warroom.record.timeline import follow, story, timeline
@@ -34,7 +35,7 @@ async def show_timeline(client: Client, incident_id: str, fmt: str, live: bool) 
     # Live: one line (or one JSON object per line) per entry as it happens.
     colour = sys.stdout.isatty() and fmt == "text"
     if fmt == "text":
-        typer.echo("  ".join(render.TIMELINE_HEADER))
+        typer.echo("  ".join(TIMELINE_HEADER))
     async for entry in follow(client, incident_id):
         if fmt == "json":
             typer.echo(entry.model_dump_json())
@@ -42,10 +43,6 @@ async def show_timeline(client: Client, incident_id: str, fmt: str, live: bool) 
             typer.echo(timeline_markdown([entry]).splitlines()[-1])
         else:
             typer.echo(render.timeline_text([entry], colour=colour).split("\n", 1)[1])
-
-
-async def show_metrics(client: Client, incident_id: str) -> Metrics:
-    return of_story(await story(client, incident_id))
 
 
 async def postmortem_draft(client: Client, incident_id: str) -> str:

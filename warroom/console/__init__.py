@@ -2,8 +2,8 @@
 
 Server-rendered pages (Jinja2, autoescaped), one stylesheet, one small script for the live
 parts (Server-Sent Events); every action is a plain form POST with a CSRF token, taken
-through the same code as the API (`warroom.incidents.operations`, `warroom.incidents.decisions`). `mount` adds it
-to the API app.
+through the same application code as the API (`warroom.incidents`). `mount` adds it to the
+API app.
 """
 
 from __future__ import annotations

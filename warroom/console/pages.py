@@ -1,7 +1,8 @@
 """The console's pages and forms: incidents, one incident, runbooks, postmortem, sign-in.
 
 Forms post plain HTML forms and are answered with a redirect (or, when refused, the page
-again with the reason): the decisions go through `warroom.incidents.decisions` as the API's do.
+again with the reason); they call the application (`warroom.incidents`: views, declare,
+decisions) as the API does, and a refused decision's page reuses the look its request took.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
@@ -18,13 +19,18 @@ from starlette.exceptions import HTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from warroom.api import incidents as api_incidents
-from warroom.api.app import validation_message
-from warroom.api.auth import Tokens
+from warroom.access.tokens import Tokens
 from warroom.console import render, session
+from warroom.contract.names import INCIDENT_ID
 from warroom.errors import DecisionRefused, IncidentNotFound, WarroomError
-from warroom.incidents import decisions
-from warroom.incidents import operations as incidents
+from warroom.incidents import decisions, execution, views
+from warroom.incidents.declare import (
+    Declaration,
+    approvers_of,
+    catalogue_entry,
+    declare_entry,
+)
+from warroom.incidents.invalid_input import one_line
 from warroom.intake.routing import Catalogue
 from warroom.language.runbook import Runbook
 from warroom.record.postmortem import postmortem
@@ -53,7 +59,7 @@ class ConsoleRoute(APIRoute):
 
 router = APIRouter(prefix=session.PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 Who = Annotated[str, Depends(session.who)]
-IncidentId = api_incidents.IncidentId
+IncidentId = Annotated[str, Path(pattern=f"^{INCIDENT_ID.pattern}$")]
 #: The filters of the incidents page, as the API's list takes them.
 FILTERS = ("status", "severity", "service")
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -69,16 +75,15 @@ def filters_of(request: Request) -> dict[str, str]:
     return {k: v for k in FILTERS if (v := request.query_params.get(k, "").strip())}
 
 
-async def listed(request: Request) -> list[incidents.IncidentSummary]:
+async def listed(request: Request) -> list[views.IncidentSummary]:
     """The incidents the filters select, as `GET /v1/incidents` lists them."""
     wanted = filters_of(request)
-    return await api_incidents.list_incidents(
-        request.app.state.temporal,
+    return await views.list_incidents(
+        await client_of(request),
+        limit=100,
         status=wanted.get("status"),
         severity=wanted.get("severity"),
         service=wanted.get("service"),
-        runbook=None,
-        limit=100,
     )
 
 
@@ -140,14 +145,16 @@ def done_of(request: Request) -> str | None:
     return f"{kind} {step}".strip() if kind in decisions.UPDATES and len(step) <= 200 else None
 
 
-async def incident_context(request: Request, incident_id: str) -> dict[str, Any]:
+async def incident_context(
+    request: Request, incident_id: str, run: execution.Run | None = None
+) -> dict[str, Any]:
+    """What the incident page shows; `run`: the incident's run as this request looked at it."""
     client = await client_of(request)
-    state = await incidents.status(client, incident_id)
-    told = await story(client, incident_id)
+    shown = await views.show(client, incident_id, run=run)
     return {
-        "state": state,
-        "entries": told.entries,
-        "due": render.next_update_due(state, told),
+        "state": shown.state,
+        "entries": shown.story.entries,
+        "due": render.next_update_due(shown),
         "temporal_ui": render.temporal_ui(client.namespace, incident_id),
         "severities": SEVERITIES,
         "roles": ROLES,
@@ -172,29 +179,39 @@ async def incident_page(request: Request, incident_id: IncidentId, me: Who) -> H
 @router.post("/incidents/{incident_id}/{word}")
 async def decide(request: Request, incident_id: IncidentId, word: str, me: Who) -> Response:
     """One human decision, as `POST /v1/incidents/{id}/{word}` takes it, made by `me`."""
-    if word not in api_incidents.DECISIONS:
+    if word not in decisions.WORDS:
         raise HTTPException(404, f"no decision {word!r}")
     fields = await session.form(request)
-    kind, model = api_incidents.DECISIONS[word]
+    kind, model = decisions.WORDS[word]
     wanted = {k: v for k, v in fields.items() if k in model.model_fields and k != "deadline"}
     try:
         decision = model(**wanted, by=me)
-        await decisions.send(await client_of(request), incident_id, kind, decision)
     except ValidationError as exc:
-        return await _refused(request, incident_id, 422, validation_message(exc.errors())[1])
+        return await _refused(request, incident_id, 422, one_line(exc.errors()))
+    client = await client_of(request)
+    run = await execution.look(client, incident_id)
+    try:
+        await decisions.send(client, incident_id, kind, decision, run=run)
     except DecisionRefused as exc:
-        return await _refused(request, incident_id, 409, f"refused: {exc}")
+        return await _refused(request, incident_id, 409, f"refused: {exc}", run)
     except decisions.AppliedUnconfirmed as exc:
+        # Applied: the incident moved on since the look, so the page looks again.
         return await _refused(request, incident_id, 202, str(exc))
-    except (decisions.NotApplied, incidents.NoWorker) as exc:
-        return await _refused(request, incident_id, 503, str(exc))
+    except (decisions.NotApplied, execution.NoWorker) as exc:
+        return await _refused(request, incident_id, 503, str(exc), run)
     done = f"{kind} {wanted.get('step', '')}".strip()
     return RedirectResponse(f"{session.PREFIX}/incidents/{incident_id}?done={quote(done)}", 303)
 
 
-async def _refused(request: Request, incident_id: str, status: int, reason: str) -> HTMLResponse:
+async def _refused(
+    request: Request,
+    incident_id: str,
+    status: int,
+    reason: str,
+    run: execution.Run | None = None,
+) -> HTMLResponse:
     """The incident page again, saying why nothing (or not yet everything) happened."""
-    context = await incident_context(request, incident_id)
+    context = await incident_context(request, incident_id, run)
     return render.page(
         request,
         "incident.html",
@@ -216,7 +233,7 @@ def _runbooks(request: Request) -> list[dict[str, Any]]:
             {
                 "rb": rb,
                 "fallback": name == catalogue.fallback,
-                "approvers": incidents.approvers_of(rb, entry.teams),
+                "approvers": approvers_of(rb, entry.teams),
                 "phases": {
                     phase: [s for s in rb.steps if s.phase == phase]
                     for phase in dict.fromkeys(s.phase for s in rb.steps)
@@ -239,19 +256,16 @@ async def declare(request: Request, me: Who) -> Response:
         k.removeprefix("param."): v for k, v in fields.items() if k.startswith("param.") and v
     }
     try:
-        body = api_incidents.DeclareRequest(
+        declaration = Declaration(
             runbook=fields.get("runbook", ""),
             summary=fields.get("summary", ""),
             severity=fields.get("severity") or None,
             params=params,
-            by=me,
         )
-        declared = await api_incidents.declare(body, request, request.app.state.temporal, None)
+        entry = catalogue_entry(request.app.state.catalogue, declaration.runbook)
+        declared = await declare_entry(await client_of(request), entry, declaration, me)
     except ValidationError as exc:
-        problem = validation_message(exc.errors())[1]
-        return _declare_refused(request, 422, problem, fields)
-    except HTTPException as exc:
-        return _declare_refused(request, exc.status_code, str(exc.detail), fields)
+        return _declare_refused(request, 422, one_line(exc.errors()), fields)
     except WarroomError as exc:
         return _declare_refused(request, 422, str(exc), fields)
     return RedirectResponse(f"{session.PREFIX}/incidents/{declared.incident_id}", 303)

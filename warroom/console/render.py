@@ -14,9 +14,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
 
 from warroom.console.session import csrf_token, identity
-from warroom.contract.models import IncidentState
-from warroom.record.metrics import duration_text, of_story
-from warroom.record.timeline import Story
+from warroom.incidents.views import Shown
+from warroom.record.metrics import duration_text
 
 #: Where `warroom dev` says its Temporal UI is (`warroom serve` reads it from the environment).
 TEMPORAL_UI_ENV = "WARROOM_TEMPORAL_UI"
@@ -53,14 +52,15 @@ def fragment(request: Request, template: str, **context: Any) -> str:
     return env.get_template(template).render(csrf=csrf_token(request), **context)
 
 
-def next_update_due(state: IncidentState, told: Story) -> datetime | None:
+def next_update_due(shown: Shown) -> datetime | None:
     """When the next status update is due: the last update (or the declaration, or the last
     severity change) plus the current severity's cadence; None once closed or without one."""
+    state, told = shown.state, shown.story
     cadence: dict[str, timedelta] = {str(k): v for k, v in told.declared.runbook.cadence.items()}
     if state.is_closed or state.severity not in cadence:
         return None
     changes = [e.time for e in told.entries if e.event == "severity changed"]
-    sent = [u.at for u in of_story(told).updates]
+    sent = [u.at for u in shown.metrics.updates]
     return max([state.started_at, *changes, *sent]) + cadence[state.severity]
 
 

@@ -1,9 +1,9 @@
 """Who uses the console, and the checks on every form.
 
 With API tokens, a person signs in once with their token; it is kept in an HttpOnly,
-SameSite=Strict cookie and every decision is taken as the token's identity (the API's own
-`Tokens`). Without tokens (the API then listens on loopback only) a person gives a name,
-kept the same way. Every form carries a CSRF token: the value of a random cookie that only
+SameSite=Strict cookie and every decision is taken as the token's identity (the tokens of
+`warroom.access.tokens`, as the API's). Without tokens (the API then listens on loopback
+only) a person gives a name, kept the same way. Every form carries a CSRF token: the value of a random cookie that only
 the server sees (double submit; the cookie is SameSite=Strict too).
 """
 
@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from warroom.api.auth import Tokens
+from warroom.access.tokens import Tokens
 from warroom.contract.models import PersonName
 
 SESSION_COOKIE = "warroom_session"

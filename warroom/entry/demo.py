@@ -28,7 +28,7 @@ from warroom.contract.models import Decision, IncidentState
 from warroom.entry.demo_service import RECOVERY_SECONDS, CheckoutService
 from warroom.entry.devstack import DevServer, Monitoring, dev_stack, free_port
 from warroom.entry.serve import api
-from warroom.incidents import operations as incidents
+from warroom.incidents import decisions, views
 from warroom.intake.routing import Catalogue, Entry
 from warroom.language.loader import load_runbook
 from warroom.record.timeline import timeline
@@ -214,7 +214,7 @@ async def _with_alertmanager(
             say("the error rate is down: Prometheus resolves the alert, Alertmanager tells warroom")
             deadline = time.monotonic() + DEADLINE_SECONDS
             while time.monotonic() < deadline:
-                state = await incidents.status(client, incident_id)
+                state = await views.status(client, incident_id)
                 if state.alerts and not state.firing_alerts:
                     say(f"Alertmanager's resolved notification reached {incident_id}")
                     return
@@ -229,7 +229,7 @@ async def _wait_for_incident(
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
         check()  # Prometheus and Alertmanager still run
-        found = await incidents.list_incidents(client, limit=5)
+        found = await views.list_incidents(client, limit=5)
         if found:
             say(f"Alertmanager's notification opened {found[0].incident_id} on {found[0].runbook}")
             return found[0].incident_id
@@ -250,7 +250,7 @@ async def _follow(
     resolving: asyncio.Task[None] | None = None
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
-        state = await incidents.status(client, incident_id)
+        state = await views.status(client, incident_id)
         for step in state.steps:
             line = render.step_line(step)
             if seen.get(step.id) != line and step.status != "pending":
@@ -266,7 +266,7 @@ async def _follow(
             decision = Decision(
                 step=waiting[0].id, by=APPROVER, comment="error rate confirmed, roll back"
             )
-            await incidents.decide(client, incident_id, "approve", decision)
+            await decisions.send(client, incident_id, "approve", decision)
             say(f"{APPROVER} approved {waiting[0].id}")
         rolled_back = any(s.id == "rollback" and s.status == "succeeded" for s in state.steps)
         if rolled_back and resolving is None:
@@ -277,6 +277,6 @@ async def _follow(
                 await resolving  # its errors are the demo's
             # Closed is decided before the final status update goes out; the timeline
             # should show the whole story, so wait for the workflow to complete.
-            return await asyncio.wait_for(incidents.result(client, incident_id), DEADLINE_SECONDS)
+            return await asyncio.wait_for(views.result(client, incident_id), DEADLINE_SECONDS)
         await asyncio.sleep(0.25)
     raise TimeoutError(f"the demo incident did not close within {DEADLINE_SECONDS:.0f}s")

@@ -49,8 +49,8 @@ async def api(
     without tokens, it refuses to start.
     """
     # Imported here: every other command starts faster without FastAPI and uvicorn.
+    from warroom.access.tokens import TOKENS_ENV, load_tokens
     from warroom.api.app import Temporal
-    from warroom.api.auth import TOKENS_ENV, load_tokens
     from warroom.api.server import is_loopback, running
     from warroom.entry.web import web_app
 

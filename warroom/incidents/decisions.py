@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage as Stage
@@ -31,7 +31,20 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.contract import search_attributes as sa
-from warroom.contract.models import DecisionKind, HumanDecision, IncidentState, StepState
+from warroom.contract.models import (
+    Abort,
+    Acknowledge,
+    Assign,
+    Decision,
+    DecisionKind,
+    HumanDecision,
+    IncidentState,
+    Note,
+    Resolve,
+    SetSeverity,
+    StepCommand,
+    StepState,
+)
 from warroom.errors import DecisionRefused, WarroomError
 from warroom.incidents import execution
 
@@ -54,6 +67,21 @@ UPDATES: dict[Kind, tuple[str, type[StepState] | type[IncidentState]]] = {
     "severity": ("change_severity", IncidentState),
     "resolve": ("resolve_incident", IncidentState),
 }
+#: The word each face names a decision by (`warroom ack`, `POST /v1/incidents/{id}/ack`, the
+#: console's forms) → its kind and model.
+WORDS: dict[str, tuple[Kind, type[HumanDecision]]] = {
+    "approve": ("approve", Decision),
+    "reject": ("reject", Decision),
+    "retry": ("retry", StepCommand),
+    "skip": ("skip", StepCommand),
+    "abort": ("abort", Abort),
+    "ack": ("acknowledge", Acknowledge),
+    "assign": ("assign", Assign),
+    "note": ("note", Note),
+    "severity": ("severity", SetSeverity),
+    "resolve": ("resolve", Resolve),
+}
+assert {kind for kind, _ in WORDS.values()} == set(get_args(Kind))
 #: How long after sending a decision may still reach the workflow. A polling worker takes
 #: it within milliseconds; anything slower means the worker is gone or wedged.
 DECISION_WINDOW = timedelta(seconds=5)
@@ -96,21 +124,23 @@ async def send(
     *,
     window: timedelta = DECISION_WINDOW,
     notify: Callable[[str], None] | None = None,
+    run: execution.Run | None = None,
 ) -> StepState | IncidentState:
     """Send `decision` as its validated update; the workflow's answer once applied.
 
-    Raises DecisionRefused (the workflow said why), NotApplied (no worker took it in time:
-    it never applies) or, from Ctrl-C twice when `notify` is given, StoppedWaiting.
+    `run` is the incident's run as the caller's request already looked at it (else this
+    looks). Raises DecisionRefused (the workflow said why), NotApplied (no worker took it in
+    time: it never applies) or, from Ctrl-C twice when `notify` is given, StoppedWaiting.
     """
-    described = await execution.describe(client, incident_id)
-    truth = await execution.run_truth(client, described)
-    _refuse_unless_open(incident_id, described, truth)
+    run = run or await execution.look(client, incident_id)
+    truth = run.truth
+    _refuse_unless_open(incident_id, run)
     if truth.task_failure is not None:
         raise NotApplied(
             f"not applied: {incident_id} is stalled, its workflow task keeps failing "
             f"({truth.task_failure}); nothing was sent"
         )
-    if not await execution.worker_polls(client, truth.task_queue):
+    if not await run.has_worker(client):
         raise NotApplied(
             f"not applied: no worker is polling task queue {truth.task_queue!r}; "
             "start one with `warroom dev` or `warroom worker` (nothing was sent)"
@@ -138,12 +168,12 @@ async def send(
         if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise
         # It closed while we were sending.
-        described = await execution.describe(client, incident_id)
-        _refuse_unless_open(incident_id, described, await execution.run_truth(client, described))
+        await run.look_again(client)
+        _refuse_unless_open(incident_id, run)
         raise
     except TimeoutError:
         pass
-    if await _accepted(client, described, update_id):
+    if await _accepted(client, run.described, update_id):
         raise AppliedUnconfirmed(
             f"applied: the workflow accepted the {kind}, but its outcome did not come back "
             f"by {settled:%H:%M:%S} UTC; `warroom show {incident_id}` shows it"
@@ -154,15 +184,14 @@ async def send(
     )
 
 
-def _refuse_unless_open(
-    incident_id: str, described: WorkflowExecutionDescription, truth: execution.RunTruth
-) -> None:
-    if described.status == WorkflowExecutionStatus.RUNNING:
+def _refuse_unless_open(incident_id: str, run: execution.Run) -> None:
+    if run.described.status == WorkflowExecutionStatus.RUNNING:
         return
+    truth = run.truth
     status = (
         truth.execution_status.replace("_", " ")
         if truth.ended_by_server
-        else described.typed_search_attributes.get(sa.STATUS) or "completed"
+        else run.described.typed_search_attributes.get(sa.STATUS) or "completed"
     )
     reason = f": {truth.reason}" if truth.reason else ""
     raise DecisionRefused(f"incident {incident_id} is closed ({status}{reason})")

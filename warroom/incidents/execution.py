@@ -1,6 +1,5 @@
-"""What Temporal itself says about an incident's run, beyond what the workflow can know: how
-the server ended it, whether its workflow task keeps failing, whether any worker polls its
-task queue. `show`, `list` and decisions use it so that what people see is true."""
+"""What Temporal itself says about an incident's run (how the server ended it, a workflow task
+that keeps failing, whether a worker polls), looked at once per request (`look` → `Run`)."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExec
 from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.contract.models import IncidentState
-from warroom.errors import IncidentNotFound
+from warroom.errors import IncidentNotFound, WarroomError
 
 #: A poller last seen longer ago than this is taken for gone. The server lists a stopped
 #: worker for minutes, while a live one renews its long poll about once a minute.
@@ -34,6 +33,18 @@ POLLER_PATIENCE = timedelta(seconds=3)
 POLLER_RECHECK = timedelta(milliseconds=200)
 #: How many of the newest history events to search for the failure of a stalled workflow task.
 RECENT_EVENTS = 100
+#: How long a command waits for a worker to answer a query.
+WORKER_WAIT = 15.0
+
+
+class NoWorker(WarroomError):
+    def __init__(self, task_queue: str | None = None) -> None:
+        what = (
+            f"no worker is polling task queue {task_queue!r}"
+            if task_queue
+            else f"no worker answered within {WORKER_WAIT:.0f}s"
+        )
+        super().__init__(f"{what}: start one with `warroom dev` (embedded) or `warroom worker`")
 
 
 @dataclass
@@ -74,6 +85,34 @@ class RunTruth:
                 f"nothing moves until that is fixed: {self.task_failure}"
             )
         return state
+
+
+@dataclass
+class Run:
+    """One look at an incident's current run, handed on within a request so that the server
+    is asked once: its description, what that means, and (once asked) whether a worker polls
+    its task queue."""
+
+    described: WorkflowExecutionDescription
+    truth: RunTruth
+    polled: bool | None = None
+
+    async def look_again(self, client: Client) -> None:
+        """Describe the run anew: it changed under this request (it closed, say)."""
+        fresh = await look(client, self.described.id)
+        self.described, self.truth, self.polled = fresh.described, fresh.truth, None
+
+    async def has_worker(self, client: Client) -> bool:
+        """Whether a worker polls the run's task queue (`worker_polls`), asked once."""
+        if self.polled is None:
+            self.polled = await worker_polls(client, self.truth.task_queue)
+        return self.polled
+
+
+async def look(client: Client, incident_id: str) -> Run:
+    """The incident's current run as the server describes it (IncidentNotFound if none)."""
+    described = await describe(client, incident_id)
+    return Run(described, await run_truth(client, described))
 
 
 async def describe(client: Client, incident_id: str) -> WorkflowExecutionDescription:

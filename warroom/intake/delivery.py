@@ -38,13 +38,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from warroom.contract.client import task_queue
 from warroom.contract.models import SUMMARY_MAX_CHARS, Alert, IncidentInput
 from warroom.errors import WarroomError
-from warroom.incidents.operations import (
-    MAX_INPUT_BYTES,
-    approvers_of,
-    check_limits,
-    ui_details,
-    ui_summary,
-)
+from warroom.incidents.declare import approvers_of, ui_details, ui_summary
+from warroom.incidents.limits import MAX_INPUT_BYTES, check_limits
 from warroom.intake.routing import Catalogue, Route
 from warroom.language.runbook import Severity
 from workflows.incident import IncidentWorkflow

@@ -98,12 +98,23 @@ class Story(BaseModel):
     incident_id: str
     declared: IncidentInput
     entries: list[TimelineEntry]
+    #: Which step (or `update-N`) each activity id of the incident ran.
+    activity_steps: dict[str, str] = {}
+    #: Each step's last recorded outcome, and the last status and phase the workflow published.
+    step_status: dict[str, StepStatus] = {}
+    published: dict[str, str] = {}
 
 
 async def story(client: Client, incident_id: str) -> Story:
     reader = await _read_history(client, incident_id)
-    declared = IncidentInput.model_validate(reader.start_input)
-    return Story(incident_id=incident_id, declared=declared, entries=reader.entries)
+    return Story(
+        incident_id=incident_id,
+        declared=IncidentInput.model_validate(reader.start_input),
+        entries=reader.entries,
+        activity_steps=reader.step_of_activity,
+        step_status=reader.step_status,
+        published=reader.published,
+    )
 
 
 async def follow(client: Client, incident_id: str) -> AsyncIterator[TimelineEntry]:
@@ -143,22 +154,15 @@ async def follow(client: Client, incident_id: str) -> AsyncIterator[TimelineEntr
         yield entry
 
 
-async def activity_steps(client: Client, incident_id: str) -> dict[str, str]:
-    """Which step (or `update-N`) each activity id of the incident ran."""
-    return (await _read_history(client, incident_id)).step_of_activity
-
-
-async def recorded_state(client: Client, incident_id: str) -> IncidentState:
-    """The incident's last known state, read from its history, for when no worker can answer
+def recorded_state(told: Story) -> IncidentState:
+    """The incident's last known state, as its history tells it, for when no worker can answer
     the `status` query (the run was terminated, or its workflow task keeps failing): what it
     was declared with, each step's last recorded outcome, the last status it published."""
-    reader = await _read_history(client, incident_id)
-    inp = IncidentInput.model_validate(reader.start_input)
-    state = IncidentState.declared(incident_id, inp, reader.entries[0].time)
+    state = IncidentState.declared(told.incident_id, told.declared, told.entries[0].time)
     state.source = "history"
     for step in state.steps:
-        step.status = reader.step_status.get(step.id, "pending")
-    published = reader.published
+        step.status = told.step_status.get(step.id, "pending")
+    published = told.published
     state.phase = published.get("phase", state.phase)  # type: ignore[assignment]
     state.status = published.get("status", state.status)  # type: ignore[assignment]
     if state.status == "awaiting_approval":

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from warroom.cli.render import metrics_lines, timeline_text
 from warroom.language.durations import format_duration
+from warroom.record.plain_text import metrics_lines, timeline_text
 from warroom.rehearsal.coverage import Coverage
 from warroom.rehearsal.runner import Rehearsal
 from warroom.text import escape

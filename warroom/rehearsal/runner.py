@@ -43,7 +43,7 @@ from warroom.contract.models import (
     StepCommand,
 )
 from warroom.incidents import decisions
-from warroom.incidents.operations import approvers_of
+from warroom.incidents.declare import approvers_of
 from warroom.intake.delivery import Notification, incident_input
 from warroom.intake.routing import Entry, Route, params_from_labels
 from warroom.language.loader import (

@@ -27,7 +27,8 @@ from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
 from warroom.contract.models import Acknowledge, Alert, Assign, Decision, Note, SetSeverity
 from warroom.entry.demo_service import CheckoutService
-from warroom.incidents import operations as incidents
+from warroom.incidents import decisions, views
+from warroom.incidents.declare import declare
 from warroom.language.loader import load_runbook
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
@@ -62,12 +63,12 @@ async def recording() -> AsyncIterator[WorkflowEnvironment]:
 
 async def record(kind: str) -> None:
     async with recording() as env:
-        incident_id = await incidents.declare(
+        incident_id = await declare(
                 env.client, load_runbook("demo-checkout"), "recorded", declared_by="recorder",
                 incident_id=f"inc-recorded-{kind}",
             )  # fmt: skip
         # polls the server's state; nothing local to wait on
-        while not (await incidents.status(env.client, incident_id)).pending_approvals:  # noqa: ASYNC110
+        while not (await views.status(env.client, incident_id)).pending_approvals:  # noqa: ASYNC110
             await asyncio.sleep(0.2)
         await asyncio.sleep(6)  # let one cadence update go out while waiting
         handle = env.client.get_workflow_handle(incident_id)
@@ -78,7 +79,7 @@ async def record(kind: str) -> None:
                 Decision(step="rollback", by="sre-lead", deadline=datetime(2020, 1, 1, tzinfo=UTC)),
             ):
                 await handle.signal(IncidentWorkflow.approve, refused)
-        await incidents.decide(
+        await decisions.send(
             env.client,
             incident_id,
             decision,
@@ -96,12 +97,12 @@ async def record_lifecycle() -> None:
     """`lifecycle.yaml`: an unacknowledged escalation, alerts (one delivered twice), then
     acknowledge, assign, note and a severity change, a quorum of two, and the all-clear."""
     async with recording() as env:
-        incident_id = await incidents.declare(
+        incident_id = await declare(
                 env.client, load_runbook(str(HERE / "lifecycle.yaml")), "recorded",
                 declared_by="recorder", incident_id="inc-recorded-lifecycle",
             )  # fmt: skip
         handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
-        while not (await incidents.status(env.client, incident_id)).escalations:  # noqa: ASYNC110
+        while not (await views.status(env.client, incident_id)).escalations:  # noqa: ASYNC110
             await asyncio.sleep(0.2)
         fired = Alert(fingerprint="fp-1", labels={"alertname": "CheckoutHighErrorRate"})
         for alert in (fired, fired, fired.model_copy(update={"fingerprint": "fp-2"})):

@@ -1,0 +1,217 @@
+"""What people see of incidents: the list, one incident's state (`status`), and `show`'s view
+(state, story and metrics; `Shown.json` is `show --json`), each from one look at the run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+)
+from temporalio.service import RPCError
+
+from warroom.contract import search_attributes as sa
+from warroom.contract.models import IncidentState
+from warroom.errors import IncidentNotFound
+from warroom.incidents import execution
+from warroom.incidents.execution import WORKER_WAIT, NoWorker
+from warroom.record.metrics import Metrics, of_story
+from warroom.record.timeline import Story, recorded_state, story
+from workflows.incident import IncidentWorkflow
+
+T = TypeVar("T")
+
+#: One row per incident: a long incident's earlier runs (continued as new) are not listed.
+LIST_QUERY = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+
+
+class IncidentSummary(BaseModel):
+    """One line of `warroom list`."""
+
+    incident_id: str
+    status: str
+    severity: str
+    phase: str
+    runbook: str
+    service: str
+    #: Who is commander ("" while nobody is).
+    commander: str = ""
+    started_at: datetime | None
+    closed_at: datetime | None
+    #: Temporal's own execution status (running, completed, terminated, ...).
+    execution_status: str = "running"
+    #: Why the server ended it, or the failure that stalls it, when Temporal says.
+    problem: str | None = None
+
+
+def state_json(state: IncidentState) -> dict[str, Any]:
+    """The whole state (every field of the model), plus which steps wait for approval."""
+    data = state.model_dump(mode="json")
+    data["pending_approvals"] = [s.id for s in state.pending_approvals]
+    return data
+
+
+@dataclass
+class Shown:
+    """One incident as `show` shows it: its state, and the story its metrics come from."""
+
+    state: IncidentState
+    story: Story
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        return of_story(self.story)
+
+    def json(self) -> dict[str, Any]:
+        """`show --json`: the state, `pending_approvals` and the metrics."""
+        return {**state_json(self.state), "metrics": self.metrics.model_dump(mode="json")}
+
+
+class _History:
+    """The incident's story, read from its history at most once (and only if needed)."""
+
+    def __init__(self, client: Client, incident_id: str) -> None:
+        self._client, self._incident_id = client, incident_id
+        self._told: Story | None = None
+
+    async def __call__(self) -> Story:
+        if self._told is None:
+            self._told = await story(self._client, self._incident_id)
+        return self._told
+
+
+async def show(client: Client, incident_id: str, *, run: execution.Run | None = None) -> Shown:
+    """The incident's state and its story (one history read serves both)."""
+    history = _History(client, incident_id)
+    state = await _status(client, incident_id, run, history)
+    return Shown(state=state, story=await history())
+
+
+async def status(
+    client: Client, incident_id: str, *, run: execution.Run | None = None
+) -> IncidentState:
+    """The incident's state: its result once completed, else the live `status` query, with
+    Temporal's own word where the workflow cannot know (terminated, stalled task). `run`: the
+    incident's run as this request already looked at it (else this looks)."""
+    return await _status(client, incident_id, run, _History(client, incident_id))
+
+
+async def _status(
+    client: Client, incident_id: str, run: execution.Run | None, history: _History
+) -> IncidentState:
+    run = run or await execution.look(client, incident_id)
+    if run.described.status == WorkflowExecutionStatus.COMPLETED:
+        state = await result(client, incident_id)
+        state.execution_status = "completed"
+        return state
+    truth = run.truth
+    if truth.healthy:
+        if not await run.has_worker(client):
+            raise NoWorker(truth.task_queue)  # at once: the query would wait for nobody
+        handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        state = await _bounded(handle.query(IncidentWorkflow.status))
+    else:
+        state = await _last_known_state(client, incident_id, run, history)
+    pending = run.described.raw_description.pending_activities
+    if pending and any(s.status == "running" for s in state.steps):
+        _add_live_attempts(state, pending, (await history()).activity_steps)
+    return truth.apply(state)
+
+
+async def _bounded(call: Awaitable[T]) -> T:
+    """Wait for something only a worker can answer, no longer than WORKER_WAIT."""
+    try:
+        return await asyncio.wait_for(call, WORKER_WAIT)
+    except TimeoutError:
+        raise NoWorker() from None
+
+
+async def _last_known_state(
+    client: Client, incident_id: str, run: execution.Run, history: _History
+) -> IncidentState:
+    """A run that the server ended, or whose workflow task keeps failing: a worker can still
+    answer the query over the recorded history (not when the task fails); else the history
+    itself says what happened up to then."""
+    if run.truth.task_failure is None and await run.has_worker(client):
+        handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        with contextlib.suppress(NoWorker, WorkflowQueryFailedError, RPCError):
+            return await _bounded(handle.query(IncidentWorkflow.status))
+    return recorded_state(await history())
+
+
+def _add_live_attempts(
+    state: IncidentState, pending: Sequence[PendingActivityInfo], steps: dict[str, str]
+) -> None:
+    """The workflow learns a step's attempts only when it ends; the server knows them live.
+
+    Pending activities carry only their activity id: `steps` (from the history) says which
+    step each is.
+    """
+    for activity in pending:
+        step = next((s for s in state.steps if s.id == steps.get(activity.activity_id)), None)
+        if step is not None and step.status == "running":
+            step.attempts += activity.attempt
+            step.error = activity.last_failure.message or None
+
+
+async def result(client: Client, incident_id: str) -> IncidentState:
+    """Wait until the incident's workflow has completed; its final state."""
+    handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+    return await handle.result()
+
+
+async def list_incidents(
+    client: Client,
+    *,
+    limit: int = 50,
+    status: str | None = None,
+    severity: str | None = None,
+    service: str | None = None,
+    runbook: str | None = None,
+) -> list[IncidentSummary]:
+    """Newest first (the newest `limit`, of which those with the given status, severity,
+    service and runbook); Temporal's word on runs it ended or whose workflow task keeps
+    failing."""
+    found = [wf async for wf in client.list_workflows(LIST_QUERY, limit=limit)]
+    summaries = await asyncio.gather(*(_summary(client, wf) for wf in found))
+    wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
+    return [s for s in summaries if all(v is None or getattr(s, k) == v for k, v in wanted.items())]
+
+
+async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
+    attrs = wf.typed_search_attributes
+    summary = IncidentSummary(
+        incident_id=wf.id,
+        status=attrs.get(sa.STATUS) or "active",
+        severity=attrs.get(sa.SEVERITY) or "",
+        phase=attrs.get(sa.PHASE) or "",
+        runbook=attrs.get(sa.RUNBOOK) or "",
+        service=attrs.get(sa.SERVICE) or "",
+        commander=attrs.get(sa.COMMANDER) or "",
+        started_at=wf.start_time,
+        closed_at=wf.close_time,
+    )
+    if wf.status == WorkflowExecutionStatus.COMPLETED:
+        summary.execution_status = "completed"
+        return summary
+    # Running ones may be stalled, and the server may have ended the others: ask it.
+    with contextlib.suppress(IncidentNotFound):  # gone since the listing (retention)
+        truth = (await execution.look(client, wf.id)).truth
+        summary.execution_status = truth.execution_status
+        summary.problem = truth.reason or truth.task_failure
+        if truth.ended_by_server:
+            summary.status = truth.execution_status
+        elif truth.task_failure is not None:
+            summary.status = "stalled"
+    return summary
