@@ -35,7 +35,7 @@ from warroom.api.app import Temporal, create_app
 from warroom.api.server import running
 from warroom.entry.devstack import free_port
 from warroom.entry.jsonserver import JsonServer, Reply
-from warroom.intake.routing import Catalogue, Entry
+from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import parse_runbook
 from worker import build_worker
 

@@ -18,7 +18,7 @@ from warroom.api.app import Temporal
 from warroom.api.server import running
 from warroom.entry.devstack import free_port
 from warroom.entry.web import web_app
-from warroom.intake.routing import Catalogue, Entry
+from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import parse_runbook
 from worker import build_worker
 

@@ -17,7 +17,7 @@ from warroom.api.app import Temporal, create_app
 from warroom.api.server import running
 from warroom.entry.devstack import Monitoring, free_port
 from warroom.incidents import views
-from warroom.intake.routing import Catalogue, Entry
+from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import parse_runbook
 
 DEADLINE = 90.0

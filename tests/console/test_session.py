@@ -12,7 +12,7 @@ import pytest
 from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal
 from warroom.entry.web import web_app
-from warroom.intake.routing import Catalogue
+from warroom.language.catalogue import Catalogue
 
 TOKEN = "dana-token-0123456789abcdef"
 

@@ -16,7 +16,7 @@ from tests.fakehttp import FakeHttp, Recorded, Reply
 from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal
 from warroom.entry.web import web_app
-from warroom.intake.routing import Catalogue, Entry
+from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import parse_runbook
 from worker import build_worker
 

@@ -39,7 +39,7 @@ from warroom.intake.delivery import (
     Busy,
     Intake,
 )
-from warroom.intake.routing import Catalogue
+from warroom.language.catalogue import Catalogue
 
 #: gRPC statuses that mean "Temporal is not there right now": 503, retry later.
 UNAVAILABLE = {

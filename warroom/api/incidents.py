@@ -20,7 +20,7 @@ from warroom.contract.models import HumanDecision, IncidentState, PersonName, St
 from warroom.contract.names import INCIDENT_ID
 from warroom.incidents import decisions, views
 from warroom.incidents.declare import Declaration, Declared, catalogue_entry, declare_entry
-from warroom.intake.routing import Catalogue
+from warroom.language.catalogue import Catalogue
 
 router = APIRouter(
     prefix="/v1/incidents",

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from warroom.api.auth import caller
 from warroom.api.errors import responses
-from warroom.intake.routing import Catalogue, specificity
+from warroom.language.catalogue import Catalogue, specificity
 from warroom.language.runbook import Severity
 
 router = APIRouter(

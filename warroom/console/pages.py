@@ -31,7 +31,7 @@ from warroom.incidents.declare import (
     declare_entry,
 )
 from warroom.incidents.invalid_input import one_line
-from warroom.intake.routing import Catalogue
+from warroom.language.catalogue import Catalogue
 from warroom.language.runbook import Runbook
 from warroom.record.postmortem import postmortem
 from warroom.record.timeline import story

@@ -29,7 +29,7 @@ from warroom.entry.demo_service import RECOVERY_SECONDS, CheckoutService
 from warroom.entry.devstack import DevServer, Monitoring, dev_stack, free_port
 from warroom.entry.serve import api
 from warroom.incidents import decisions, views
-from warroom.intake.routing import Catalogue, Entry
+from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import load_runbook
 from warroom.record.timeline import timeline
 from warroom.record.writer import POSTMORTEM_DIR

@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 from warroom.api.limits import DEFAULT_MAX_BODY
 from warroom.errors import WarroomError
-from warroom.intake.routing import DEFAULT_FALLBACK, Catalogue
+from warroom.language.catalogue import DEFAULT_FALLBACK, Catalogue
 
 #: The API's port unless told otherwise (`warroom serve --port`, `warroom dev --api-port`).
 DEFAULT_PORT = 8080

@@ -17,7 +17,7 @@ from warroom.contract.client import task_queue
 from warroom.contract.models import IncidentInput
 from warroom.errors import WarroomError
 from warroom.incidents.limits import check_limits
-from warroom.intake.routing import Catalogue, Entry
+from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.params import coerce_params
 from warroom.language.runbook import Runbook, Severity
 from warroom.language.teams import Teams, resolve_approvers

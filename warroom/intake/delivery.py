@@ -1,7 +1,7 @@
 """Alert intake: a normalized notification opens or feeds exactly one incident per alert group.
 
 Every source (Alertmanager, Grafana, generic JSON) is parsed into a `Notification` (one alert
-group); `Intake.deliver` routes it to a runbook (`warroom.intake.routing`) and sends its alerts in ONE
+group); `Intake.deliver` routes it to a runbook (`warroom.language.catalogue`) and sends its alerts in ONE
 `alerts` signal to the incident whose id derives from the runbook and the group: with
 signal-with-start when it carries a firing alert (it opens the incident unless it is open), else
 a plain signal (a resolved alert opens nothing). Duplicates are collapsed here, before Temporal:
@@ -40,7 +40,7 @@ from warroom.contract.models import SUMMARY_MAX_CHARS, Alert, IncidentInput
 from warroom.errors import WarroomError
 from warroom.incidents.declare import approvers_of, ui_details, ui_summary
 from warroom.incidents.limits import MAX_INPUT_BYTES, check_limits
-from warroom.intake.routing import Catalogue, Route
+from warroom.language.catalogue import Catalogue, Route
 from warroom.language.runbook import Severity
 from workflows.incident import IncidentWorkflow
 

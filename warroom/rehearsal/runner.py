@@ -45,7 +45,7 @@ from warroom.contract.models import (
 from warroom.incidents import decisions
 from warroom.incidents.declare import approvers_of
 from warroom.intake.delivery import Notification, incident_input
-from warroom.intake.routing import Entry, Route, params_from_labels
+from warroom.language.catalogue import Entry, Route, params_from_labels
 from warroom.language.loader import (
     find_runbook,
     load_teams_for,

@@ -1,4 +1,5 @@
-"""Which runbook an alert opens: the runbooks' `match` rules, most specific first, else a fallback.
+"""The runbook catalogue a process serves, and which runbook an alert opens: the runbooks'
+`match` rules, most specific first, else a fallback.
 
 The rule (also in the README): a runbook matches when every one of its `match` matchers holds
 for the alert's labels. Among the runbooks that match, the one with the most matchers wins; a

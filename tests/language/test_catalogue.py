@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from warroom.errors import WarroomError
-from warroom.intake.routing import Catalogue, Entry
+from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import parse_runbook
 
 
