@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 
 from warroom.access.tokens import Tokens
 from warroom.console import render, session
+from warroom.contract.invalid_input import one_line
 from warroom.contract.names import INCIDENT_ID
 from warroom.errors import DecisionRefused, IncidentNotFound, WarroomError
 from warroom.incidents import decisions, execution, views
@@ -30,7 +31,6 @@ from warroom.incidents.declare import (
     catalogue_entry,
     declare_entry,
 )
-from warroom.incidents.invalid_input import one_line
 from warroom.language.catalogue import Catalogue
 from warroom.language.runbook import Runbook
 from warroom.record.postmortem import postmortem
