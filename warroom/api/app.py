@@ -19,6 +19,7 @@ from warroom.access.tokens import Tokens
 from warroom.api import alerts, health, incidents, runbooks
 from warroom.api.limits import DEFAULT_MAX_BODY, BodyLimit
 from warroom.api.metrics import Measured, Metrics
+from warroom.contract import invalid_input
 from warroom.contract.client import connect
 from warroom.errors import (
     DecisionRefused,
@@ -28,7 +29,7 @@ from warroom.errors import (
     ServerUnreachable,
     WarroomError,
 )
-from warroom.incidents import decisions, invalid_input
+from warroom.incidents import decisions
 from warroom.incidents.declare import UnknownRunbook
 from warroom.incidents.execution import NoWorker
 from warroom.incidents.limits import InputTooLarge
