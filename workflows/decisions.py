@@ -1,11 +1,7 @@
 """Human decisions on an incident (approve, reject, retry, skip, abort, resolve, acknowledge,
 assign, note, severity): checked against the incident's state and deadline, recorded, applied.
 
-Each decision comes as a signal (fire-and-forget, for the plain Temporal CLI) or as a validated
-update (the caller learns at once whether it applied). Both go through `problem`, which also
-enforces the decision's deadline with workflow time, so a decision that reaches the workflow
-after its sender gave up never applies. Deterministic code only; passed through the workflow
-sandbox (imported once per worker).
+Deterministic code only; passed through the workflow sandbox (imported once per worker).
 """
 
 from __future__ import annotations
@@ -39,7 +35,13 @@ def approver_allowed(approvers: list[str], who: str) -> bool:
 
 
 class Decisions:
-    """Checks, records and applies the decisions people send to one incident run."""
+    """Checks, records and applies the decisions people send to one incident run.
+
+    Each decision comes as a signal (fire-and-forget, for the plain Temporal CLI) or as a
+    validated update (the caller learns at once whether it applied). Both go through `problem`,
+    which also enforces the decision's deadline with workflow time, so a decision that reaches
+    the workflow after its sender gave up never applies.
+    """
 
     def __init__(self, incident: IncidentContext) -> None:
         self.incident = incident
