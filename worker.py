@@ -32,6 +32,8 @@ def compile_workflows() -> None:
     as in many container images, or an editable install) that is a compile of
     workflows/incident.py each time: measured at about 7 ms of the ~15 ms a run's sandbox took,
     the largest part of warroom's per-step overhead over plain Temporal (README, Benchmark).
+    Only incident.py is imported per run now: the rooms it composes (workflows/steps.py, ...)
+    pass through the sandbox and are imported once per worker.
     """
     compileall.compile_dir(Path(inspect.getfile(IncidentWorkflow)).parent, quiet=2)
 
