@@ -1,5 +1,5 @@
 """Golden timelines of whole incidents on the time-skipping server, volatile fields (ids,
-times, ports, paths) normalised: `UPDATE_GOLDEN=1 pytest tests/timeline` rewrites them."""
+times, ports, paths) normalised: `UPDATE_GOLDEN=1 pytest tests/record` rewrites them."""
 
 from __future__ import annotations
 
