@@ -3,11 +3,13 @@ counted) whose service client's one call path is wrapped."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 
 class TemporalCalls:
@@ -55,3 +57,11 @@ INCIDENT_PAGE = {
     "query_workflow": 1,
     "get_workflow_execution_history": 1,
 }
+
+
+async def stop(client: Client, incident_id: str) -> None:
+    """End the test's incident unless it ended by itself (an approved step may finish it)."""
+    handle = client.get_workflow_handle(incident_id)
+    if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+        with contextlib.suppress(RPCError):  # it may end between the look and the terminate
+            await handle.terminate(reason="test over")

@@ -8,7 +8,7 @@ import asyncio
 import httpx
 
 from tests.api.conftest import catalogue
-from tests.api.temporal_calls import DECISION, counted_client
+from tests.api.temporal_calls import DECISION, counted_client, stop
 from warroom.api.app import Temporal
 from warroom.entry.web import web_app
 
@@ -40,4 +40,4 @@ async def test_a_decision_costs_one_describe_one_worker_check_and_the_update(dev
         )
         assert approved.status_code == 200, approved.text
         assert calls.take() == DECISION
-    await client.get_workflow_handle(incident_id).terminate(reason="test over")
+    await stop(client, incident_id)

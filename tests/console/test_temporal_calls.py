@@ -11,7 +11,7 @@ import uuid
 
 import httpx
 
-from tests.api.temporal_calls import DECISION, INCIDENT_PAGE, counted_client
+from tests.api.temporal_calls import DECISION, INCIDENT_PAGE, counted_client, stop
 from tests.fakehttp import FakeHttp, Recorded, Reply
 from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal
@@ -101,4 +101,4 @@ async def test_a_console_decision_and_its_page_look_at_the_incident_once_each(
         assert refused.status_code == 409 and "refused:" in refused.text
         assert calls.take() == {**INCIDENT_PAGE, "update_workflow_execution": 1}
         release.set()
-        await client.get_workflow_handle(incident_id).terminate(reason="test over")
+        await stop(client, incident_id)
