@@ -65,6 +65,13 @@ def idempotency_key() -> str:
     return _idempotency_key.get()
 
 
+def carries_secret(text: str) -> bool:
+    """Whether `text` holds a secret the running action rendered (or a value derived from one),
+    in any form the scrubber recognises."""
+    secrets = _secrets.get()
+    return secrets is not None and secrets.found_in(text)
+
+
 def clip(text: str, limit: int) -> str:
     """Scrub secret values from remote text, then cut it to `limit` characters.
 

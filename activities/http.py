@@ -10,6 +10,7 @@ import functools
 import json
 import re
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -19,12 +20,13 @@ import httpx
 from pydantic import ConfigDict, Field
 from temporalio import activity
 
-from activities.boundary import action, clip, idempotency_key
+from activities.boundary import action, carries_secret, clip, idempotency_key
 from warroom.contract.models import ActionResult
 from warroom.errors import (
     ActionParamsError,
     HttpStatusError,
     HttpTransportError,
+    RedirectRefused,
     ResponseTooLarge,
 )
 from warroom.language.actions import HttpRequestParams
@@ -106,6 +108,42 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one when the URL names none): a redirect to any
+    other origin leaves the party a step's secrets were meant for."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def _keep_secrets_home() -> Callable[[httpx.Request], Awaitable[None]]:
+    """A request hook (httpx calls it before every request it sends, redirects included) that
+    strips every header carrying a secret from a redirect to another origin, and refuses to
+    re-send a body carrying one there (307/308). httpx itself drops only Authorization and
+    Cookie, so `X-Api-Key: {{ secret.KEY }}` would otherwise follow to any host."""
+    home: tuple[str, str, int | None] | None = None
+
+    async def guard(request: httpx.Request) -> None:
+        nonlocal home
+        if home is None:  # the first request: the origin the step addressed
+            home = origin(request.url)
+            return
+        if origin(request.url) == home:
+            return
+        for name in {n for n, v in request.headers.multi_items() if carries_secret(v)}:
+            del request.headers[name]
+        body = await request.aread()
+        if body and carries_secret(body.decode("utf-8", "replace")):
+            raise RedirectRefused(
+                f"{request.method} redirected to another origin ({request.url.scheme}://"
+                f"{request.url.netloc.decode('ascii', 'replace')}) with a body that carries a "
+                "secret: not followed; point the step's `url` at the final address"
+            )
+
+    return guard
+
+
 def _too_large(what: str, limit: int) -> ResponseTooLarge:
     return ResponseTooLarge(
         f"{what}: response too large: the body exceeds the limit of {limit} bytes "
@@ -132,11 +170,11 @@ async def send(
     what = f"{method} {url}"
     try:
         async with (
-            # httpx drops Authorization when a redirect leaves the host it was meant for.
             httpx.AsyncClient(
                 timeout=timeout.total_seconds(),
                 follow_redirects=follow_redirects,
                 verify=tls_context(),
+                event_hooks={"request": [_keep_secrets_home()]},
             ) as client,
             client.stream(
                 method, url, headers=headers, json=body, params=query, content=text

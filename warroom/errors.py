@@ -141,6 +141,13 @@ class HttpTransportError(WarroomError):
     retryable = True
 
 
+class RedirectRefused(WarroomError):
+    """A redirect to another origin would have carried a secret in the request body (a 307 or
+    308 re-sends it): not followed, and retrying would be redirected the same way."""
+
+    type_name = "warroom.RedirectRefused"
+
+
 class PayloadTooLarge(WarroomError):
     """A value the workflow would send or store exceeds the size warroom allows for it."""
 

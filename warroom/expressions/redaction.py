@@ -157,6 +157,10 @@ class Secrets:
         """Whether `text` contains a secret or a value derived from one."""
         return any(v in text for v in self.values)
 
+    def found_in(self, text: str) -> bool:
+        """Whether `text` holds any form `scrub` would mask of any secret or derived value."""
+        return any(secret_pattern(value).search(text) for value in self.values)
+
     def track(self, source: str, output: str) -> None:
         """Remember `output` as secret when it was computed from text carrying a secret."""
         if output and output not in self.derived and self.carries_secret(source):
