@@ -28,8 +28,9 @@ from warroom.errors import (
     HttpTransportError,
     RedirectRefused,
     ResponseTooLarge,
+    UnsendableValue,
 )
-from warroom.language.actions import HttpRequestParams
+from warroom.language.actions import HttpRequestParams, header_problem
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_TEXT = 4096
@@ -144,6 +145,17 @@ def _keep_secrets_home() -> Callable[[httpx.Request], Awaitable[None]]:
     return guard
 
 
+def _sendable(what: str, headers: dict[str, str]) -> dict[str, str]:
+    """`headers` without the spaces around values (not part of a field value, and refused by
+    the HTTP library); UnsendableValue for a name or value HTTP cannot carry. Every action's
+    headers pass here, those derived from a token (Slack, Statuspage) included."""
+    stripped = {name: value.strip(" \t") for name, value in headers.items()}
+    for name, value in stripped.items():
+        if (problem := header_problem(name, value)) is not None:
+            raise UnsendableValue(f"{what}: {problem}")
+    return stripped
+
+
 def _too_large(what: str, limit: int) -> ResponseTooLarge:
     return ResponseTooLarge(
         f"{what}: response too large: the body exceeds the limit of {limit} bytes "
@@ -168,6 +180,7 @@ async def send(
     failures, unexpected statuses and bodies over the cap."""
     timeout = activity.info().start_to_close_timeout or timedelta(seconds=30)
     what = f"{method} {url}"
+    headers = _sendable(what, headers)
     try:
         async with (
             httpx.AsyncClient(
@@ -185,9 +198,12 @@ async def send(
             content = await _read_body(response, limit, truncate=not ok, what=what)
     except httpx.HTTPError as exc:
         raise HttpTransportError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
-    except (httpx.InvalidURL, UnicodeEncodeError) as exc:
-        # Retrying cannot fix a malformed URL or a header that is not ASCII.
+    except httpx.InvalidURL as exc:  # retrying cannot fix a malformed URL
         raise ActionParamsError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except UnicodeEncodeError as exc:  # text that is no text (a lone surrogate) in the URL
+        raise UnsendableValue(
+            f"{what}: the request holds text that cannot be encoded: {exc}"
+        ) from exc
     answer = Answer(response.status_code, response.headers, content, response.encoding or "utf-8")
     if not ok:
         wanted = ", ".join(map(str, expect)) if expect else "2xx"

@@ -105,6 +105,15 @@ class ActionParamsError(WarroomError):
     type_name = "warroom.ActionParamsError"
 
 
+class UnsendableValue(ActionParamsError):
+    """A value holds characters the protocol it goes to cannot carry: a line break or non-ASCII
+    character in an HTTP header, a lone surrogate (not text at all), non-ASCII credentials for
+    an SMTP server without AUTH PLAIN. Retrying would send the same value: not retried."""
+
+    type_name = "warroom.UnsendableValue"
+    retryable = False
+
+
 class HttpStatusError(WarroomError):
     """An HTTP call answered with a status the step did not expect."""
 
