@@ -112,7 +112,7 @@ def tls_context() -> ssl.SSLContext:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     """Scheme, host and port (the default one when the URL names none): a redirect to any
     other origin leaves the party a step's secrets were meant for."""
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
@@ -128,9 +128,9 @@ def _keep_secrets_home() -> Callable[[httpx.Request], Awaitable[None]]:
     async def guard(request: httpx.Request) -> None:
         nonlocal home
         if home is None:  # the first request: the origin the step addressed
-            home = origin(request.url)
+            home = _origin(request.url)
             return
-        if origin(request.url) == home:
+        if _origin(request.url) == home:
             return
         for name in {n for n, v in request.headers.multi_items() if carries_secret(v)}:
             del request.headers[name]
