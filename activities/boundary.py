@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from warroom.contract.models import ActionInput, ActionResult, StoredResult
-from warroom.errors import ActionParamsError, PayloadTooLarge, WarroomError
+from warroom.errors import ActionParamsError, PayloadTooLarge, UnsendableValue, WarroomError
 from warroom.expressions.dataflow import RESULT_LIMIT, cut_result, size_of
 from warroom.expressions.redaction import SecretLookup, Secrets
 from warroom.expressions.templating import RenderLimits, render_in_thread
@@ -63,6 +63,13 @@ _idempotency_key: ContextVar[str] = ContextVar("warroom_idempotency_key", defaul
 def idempotency_key() -> str:
     """The running step's idempotency key, for actions whose far side honours one ("" if none)."""
     return _idempotency_key.get()
+
+
+def carries_secret(text: str) -> bool:
+    """Whether `text` holds a secret the running action rendered (or a value derived from one),
+    in any form the scrubber recognises."""
+    secrets = _secrets.get()
+    return secrets is not None and secrets.found_in(text)
 
 
 def clip(text: str, limit: int) -> str:
@@ -162,6 +169,12 @@ async def _render_and_call(
     rendered: Any = await render_in_thread(
         inp.params, {**inp.context, "secret": SecretLookup(secrets)}, _render_limits()
     )
+    if (where := _not_text(rendered)) is not None:
+        raise UnsendableValue(
+            f"{name} parameter {where or 'with'} is not valid text: it holds a lone surrogate "
+            "(half of a UTF-16 pair, from data decoded without checks), which no protocol can "
+            "encode; fix the data it came from"
+        )
     try:
         params = params_model.model_validate(rendered)
     except ValidationError as exc:
@@ -199,6 +212,32 @@ def _scrub_and_cut(data: dict[str, Any], secrets: Secrets, *, cut: bool) -> dict
     # String by string, so escapes inside a value are matched and the structure stays intact.
     scrubbed: dict[str, Any] = secrets.scrub_data(data) if secrets.values else data
     return cut_result(scrubbed) if cut else scrubbed
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_text(value: Any, path: str = "") -> str | None:
+    """The path of the first string in `value` (keys included) holding a lone surrogate."""
+    if isinstance(value, str):
+        return None if _is_text(value) else path
+    if isinstance(value, dict):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and not _is_text(key):
+            return f"{path} (a key)" if path else "(a key)"  # never quote it: it is no text
+        if (found := _not_text(item, f"{path}.{key}" if path else str(key))) is not None:
+            return found
+    return None
 
 
 def _describe(name: str, exc: ValidationError) -> str:

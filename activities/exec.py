@@ -1,5 +1,6 @@
 """Action `exec`: run an allow-listed program with an argument list (never a shell), bounded in
-time and output; the way `kubectl rollout undo`, `kubectl scale` and `helm rollback` are done."""
+time and output, under a supervisor that ends it with its worker; the way `kubectl rollout
+undo`, `kubectl scale` and `helm rollback` are done."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 import time
+from asyncio.subprocess import Process
+from pathlib import Path
 
-from activities.boundary import action, clip
+from activities import exec_guard
+from activities.boundary import action, clip, idempotency_key
 from activities.heartbeat import heartbeating
 from warroom.contract.models import ActionResult
 from warroom.errors import ExecFailed, ExecRefused, ExecTimedOut
@@ -26,6 +31,9 @@ _MARGIN = 4096
 INHERITED_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "KUBECONFIG", "TMPDIR")
 #: How long a program gets after SIGTERM before its group is killed outright.
 TERM_GRACE = 2.0
+#: The step's idempotency key, as the program finds it in its environment.
+IDEMPOTENCY_ENV = "WARROOM_IDEMPOTENCY_KEY"
+_GUARD = str(Path(exec_guard.__file__).resolve())
 
 
 class ExecResult(ActionResult):
@@ -89,15 +97,41 @@ async def _stop(
         await readers
 
 
-@action("exec", ExecParams)
-async def exec_program(params: ExecParams) -> ExecResult:
-    """Run `command` (argv, no shell); a disallowed exit code is ExecFailed (retried), a
-    timeout kills the process group and is ExecTimedOut (not retried)."""
-    path = resolve(params.command[0])
-    env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ} | params.env
-    started = time.monotonic()
+async def _read_to_end(fd: int) -> bytes:
+    """Everything written to pipe `fd` until every writer closed it (without blocking the loop)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(fd, "rb", buffering=0)
+    )
+    try:
+        return await reader.read()
+    finally:
+        transport.close()
+
+
+async def _start(path: str, params: ExecParams, env: dict[str, str]) -> tuple[Process, int]:
+    """Start the program under `exec_guard`, its process group's leader, which kills the group
+    when the worker dies. Returns the supervisor's process and the pipe it reports on (see
+    `_started`).
+
+    The supervisor asks for a signal when the *thread* that forked it dies (prctl's rule):
+    asyncio forks from the event-loop thread, which lives as long as the worker, and a SIGKILL
+    ends every thread at once. Were that thread to end while the worker lived on, the
+    supervisor would see its parent unchanged and ignore the signal."""
+    # Python's C-locale coercion sets LC_CTYPE in the supervisor; it unsets it for the program
+    # when the step's environment did not have it.
+    unset_lc_ctype = "0" if "LC_CTYPE" in env else "1"
+    status_read, status_write = os.pipe()
     try:
         proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",  # isolated: no PYTHON* variable of the step's env reaches the supervisor
+            "-S",
+            _GUARD,
+            str(os.getpid()),
+            str(status_write),
+            unset_lc_ctype,
             path,
             *params.command[1:],
             cwd=params.cwd,
@@ -105,16 +139,63 @@ async def exec_program(params: ExecParams) -> ExecResult:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            pass_fds=(status_write,),
             # Its own process group, so a timeout or cancellation reaches its children too.
             start_new_session=True,
         )
-    except OSError as exc:  # a missing cwd, a program that is not executable
+    except OSError as exc:  # a missing cwd
+        os.close(status_read)
         raise ExecRefused(f"exec: cannot start {params.command[0]}: {exc}") from exc
+    finally:
+        os.close(status_write)
+    return proc, status_read
+
+
+async def _started(status_fd: int) -> tuple[int | None, str]:
+    """What the supervisor reported once the program runs (or could not): the program's pid,
+    or None and why not."""
+    pipe = os.fdopen(status_fd, "rb", buffering=0)  # owns the descriptor from here on
+    reader = asyncio.StreamReader()
+    try:
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
+        )
+    except BaseException:
+        pipe.close()
+        raise
+    try:
+        lines = (await reader.read()).decode("utf-8", "replace").splitlines()
+    finally:
+        transport.close()
+    reason = next((line[1:] for line in lines if line.startswith("!")), None)
+    pid = next((int(line) for line in lines if line.isdigit()), None)
+    return (pid, "") if reason is None and pid is not None else (None, reason or "")
+
+
+@action("exec", ExecParams)
+async def exec_program(params: ExecParams) -> ExecResult:
+    """Run `command` (argv, no shell); a disallowed exit code is ExecFailed (retried), a
+    timeout kills the process group and is ExecTimedOut (not retried)."""
+    path = resolve(params.command[0])
+    env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+    if key := idempotency_key():  # a retry after a worker crash sees the same key
+        env[IDEMPOTENCY_ENV] = key
+    env |= params.env
+    started = time.monotonic()
+    proc, status_fd = await _start(path, params, env)
     assert proc.stdout is not None and proc.stderr is not None
     readers = asyncio.gather(_tail(proc.stdout), _tail(proc.stderr))
     try:
-        async with heartbeating(lambda: {"pid": proc.pid}):
-            async with asyncio.timeout(params.timeout.total_seconds()):
+        async with asyncio.timeout(params.timeout.total_seconds()):
+            program_pid, reason = await _started(status_fd)  # the supervisor starts in ms
+            if program_pid is None:
+                await proc.wait()
+                _, err = await readers
+                raise ExecRefused(
+                    f"exec: cannot start {params.command[0]}: "
+                    f"{reason or _text(err)[-500:] or 'its supervisor failed'}"
+                )
+            async with heartbeating(lambda: {"pid": program_pid, "pgid": proc.pid}):
                 code = await proc.wait()
     except TimeoutError:
         await _stop(proc, readers)

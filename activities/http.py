@@ -10,6 +10,7 @@ import functools
 import json
 import re
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -19,15 +20,17 @@ import httpx
 from pydantic import ConfigDict, Field
 from temporalio import activity
 
-from activities.boundary import action, clip, idempotency_key
+from activities.boundary import action, carries_secret, clip, idempotency_key
 from warroom.contract.models import ActionResult
 from warroom.errors import (
     ActionParamsError,
     HttpStatusError,
     HttpTransportError,
+    RedirectRefused,
     ResponseTooLarge,
+    UnsendableValue,
 )
-from warroom.language.actions import HttpRequestParams
+from warroom.language.actions import HttpRequestParams, header_problem
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_TEXT = 4096
@@ -106,6 +109,53 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one when the URL names none): a redirect to any
+    other origin leaves the party a step's secrets were meant for."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def _keep_secrets_home() -> Callable[[httpx.Request], Awaitable[None]]:
+    """A request hook (httpx calls it before every request it sends, redirects included) that
+    strips every header carrying a secret from a redirect to another origin, and refuses to
+    re-send a body carrying one there (307/308). httpx itself drops only Authorization and
+    Cookie, so `X-Api-Key: {{ secret.KEY }}` would otherwise follow to any host."""
+    home: tuple[str, str, int | None] | None = None
+
+    async def guard(request: httpx.Request) -> None:
+        nonlocal home
+        if home is None:  # the first request: the origin the step addressed
+            home = _origin(request.url)
+            return
+        if _origin(request.url) == home:
+            return
+        for name in {n for n, v in request.headers.multi_items() if carries_secret(v)}:
+            del request.headers[name]
+        body = await request.aread()
+        if body and carries_secret(body.decode("utf-8", "replace")):
+            raise RedirectRefused(
+                f"{request.method} redirected to another origin ({request.url.scheme}://"
+                f"{request.url.netloc.decode('ascii', 'replace')}) with a body that carries a "
+                "secret: not followed; point the step's `url` at the final address"
+            )
+
+    return guard
+
+
+def _sendable(what: str, headers: dict[str, str]) -> dict[str, str]:
+    """`headers` without the spaces around values (not part of a field value, and refused by
+    the HTTP library); UnsendableValue for a name or value HTTP cannot carry. Every action's
+    headers pass here, those derived from a token (Slack, Statuspage) included."""
+    stripped = {name: value.strip(" \t") for name, value in headers.items()}
+    for name, value in stripped.items():
+        if (problem := header_problem(name, value)) is not None:
+            raise UnsendableValue(f"{what}: {problem}")
+    return stripped
+
+
 def _too_large(what: str, limit: int) -> ResponseTooLarge:
     return ResponseTooLarge(
         f"{what}: response too large: the body exceeds the limit of {limit} bytes "
@@ -130,13 +180,14 @@ async def send(
     failures, unexpected statuses and bodies over the cap."""
     timeout = activity.info().start_to_close_timeout or timedelta(seconds=30)
     what = f"{method} {url}"
+    headers = _sendable(what, headers)
     try:
         async with (
-            # httpx drops Authorization when a redirect leaves the host it was meant for.
             httpx.AsyncClient(
                 timeout=timeout.total_seconds(),
                 follow_redirects=follow_redirects,
                 verify=tls_context(),
+                event_hooks={"request": [_keep_secrets_home()]},
             ) as client,
             client.stream(
                 method, url, headers=headers, json=body, params=query, content=text
@@ -147,9 +198,12 @@ async def send(
             content = await _read_body(response, limit, truncate=not ok, what=what)
     except httpx.HTTPError as exc:
         raise HttpTransportError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
-    except (httpx.InvalidURL, UnicodeEncodeError) as exc:
-        # Retrying cannot fix a malformed URL or a header that is not ASCII.
+    except httpx.InvalidURL as exc:  # retrying cannot fix a malformed URL
         raise ActionParamsError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except UnicodeEncodeError as exc:  # text that is no text (a lone surrogate) in the URL
+        raise UnsendableValue(
+            f"{what}: the request holds text that cannot be encoded: {exc}"
+        ) from exc
     answer = Answer(response.status_code, response.headers, content, response.encoding or "utf-8")
     if not ok:
         wanted = ", ".join(map(str, expect)) if expect else "2xx"

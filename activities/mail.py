@@ -4,6 +4,8 @@ and systems that only read mail."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -13,8 +15,11 @@ from pydantic import Field
 
 from activities.boundary import action, clip
 from warroom.contract.models import ActionResult
-from warroom.errors import SmtpError
+from warroom.errors import SmtpError, UnsendableValue
 from warroom.language.actions import EmailParams
+
+#: Line breaks and other control characters a subject cannot hold (a mail header is one line).
+_NOT_IN_A_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
 
 
 class EmailResult(ActionResult):
@@ -28,7 +33,8 @@ def message(params: EmailParams) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = params.sender
     msg["To"] = ", ".join(params.to)
-    msg["Subject"] = params.subject
+    # An incident title may hold a line break: the subject shows it as a space.
+    msg["Subject"] = _NOT_IN_A_HEADER.sub(" ", params.subject).strip()
     msg["Message-ID"] = make_msgid(domain=params.sender.rpartition("@")[2])
     msg.set_content(params.text)
     return msg
@@ -41,9 +47,34 @@ def _deliver(params: EmailParams, msg: EmailMessage) -> list[str]:
         if params.starttls:
             smtp.starttls(context=ssl.create_default_context(cafile=params.ca_file))
         if params.username:
-            smtp.login(params.username, params.password or "")
+            _login(smtp, params.username, params.password or "", params.host)
         refused = smtp.send_message(msg, to_addrs=params.to)
     return sorted(refused)
+
+
+def _login(smtp: smtplib.SMTP, username: str, password: str, host: str) -> None:
+    """Log in; smtplib encodes credentials as ASCII only, so non-ASCII ones go as UTF-8 over
+    AUTH PLAIN, as RFC 4616 defines it (and RFC 4954 carries it)."""
+    if username.isascii() and password.isascii():
+        smtp.login(username, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    if not smtp.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    offered = smtp.esmtp_features["auth"].upper().split()
+    if "PLAIN" not in offered:
+        raise UnsendableValue(
+            f"email.send: the username or password holds non-ASCII characters, which only AUTH "
+            f"PLAIN carries (as UTF-8); {host} offers {', '.join(offered) or 'no mechanism'}: "
+            "use an ASCII password for this server, or a relay that offers AUTH PLAIN"
+        )
+    token = b"\0" + username.encode("utf-8") + b"\0" + password.encode("utf-8")
+    response = base64.b64encode(token).decode("ascii")
+    code, reply = smtp.docmd("AUTH", f"PLAIN {response}")
+    if code == 334:  # a server that takes no initial response asks for it after an empty challenge
+        code, reply = smtp.docmd(response)
+    if code not in (235, 503):  # 503: already authenticated
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _refusal(exc: smtplib.SMTPException) -> SmtpError:

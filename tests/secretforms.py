@@ -1,4 +1,5 @@
-"""For leak tests: awkward secret values, every encoded form of them, a loopback echo server."""
+"""For leak tests: awkward secret values, every encoded and transformed form of them, a loopback
+echo server."""
 
 from __future__ import annotations
 
@@ -50,15 +51,40 @@ def encoded_forms(secret: str) -> set[str]:
     return {s for t in _transported(secret) for s in _serialized(t) if s}
 
 
+#: From this length on, a half of a secret must not show on its own (redaction.MIN_SECRET_HALF).
+MIN_HALF = 8
+
+
+def halves(secret: str) -> set[str]:
+    """The two halves of `secret`, cut at the middle or next to it (both, for an odd length);
+    none when a half would be shorter than MIN_HALF."""
+    if len(secret) // 2 < MIN_HALF:
+        return set()
+    cuts = {len(secret) // 2, (len(secret) + 1) // 2}
+    return {part for cut in cuts for part in (secret[:cut], secret[cut:])}
+
+
+def transformed_forms(secret: str) -> set[str]:
+    """How an endpoint's error message may echo the secret besides encoding it: reversed or cut
+    in halves, then serialized. (`leaks` ignores letter case, which covers upper and lower.)"""
+    return {s for t in {secret[::-1], *halves(secret)} for s in _serialized(t) if s}
+
+
 def leaks(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:
-    """Every (secret form, text excerpt) found; empty when nothing leaked."""
+    """Every (secret form, text excerpt) found, in any letter case; empty when nothing leaked."""
     found = []
-    forms = {form for secret in secrets for form in encoded_forms(secret)}
+    forms = {
+        form.lower()
+        for secret in secrets
+        for form in encoded_forms(secret) | transformed_forms(secret)
+    }
     for text in texts:
+        lowered = text.lower()
         for form in forms:
-            at = text.find(form)
+            at = lowered.find(form)
             if at >= 0:
-                found.append(f"{form!r} in ...{text[max(0, at - 40) : at + len(form) + 40]!r}...")
+                excerpt = lowered[max(0, at - 40) : at + len(form) + 40]
+                found.append(f"{form!r} in ...{excerpt!r}...")
     return found
 
 

@@ -105,6 +105,15 @@ class ActionParamsError(WarroomError):
     type_name = "warroom.ActionParamsError"
 
 
+class UnsendableValue(ActionParamsError):
+    """A value holds characters the protocol it goes to cannot carry: a line break or non-ASCII
+    character in an HTTP header, a lone surrogate (not text at all), non-ASCII credentials for
+    an SMTP server without AUTH PLAIN. Retrying would send the same value: not retried."""
+
+    type_name = "warroom.UnsendableValue"
+    retryable = False
+
+
 class HttpStatusError(WarroomError):
     """An HTTP call answered with a status the step did not expect."""
 
@@ -139,6 +148,13 @@ class HttpTransportError(WarroomError):
 
     type_name = "warroom.HttpTransportError"
     retryable = True
+
+
+class RedirectRefused(WarroomError):
+    """A redirect to another origin would have carried a secret in the request body (a 307 or
+    308 re-sends it): not followed, and retrying would be redirected the same way."""
+
+    type_name = "warroom.RedirectRefused"
 
 
 class PayloadTooLarge(WarroomError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.exec import MAX_OUTPUT, exec_program
-from tests.activities.actions import action_input, activity_env, failure, run
+from tests.activities.actions import action_input, activity_env, failure, run, run_action
 
 PY = Path(sys.executable).name  # the program the tests run, by name, as a runbook would
 
@@ -172,4 +173,35 @@ async def test_cancellation_kills_the_whole_process_group(tmp_path: Path):
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 60)  # a guard against hanging, not a timing assertion
     assert await all_gone(pids)
-    assert beats and beats[0][0]["pid"] == pids[0]  # it heartbeats while the program runs
+    # It heartbeats while the program runs: its pid, and its group's (its supervisor's).
+    assert beats and beats[0][0]["pid"] == pids[0] and beats[0][0]["pgid"] != pids[0]
+
+
+async def test_the_program_gets_the_steps_idempotency_key():
+    code = "import os; print(os.environ.get('WARROOM_IDEMPOTENCY_KEY'))"
+    inp = action_input(python(code)).model_copy(update={"idempotency_key": "inc-1:rollout"})
+    result = await run_action(exec_program, inp)
+    assert result.stdout == "inc-1:rollout\n"
+    own = action_input(python(code, env={"WARROOM_IDEMPOTENCY_KEY": "mine"}))
+    own = own.model_copy(update={"idempotency_key": "inc-1:rollout"})
+    assert (await run_action(exec_program, own)).stdout == "mine\n"  # the step's env wins
+    assert (await run(exec_program, python(code))).stdout == "None\n"  # no step, no key
+
+
+async def test_a_program_that_cannot_be_executed_is_refused_and_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (tmp_path / "garbled").write_bytes(b"\x7fELF not really")
+    (tmp_path / "garbled").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setenv("WARROOM_EXEC_ALLOW", "garbled")
+    err = await failure(exec_program, {"command": ["garbled"]})
+    assert err.type == "warroom.ExecRefused" and err.non_retryable
+    assert "cannot start garbled: Exec format error" in err.message
+
+
+async def test_a_program_killed_by_a_signal_reports_it_as_its_exit_code():
+    result = await run(
+        exec_program, python("import os; os.kill(os.getpid(), 15)", allowed_exit_codes=[-15])
+    )
+    assert result.exit_code == -15

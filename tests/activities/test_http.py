@@ -15,6 +15,7 @@ from activities.http import http_request
 from activities.webhook import webhook_post
 from tests.activities.actions import run_action
 from tests.fakehttp import FakeHttp, Reply
+from tests.secretforms import HEADER_SECRET
 from warroom.contract.models import ActionInput
 from warroom.entry.devstack import free_port
 
@@ -349,3 +350,74 @@ async def test_redirects_are_followed_only_when_asked_and_never_carry_auth_away(
         (arrived,) = elsewhere.requests
         assert "Authorization" not in arrived.headers
         assert fake_http.requests[-1].headers["Authorization"] == "Bearer s3cr3t"
+
+
+@pytest.mark.parametrize("elsewhere_host", ["127.0.0.1", "localhost"])
+async def test_a_redirect_to_another_origin_drops_every_header_that_carries_a_secret(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch, elsewhere_host: str
+):
+    """Another origin is another scheme, host or port: a second server on another port, or the
+    same server under another host name (`localhost` for 127.0.0.1)."""
+    monkeypatch.setenv("WARROOM_SECRET_TOKEN", HEADER_SECRET)
+    headers = {
+        "X-Api-Key": "{{ secret.TOKEN }}",
+        "X-Signed": "v1 {{ ('k:' ~ secret.TOKEN) | b64encode }}",  # derived from the secret
+        "X-Trace": "trace-7f3a",  # no secret: it follows
+    }
+    with FakeHttp() as other:
+        target = other.url if elsewhere_host == "127.0.0.1" else fake_http.url
+        target = target.replace("127.0.0.1", elsewhere_host)
+        route = ("GET", "/landing")
+        (other if elsewhere_host == "127.0.0.1" else fake_http).routes[route] = Reply(200, {})
+        fake_http.routes[("GET", "/moved")] = Reply(302, None, {"Location": f"{target}/landing"})
+        params = {"url": f"{fake_http.url}/moved", "headers": headers, "follow_redirects": True}
+        result = await run(http_request, {**params, "bearer": "{{ secret.TOKEN }}"})
+        arrived = [*fake_http.requests, *other.requests]
+
+    assert result.status == 200
+    first, landed = arrived
+    assert first.path == "/moved" and landed.path == "/landing"
+    assert first.headers["X-Api-Key"] == HEADER_SECRET  # the origin the step named got them
+    assert first.headers["Authorization"] == f"Bearer {HEADER_SECRET}"
+    assert {"X-Api-Key", "X-Signed", "Authorization"} & set(map(str.title, landed.headers)) == set()
+    assert landed.headers["X-Trace"] == "trace-7f3a"
+
+
+async def test_a_redirect_within_the_origin_keeps_the_secret_headers(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("WARROOM_SECRET_TOKEN", HEADER_SECRET)
+    fake_http.routes[("GET", "/moved")] = Reply(302, None, {"Location": "/landing"})
+    fake_http.routes[("GET", "/landing")] = Reply(200, {})
+    params = {
+        "url": f"{fake_http.url}/moved",
+        "headers": {"X-Api-Key": "{{ secret.TOKEN }}"},
+        "follow_redirects": True,
+    }
+    await run(http_request, params)
+    assert [r.headers["X-Api-Key"] for r in fake_http.requests] == [HEADER_SECRET] * 2
+
+
+async def test_a_body_carrying_a_secret_is_not_resent_to_another_origin(
+    fake_http: FakeHttp, monkeypatch: pytest.MonkeyPatch
+):
+    """A 307 or 308 re-sends the body: with a secret in it, the redirect is not followed."""
+    monkeypatch.setenv("WARROOM_SECRET_TOKEN", HEADER_SECRET)
+    with FakeHttp() as other:
+        other.routes[("POST", "/landing")] = Reply(200, {})
+        fake_http.routes[("POST", "/moved")] = Reply(
+            307, None, {"Location": f"{other.url}/landing"}
+        )
+        params = {
+            "method": "POST",
+            "url": f"{fake_http.url}/moved",
+            "json": {"token": "{{ secret.TOKEN }}"},
+            "follow_redirects": True,
+        }
+        err = await failure(http_request, params)
+        assert err.type == "warroom.RedirectRefused" and err.non_retryable
+        assert "another origin" in err.message
+        assert other.requests == []
+        # Without a secret in it, the body follows.
+        await run(http_request, {**params, "json": {"token": "public"}})
+        assert [r.body for r in other.requests] == [{"token": "public"}]

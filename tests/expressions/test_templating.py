@@ -1,5 +1,5 @@
 """Templating: the secret rule (static check and enforcement), tracked encodings, scrubbing of
-every encoded form, and the limits that bound a rendering."""
+every encoded and transformed form, and the limits that bound a rendering."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import urllib.parse
 
 import pytest
 
-from tests.secretforms import HEADER_SECRET, URL_SECRET, encoded_forms, leaks
+from tests.secretforms import (
+    HEADER_SECRET,
+    URL_SECRET,
+    encoded_forms,
+    halves,
+    leaks,
+    transformed_forms,
+)
 from warroom.errors import TemplateError
 from warroom.expressions.redaction import SecretLookup, Secrets
 from warroom.expressions.templating import RenderLimits, render_value, secret_usage_problems
@@ -121,9 +128,41 @@ def test_scrubbing_only_the_start_of_a_long_text_never_keeps_part_of_a_secret():
 def test_scrubbing_leaves_other_text_alone():
     secrets = Secrets({"WARROOM_SECRET_X": "s3cr3t-token"})
     assert secrets.resolve("X")
-    text = 'S3CR3T-TOKEN s3cr3t token {"a": "s3cr3t_token"} %73%33'
+    # Its halves (6 characters) are too short to be told from ordinary words: they stay.
+    text = 's3cr3t token {"a": "s3cr3t_token"} %73%33 s3cr3t- -token'
     assert secrets.scrub(text) == text
-    assert secrets.scrub_data({"s3cr3t-token": ["x s3cr3t-token"]}) == {"***": ["x ***"]}
+    assert secrets.scrub_data({"s3cr3t-token": ["x S3CR3T-Token"]}) == {"***": ["x ***"]}
+
+
+ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
+
+
+@pytest.mark.parametrize("secret", [URL_SECRET, HEADER_SECRET, ROUTING_KEY])
+def test_case_changed_reversed_and_halved_forms_are_scrubbed(secret: str):
+    """What an endpoint's error message makes of a secret it was sent: "unknown key ABC...",
+    "key must not start with ...", a reversed or half-quoted value (each in any encoding)."""
+    secrets = Secrets({"WARROOM_SECRET_X": secret})
+    secrets.resolve("X")
+    forms = {secret.upper(), secret.lower(), secret.swapcase(), secret[::-1].upper()}
+    forms |= {f.upper() for f in encoded_forms(secret)} | {f.lower() for f in encoded_forms(secret)}
+    forms |= transformed_forms(secret) | {f.swapcase() for f in transformed_forms(secret)}
+    scrubbed = [secrets.scrub(f"before {form} after") for form in forms]
+    assert leaks(scrubbed, [secret]) == []
+    assert all(s.startswith("before ") and s.endswith(" after") for s in scrubbed)
+    # Halves apart, as "starts with FIRST ... ends with SECOND" says them.
+    for first, second in [(secret[: len(secret) // 2], secret[len(secret) // 2 :])]:
+        said = secrets.scrub(f"key starts with {first.upper()}, ends with {second}.")
+        assert said == "key starts with ***, ends with ***."
+
+
+def test_halves_of_a_short_secret_are_not_scrubbed_on_their_own():
+    secret = "abcdefg-HIJKLMN"  # 15 characters: halves of 7, too likely to be ordinary text
+    assert halves(secret) == set()
+    secrets = Secrets({"WARROOM_SECRET_X": secret})
+    secrets.resolve("X")
+    text = "abcdefg HIJKLMN"
+    assert secrets.scrub(text) == text
+    assert secrets.scrub(f"({secret.upper()}) ({secret[::-1]})") == "(***) (***)"
 
 
 # ---- limits ---------------------------------------------------------------------------

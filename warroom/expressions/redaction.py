@@ -5,6 +5,13 @@ A secret can come back from a transport or a serializer in many shapes: percent-
 entities, base64 (HTTP Basic auth) or hex (`bytes.hex()`, digests' notation). Scrubbing matches all of them with one pattern per value
 in which every character may appear in any of its encodings, so mixed forms (httpx encodes
 only some characters of a path) match too.
+
+An endpoint's error message may also echo a secret transformed: upper- or lower-cased ("invalid
+key ABCD..."), cut in two ("key starting with ... ending with ..."), or reversed. The pattern
+ignores case, and also matches the value reversed and each half of it (halves of at least
+MIN_SECRET_HALF characters). Other transformations (base32, rot13, any cipher an endpoint
+chooses) are not recognised: scrubbing is a net for echoes, not a defence against an endpoint
+that means to smuggle a secret out.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ MASK = "***"
 
 #: Base64 fragments shorter than this are too likely to occur by chance to be scrubbed.
 MIN_BASE64_FRAGMENT = 8
+#: A secret's halves are scrubbed on their own when each is at least this long (a secret of
+#: 16 characters or more): a shorter half is too likely to be an ordinary word.
+MIN_SECRET_HALF = 8
 
 _NAMED_ENTITIES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "(?:apos|#39)"}
 _SHORT_ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f", "\v": "v", "\a": "a"}
@@ -93,13 +103,31 @@ def _base64_fragments(value: str) -> set[str]:
     return fragments
 
 
+def _transformed(value: str) -> list[str]:
+    """What an endpoint's message may make of `value` besides encoding it: reversed, and its
+    first and last halves (each MIN_SECRET_HALF characters or more), longest first. For an odd
+    length both halves are the shorter one, so a cut on either side of the middle character
+    leaves at most that character unscrubbed."""
+    half = len(value) // 2
+    parts = [value[::-1]] if len(value) > 1 else []
+    if half >= MIN_SECRET_HALF:
+        parts += [value[:half], value[-half:]]
+    return [p for p in parts if p != value]
+
+
 @lru_cache(maxsize=256)
 def secret_pattern(value: str) -> re.Pattern[str]:
-    """A pattern matching `value` in any encoding, its UTF-8 bytes in hex (either case), and
-    base64 fragments of it in any encoding."""
-    alternatives = [_any_encoding(value), "".join(_hex(b, 2) for b in value.encode("utf-8"))]
-    alternatives += [_any_encoding(f) for f in sorted(_base64_fragments(value), key=len)[::-1]]
-    return re.compile("|".join(alternatives))
+    """A pattern matching, in any letter case: `value` in any encoding, its UTF-8 bytes in hex,
+    base64 fragments of it in any encoding, and `value` reversed or either half of it in any
+    encoding. The whole value comes first, so where it matches it is masked as one."""
+    texts = [value, *sorted(_base64_fragments(value), key=len, reverse=True), *_transformed(value)]
+    hex_form = "".join(_hex(b, 2) for b in value.encode("utf-8"))
+    alternatives = [_any_encoding(texts[0]), hex_form, *(_any_encoding(t) for t in texts[1:])]
+    # One lookahead for the first character any alternative can start with: without it, every
+    # alternative is tried at every position (the transformed forms doubled the cost).
+    firsts = {t[0] for t in texts} | {f"{value.encode('utf-8')[0]:02x}"[0], *"%\\&+"}
+    starts = "".join(re.escape(c) for c in sorted(firsts))
+    return re.compile(f"(?=[{starts}])(?:{'|'.join(alternatives)})", re.IGNORECASE)
 
 
 class Secrets:
@@ -128,6 +156,10 @@ class Secrets:
     def carries_secret(self, text: str) -> bool:
         """Whether `text` contains a secret or a value derived from one."""
         return any(v in text for v in self.values)
+
+    def found_in(self, text: str) -> bool:
+        """Whether `text` holds any form `scrub` would mask of any secret or derived value."""
+        return any(secret_pattern(value).search(text) for value in self.values)
 
     def track(self, source: str, output: str) -> None:
         """Remember `output` as secret when it was computed from text carrying a secret."""

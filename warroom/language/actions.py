@@ -5,14 +5,132 @@ from __future__ import annotations
 
 import base64
 import math
+import re
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from warroom.expressions.conditions import PathCondition, ValueCondition
 from warroom.language.durations import Duration
 from warroom.language.workflow_actions import NOTE, WAIT, NoteParams, WaitParams
+
+# ---- characters a value can carry ------------------------------------------------------
+# A value some protocol cannot carry is refused here, when the runbook loads (literals) or when
+# the activity renders it (templates), with what to fix, rather than failing deep in a library
+# with a bare ValueError that Temporal would retry. Messages never quote the value: it may be a
+# secret.
+
+#: RFC 9110 field names: a token.
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def header_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an HTTP header name, or None."""
+    if _FIELD_NAME.fullmatch(name):
+        return None
+    return (
+        f"{name!r} is not an HTTP header name: use letters, digits and !#$%&'*+-.^_`|~ only "
+        "(no spaces, colons or line breaks)"
+    )
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as an HTTP header value, or None. Spaces and tabs around it
+    are not part of a field value (the sender strips them); inside it they are fine."""
+    if "\r" in value or "\n" in value:
+        return (
+            "the value contains a line break, which an HTTP header cannot carry (a secret or a "
+            "file read with its trailing newline?): remove it"
+        )
+    if "\x00" in value:
+        return "the value contains a NUL character, which an HTTP header cannot carry: remove it"
+    if any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        return "the value contains a control character, which an HTTP header cannot carry"
+    if not value.isascii():
+        return (
+            "the value contains a non-ASCII character; HTTP header values are ASCII: "
+            "percent-encode it (`| urlencode`) or send it in the body"
+        )
+    return None
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why `name: value` cannot be sent as an HTTP header, or None."""
+    problem = header_name_problem(name) or header_value_problem(value)
+    return f"header {name!r}: {problem}" if problem else None
+
+
+def _check(problem: Callable[[str], str | None]) -> AfterValidator:
+    """A pydantic validator raising `problem(value)` when there is one."""
+
+    def validate(value: str) -> str:
+        if (found := problem(value)) is not None:
+            raise ValueError(found)
+        return value
+
+    return AfterValidator(validate)
+
+
+def _os_string_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return (
+            "contains a NUL character, which a program's arguments, environment and file "
+            "paths cannot carry (they end at the first NUL): remove it"
+        )
+    return None
+
+
+def _env_name_problem(value: str) -> str | None:
+    if not value or "=" in value:
+        return f"{value!r} is not an environment variable name (it must be non-empty, no `=`)"
+    return _os_string_problem(value)
+
+
+def _single_line_problem(value: str) -> str | None:
+    if any(c < " " or c == "\x7f" for c in value):
+        return (
+            "contains a line break or another control character, which an SMTP command or a "
+            "mail header cannot carry: remove it"
+        )
+    return None
+
+
+def _credential_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character, which SMTP AUTH cannot carry (NUL separates its fields)"
+    return None
+
+
+def _host_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character: give a host name or an IP address"
+    try:
+        value.encode("idna")  # what the socket layer does with a host name
+    except UnicodeError as exc:
+        return f"{value!r} is not a valid host name ({exc}): give a host name or an IP address"
+    return None
+
+
+HeaderName = Annotated[str, _check(header_name_problem)]
+HeaderValue = Annotated[str, _check(header_value_problem)]
+#: An HTTP header map, every name and value checked.
+Headers = dict[HeaderName, HeaderValue]
+#: A program argument, environment value or file path (a C string: no NUL).
+OsString = Annotated[str, _check(_os_string_problem)]
+EnvName = Annotated[str, _check(_env_name_problem)]
+SingleLine = Annotated[str, _check(_single_line_problem)]
+Credential = Annotated[str, _check(_credential_problem)]
+HostName = Annotated[str, _check(_host_problem)]
+
 
 # ---- http.request ----------------------------------------------------------------------
 
@@ -36,13 +154,15 @@ class HttpRequestParams(BaseModel):
     query: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Query parameters, encoded and added to the URL."
     )
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     json_body: Any = Field(None, alias="json", description="A JSON body.")
     text_body: str | None = Field(
         None, alias="body", description="A raw text body (not with json)."
     )
     basic_auth: BasicAuth | None = None
-    bearer: str | None = Field(None, description="A bearer token: Authorization: Bearer TOKEN.")
+    bearer: HeaderValue | None = Field(
+        None, description="A bearer token: Authorization: Bearer TOKEN."
+    )
     follow_redirects: bool = Field(
         False, description="Follow 3xx answers; Authorization is never sent to another host."
     )
@@ -85,7 +205,7 @@ class WebhookParams(BaseModel):
 
     url: str = Field(pattern=r"^https?://")
     text: str = Field(min_length=1)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     #: Signs the body: `X-Warroom-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>`.
     hmac_secret: str | None = Field(None, min_length=1)
 
@@ -116,7 +236,7 @@ class HttpWaitParams(PollParams):
     """`with:` of an http.wait step."""
 
     url: str = Field(pattern=r"^https?://")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     condition: PathCondition
 
 
@@ -146,9 +266,9 @@ class ExecParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    command: list[str] = Field(min_length=1)
-    cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    command: list[OsString] = Field(min_length=1)
+    cwd: OsString | None = None
+    env: dict[EnvName, OsString] = Field(default_factory=dict)
     timeout: Duration = timedelta(minutes=5)
     allowed_exit_codes: list[int] = Field(default_factory=list)
 
@@ -163,15 +283,16 @@ class EmailParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    host: str = Field(min_length=1)
+    host: HostName = Field(min_length=1)
     port: int | None = Field(None, ge=1, le=65535)
     starttls: bool = False
     #: A CA bundle to trust for STARTTLS (a relay with a private CA); default: the system's.
-    ca_file: str | None = None
-    username: str | None = None
-    password: str | None = None
-    sender: str = Field(alias="from", pattern=_EMAIL_ADDRESS)
-    to: list[str] = Field(min_length=1, max_length=100)
+    ca_file: OsString | None = None
+    #: Non-ASCII user names and passwords go as UTF-8 over AUTH PLAIN (RFC 4616).
+    username: Credential | None = None
+    password: Credential | None = None
+    sender: SingleLine = Field(alias="from", pattern=_EMAIL_ADDRESS)
+    to: list[SingleLine] = Field(min_length=1, max_length=100)
     subject: str = Field(min_length=1, max_length=998)
     text: str = Field(min_length=1, max_length=1_000_000)
     timeout: Duration = timedelta(seconds=30)
@@ -223,7 +344,7 @@ class SlackParams(BaseModel):
     status: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
     webhook_url: str | None = Field(None, pattern=r"^https?://")
-    token: str | None = None
+    token: HeaderValue | None = None
     channel: str | None = None
     thread_ts: str | None = None
     api_url: str = Field(SLACK_API_URL, pattern=r"^https?://")
@@ -255,7 +376,7 @@ class StatuspageParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     page_id: str = Field(pattern=_STATUSPAGE_ID)
-    api_key: str = Field(min_length=1)
+    api_key: HeaderValue = Field(min_length=1)
     incident_id: str | None = Field(None, pattern=_STATUSPAGE_ID)
     name: str | None = Field(None, min_length=1)
     status: Literal["investigating", "identified", "monitoring", "resolved"]
