@@ -61,6 +61,21 @@ def test_a_broken_phase_is_left_out_of_the_phase_order_only():
     assert found[1].startswith("6:20: step 'c' phase: step 'c' (phase triage) comes after a verify")
 
 
+def test_steps_without_an_id_are_not_taken_for_duplicates():
+    found = problems(
+        """\
+        steps:
+          - {phase: triage, action: note, with: {text: a}}
+          - {phase: triage, action: note, with: {text: "{{ steps.b }}"}}
+        """
+    )
+    assert found == [
+        "4:5: steps[0]: required key 'id' is missing",
+        "5:5: steps[1]: required key 'id' is missing",
+        "5:48: steps[1] with.text: steps.b: no such step; steps: none with an id",
+    ]
+
+
 def test_a_param_that_did_not_parse_is_still_declared():
     found = problems(
         """\

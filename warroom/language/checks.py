@@ -170,7 +170,7 @@ def _step_order(known: _Known) -> Iterator[Finding]:
             yield Finding(
                 ("steps", i, "id"), f"step id {sid!r} is used twice: give each step its own id"
             )
-        if step.phase != "communicate" and ("steps", i, "phase") not in gaps:
+        if step.phase != "communicate":  # also the stand-in for a phase that did not parse
             if PHASE_ORDER.index(step.phase) < PHASE_ORDER.index(furthest):
                 name = f"step {sid!r}" if sid is not None else "this step"
                 yield Finding(
@@ -333,9 +333,8 @@ def _step_reference(rest: tuple[str, ...], scope: Scope, known: _Known) -> str |
     ids, named = known.ids, known.named
     target = rest[0]
     if target not in ids:
-        return (
-            f"steps.{target}: no such step{did_you_mean(target, named)}; steps: {', '.join(named)}"
-        )
+        hint, listed = did_you_mean(target, named), ", ".join(named) or "none with an id"
+        return f"steps.{target}: no such step{hint}; steps: {listed}"
     index = ids.index(target)
     if scope.before is not None and index >= scope.before:
         if target == scope.own:

@@ -2,8 +2,9 @@
 
 Every problem of a file is reported at once, each as `file:line:col: what is wrong and what
 to write instead`: a schema error does not hide the others, since the static checks still run
-on what parsed (`warroom.language.salvage`). Reading is bounded (see `warroom.language.yaml_source` for the size, nesting and
-alias limits; MAX_STEPS here), so no input produces a traceback or a hang.
+on what parsed (`warroom.language.salvage`). Reading is bounded (see
+`warroom.language.yaml_source` for the size, nesting and alias limits; MAX_STEPS here), so no
+input produces a traceback or a hang.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def _partial_findings(
     if salvaged is None:
         return []
     partial, gaps = salvaged
-    return [f for f in check_runbook(partial, ACTION_PARAMS, teams, gaps) if f.loc not in gaps]
+    return list(check_runbook(partial, ACTION_PARAMS, teams, gaps))
 
 
 # ---- schema errors -------------------------------------------------------------------

@@ -63,16 +63,15 @@ def salvage(data: dict[str, Any], error: ValidationError) -> tuple[Runbook, Gaps
             if fix is None:
                 return None
             fixes[fix[0]] = fix[1]
-        # Deeper places first, so a stand-in for a whole step replaces a fix inside it.
-        for at in sorted(fixes, key=len, reverse=True):
-            work = _put(work, at, fixes[at])
+        work = _apply(work, fixes)
         broken |= fixes.keys()
         try:
             runbook = Runbook.model_validate(work, context=AT_LOAD)
         except ValidationError as exc:
             error = exc
             continue
-        outermost = frozenset(at for at in broken if at[:-1] not in Gaps(frozenset(broken)))
+        every = Gaps(frozenset(broken))
+        outermost = frozenset(at for at in broken if at[:-1] not in every)
         return runbook, Gaps(outermost, _ids_as_written(data))
     return None
 
@@ -202,27 +201,27 @@ def _is_model(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, BaseModel)
 
 
-def _put(data: Any, loc: Loc, value: Any) -> Any:
-    """`data` with `value` at `loc` (or the key removed, for _DROP); containers on the way are
-    copied, never changed, so the caller's data stays as read."""
-    if not loc:
-        return data
-    head, rest = loc[0], loc[1:]
-    if isinstance(data, dict) and isinstance(head, str):
+def _apply(data: Any, fixes: dict[Loc, Any]) -> Any:
+    """`data` with each fix made: a value put at its place, or its key removed (_DROP); a fix
+    replaces the fixes inside it. Containers on the way are copied once, never changed, so the
+    caller's data stays as read."""
+    if () in fixes:
+        return fixes[()]
+    inner: dict[str | int, dict[Loc, Any]] = {}
+    for at, value in fixes.items():
+        inner.setdefault(at[0], {})[at[1:]] = value
+    if isinstance(data, dict):
         out = dict(data)
-        if rest:
-            if head in out:
-                out[head] = _put(out[head], rest, value)
-        elif isinstance(value, _Drop):
-            out.pop(head, None)
-        else:
-            out[head] = value
+        for key, below in inner.items():
+            if below.get(()) is _DROP:
+                out.pop(key, None)
+            elif isinstance(key, str) and (key in out or () in below):
+                out[key] = _apply(out.get(key), below)
         return out
-    if isinstance(data, list) and isinstance(head, int) and 0 <= head < len(data):
+    if isinstance(data, list):
         items = list(data)
-        if rest:
-            items[head] = _put(items[head], rest, value)
-        elif not isinstance(value, _Drop):
-            items[head] = value
+        for index, below in inner.items():
+            if isinstance(index, int) and 0 <= index < len(items) and below.get(()) is not _DROP:
+                items[index] = _apply(items[index], below)  # an item is replaced, never dropped
         return items
     return data
