@@ -78,6 +78,11 @@ class _Known:
         """The step ids there are (a step whose id is missing has none)."""
         return [i for i in self.ids if i is not None]
 
+    def unknown_step(self, target: str) -> bool:
+        """Whether no step has the id `target`, as far as can be told: while a step's id did
+        not parse, a reference may mean that step."""
+        return target not in self.ids and None not in self.ids
+
 
 def check_runbook(
     rb: Runbook,
@@ -184,10 +189,10 @@ def _step_order(known: _Known) -> Iterator[Finding]:
         if isinstance(step.on_failure, Goto):
             target = step.on_failure.goto
             where = ("steps", i, "on_failure", "goto")
-            if target not in ids:
+            if known.unknown_step(target):
                 hint = did_you_mean(target, known.named)
                 yield Finding(where, f"goto {target!r}: no such step{hint}")
-            elif ids.index(target) <= i:
+            elif target in ids and ids.index(target) <= i:
                 yield Finding(
                     where,
                     f"goto {target!r} goes back to an earlier step (or this one): a fallback "
@@ -332,9 +337,12 @@ def _unknown_root(root: str, scope: Scope) -> str:
 def _step_reference(rest: tuple[str, ...], scope: Scope, known: _Known) -> str | None:
     ids, named = known.ids, known.named
     target = rest[0]
+    if known.unknown_step(target):
+        return (
+            f"steps.{target}: no such step{did_you_mean(target, named)}; steps: {', '.join(named)}"
+        )
     if target not in ids:
-        hint, listed = did_you_mean(target, named), ", ".join(named) or "none with an id"
-        return f"steps.{target}: no such step{hint}; steps: {listed}"
+        return None  # perhaps the step whose id did not parse
     index = ids.index(target)
     if scope.before is not None and index >= scope.before:
         if target == scope.own:
