@@ -51,10 +51,30 @@ def test_validate_json_gives_one_object_per_problem():
     rows = json.loads(result.stdout)
     assert [(r["file"], r["line"], r["col"]) for r in rows] == [
         (rel, 6, 13),
+        (rel, 11, 17),
         (rel, 11, 59),
         (rel, 12, 14),
     ]
     assert "unknown action 'http.reqest'" in rows[0]["message"]
+    assert "steps.c: no such step" in rows[1]["message"]
+
+
+def test_structural_errors_do_not_hide_the_others():
+    # Seven mistakes, three of them structural: all seven in one run, in file order.
+    rel = "tests/runbook_corpus/81-seven-mistakes.yaml"
+    result = CliRunner().invoke(app, ["runbooks", "validate", "--json", rel])
+    assert result.exit_code == 1
+    rows = json.loads(result.stdout)
+    found = [(r["line"], r["message"].split(": ", 1)[1]) for r in rows]
+    assert [(line, message[:30]) for line, message in found] == [
+        (3, "unknown key 'severty' (did you"),  # top-level key
+        (10, "unknown key 'retires' (did you"),  # step key
+        (12, "Input should be 'triage', 'mit"),  # enum value
+        (13, "steps.measure_impact: no such "),  # template
+        (15, "http.request has no parameter "),  # `with:` param
+        (16, "goto 'page-humans': no such st"),  # goto
+        (21, "step id 'verify' is used twice"),  # duplicate id
+    ]
 
 
 def test_validate_directory_reports_every_broken_file_and_skips_teams_yaml():

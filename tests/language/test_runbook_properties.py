@@ -1,6 +1,6 @@
 """Property tests: whatever is done to a valid runbook — keys dropped, duplicated or retyped,
 random bytes, deep nesting, aliases — the loader answers with a Runbook or a RunbookError whose
-problems are located, never another exception and never a hang."""
+problems are located, in file order and each once, never another exception and never a hang."""
 
 from __future__ import annotations
 
@@ -54,6 +54,10 @@ def load(text: str | bytes) -> None:
             rb = parse_runbook(text, "mutant.yaml", teams=TEAMS)
         except RunbookError as exc:
             assert exc.problems, str(exc)
+            # All in one report: in file order, each once.
+            positions = [(p.line, p.col) for p in exc.problems]
+            assert positions == sorted(positions)
+            assert len(set(exc.problems)) == len(exc.problems)
             for problem in exc.problems:
                 assert problem.path == "mutant.yaml"
                 assert problem.line >= 1 and problem.col >= 1

@@ -4,7 +4,8 @@ Cross-step rules (ids, phase order, goto), each action's arguments against its p
 model (literal values included), templates (syntax and what they refer to), approvers
 against teams.yaml. Each check yields a Finding: where (a location in the YAML data) and
 what is wrong, with what to write instead. `warroom.language.loader` turns locations into
-file:line:col.
+file:line:col. On a runbook that failed its schema the checks run on what parsed
+(`warroom.language.salvage`) and skip what depends on the parts that did not.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from warroom.expressions.templating import secret_usage_problems
 from warroom.language.runbook import PHASE_ORDER, ActionRef, Goto, Runbook, Step
+from warroom.language.salvage import NO_GAPS, Gaps
 from warroom.language.teams import Teams, resolve_approvers, unknown_group
 from warroom.language.template_refs import (
     is_template,
@@ -63,13 +65,38 @@ class Scope:
     secrets: bool = True
 
 
+@dataclass(frozen=True)
+class _Known:
+    """The runbook the checks read, what of it did not parse, and its step ids as written."""
+
+    rb: Runbook
+    gaps: Gaps
+    ids: list[str | None]
+
+    @property
+    def named(self) -> list[str]:
+        """The step ids there are (a step whose id is missing has none)."""
+        return [i for i in self.ids if i is not None]
+
+    def unknown_step(self, target: str) -> bool:
+        """Whether no step has the id `target`, as far as can be told: while a step's id did
+        not parse, a reference may mean that step."""
+        return target not in self.ids and None not in self.ids
+
+
 def check_runbook(
-    rb: Runbook, action_params: Mapping[str, type[BaseModel]], teams: Teams | None
+    rb: Runbook,
+    action_params: Mapping[str, type[BaseModel]],
+    teams: Teams | None,
+    gaps: Gaps = NO_GAPS,
 ) -> Iterator[Finding]:
-    """Every static problem of a schema-valid runbook."""
-    yield from _step_order(rb)
+    """Every static problem of a schema-valid runbook, or of what parsed of one that is not
+    (`gaps`: the parts set aside, whose checks are skipped)."""
+    known = _Known(rb, gaps, gaps.step_ids(rb))
+    yield from _step_order(known)
     for i, step in enumerate(rb.steps):
-        yield from check_step(rb, i, step, action_params, teams)
+        if ("steps", i) not in gaps:
+            yield from _check_step(known, i, step, action_params, teams)
     anywhere = Scope(BASE_ROOTS | {"update"}, None, None)
     targets: list[tuple[Loc, ActionRef]] = [(("updates", i), r) for i, r in enumerate(rb.updates)]
     if rb.escalation:
@@ -78,21 +105,24 @@ def check_runbook(
                 (("escalation", "levels", n, "notify", i), r) for i, r in enumerate(level.notify)
             ]
     for loc, ref in targets:
-        yield from check_action(loc, ref, action_params, supplied={"text"})
-        yield from _templates_in((*loc, "with"), ref.with_, anywhere, rb)
+        if _parsed_action(loc, gaps):
+            yield from check_action(loc, ref, action_params, supplied={"text"})
+        yield from _templates_in((*loc, "with"), ref.with_, anywhere, known)
 
 
-def check_step(
-    rb: Runbook,
+def _check_step(
+    known: _Known,
     i: int,
     step: Step,
     action_params: Mapping[str, type[BaseModel]],
     teams: Teams | None,
 ) -> Iterator[Finding]:
-    """The problems of one step (`rb` gives the other steps, params and ids it may refer to)."""
+    """The problems of one step (`known` gives the other steps, params and ids it may refer to)."""
     loc: Loc = ("steps", i)
-    yield from check_action(loc, step, action_params)
-    yield from _templates_in((*loc, "with"), step.with_, Scope(BASE_ROOTS, i, step.id), rb)
+    own = known.ids[i]
+    if _parsed_action(loc, known.gaps):
+        yield from check_action(loc, step, action_params)
+    yield from _templates_in((*loc, "with"), step.with_, Scope(BASE_ROOTS, i, own), known)
     if isinstance(step.when, str):
         if (
             is_template(step.when)
@@ -104,8 +134,8 @@ def check_step(
                 "when must be one {{ expression }} and nothing around it, "
                 'e.g. "{{ steps.measure.rate | float > 0.05 }}"',
             )
-        no_secrets = Scope(BASE_ROOTS, i, step.id, secrets=False)
-        yield from _template((*loc, "when"), step.when, no_secrets, rb)
+        no_secrets = Scope(BASE_ROOTS, i, own, secrets=False)
+        yield from _template((*loc, "when"), step.when, no_secrets, known)
     for name, text in (step.outputs or {}).items():
         if name == STEP_STATUS:
             yield Finding(
@@ -114,32 +144,43 @@ def check_step(
                 "choose another name",
                 at_key=True,
             )
-        scope = Scope(BASE_ROOTS | {"result"}, i, step.id, secrets=False)
-        yield from _template((*loc, "outputs", name), text, scope, rb)
+        scope = Scope(BASE_ROOTS | {"result"}, i, own, secrets=False)
+        yield from _template((*loc, "outputs", name), text, scope, known)
     if step.compensate:
-        yield from check_action((*loc, "compensate"), step.compensate, action_params)
+        if _parsed_action((*loc, "compensate"), known.gaps):
+            yield from check_action((*loc, "compensate"), step.compensate, action_params)
         scope = Scope(BASE_ROOTS, i + 1, None)  # runs after this step: it may read it
-        yield from _templates_in((*loc, "compensate", "with"), step.compensate.with_, scope, rb)
+        with_ = step.compensate.with_
+        yield from _templates_in((*loc, "compensate", "with"), with_, scope, known)
     if step.approval:
         yield from _approvers((*loc, "approval"), step, teams)
+
+
+def _parsed_action(loc: Loc, gaps: Gaps) -> bool:
+    """Whether the action and `with` at `loc` are the file's own (not stand-ins)."""
+    return (*loc, "action") not in gaps and (*loc, "with") not in gaps
 
 
 # ---- order of steps ------------------------------------------------------------------
 
 
-def _step_order(rb: Runbook) -> Iterator[Finding]:
-    ids = [s.id for s in rb.steps]
+def _step_order(known: _Known) -> Iterator[Finding]:
+    ids, gaps = known.ids, known.gaps
     furthest: str = "triage"
-    for i, step in enumerate(rb.steps):
-        if step.id in ids[:i]:
+    for i, step in enumerate(known.rb.steps):
+        if ("steps", i) in gaps:
+            continue  # a stand-in for a step that did not parse
+        sid = ids[i]
+        if ("steps", i, "id") not in gaps and sid in ids[:i]:
             yield Finding(
-                ("steps", i, "id"), f"step id {step.id!r} is used twice: give each step its own id"
+                ("steps", i, "id"), f"step id {sid!r} is used twice: give each step its own id"
             )
-        if step.phase != "communicate":
+        if step.phase != "communicate":  # also the stand-in for a phase that did not parse
             if PHASE_ORDER.index(step.phase) < PHASE_ORDER.index(furthest):
+                name = f"step {sid!r}" if sid is not None else "this step"
                 yield Finding(
                     ("steps", i, "phase"),
-                    f"step {step.id!r} (phase {step.phase}) comes after a {furthest} step: "
+                    f"{name} (phase {step.phase}) comes after a {furthest} step: "
                     "phases run in order triage → mitigate → verify → recover, "
                     "so move it up or change its phase",
                 )
@@ -148,9 +189,10 @@ def _step_order(rb: Runbook) -> Iterator[Finding]:
         if isinstance(step.on_failure, Goto):
             target = step.on_failure.goto
             where = ("steps", i, "on_failure", "goto")
-            if target not in ids:
-                yield Finding(where, f"goto {target!r}: no such step{did_you_mean(target, ids)}")
-            elif ids.index(target) <= i:
+            if known.unknown_step(target):
+                hint = did_you_mean(target, known.named)
+                yield Finding(where, f"goto {target!r}: no such step{hint}")
+            elif target in ids and ids.index(target) <= i:
                 yield Finding(
                     where,
                     f"goto {target!r} goes back to an earlier step (or this one): a fallback "
@@ -235,26 +277,27 @@ def _templated(data: Any, path: Loc) -> bool:
 # ---- templates -----------------------------------------------------------------------
 
 
-def _templates_in(loc: Loc, value: Any, scope: Scope, rb: Runbook) -> Iterator[Finding]:
+def _templates_in(loc: Loc, value: Any, scope: Scope, known: _Known) -> Iterator[Finding]:
     for where, text in walk_strings(value, loc):
-        yield from _template(where, text, scope, rb)
+        yield from _template(where, text, scope, known)
 
 
-def _template(loc: Loc, text: str, scope: Scope, rb: Runbook) -> Iterator[Finding]:
+def _template(loc: Loc, text: str, scope: Scope, known: _Known) -> Iterator[Finding]:
     if not is_template(text):
         return
     if (err := syntax_error(text)) is not None:
         yield Finding(loc, err)
         return
     for ref in sorted(references(text)):
-        if (problem := _reference_problem(ref, scope, rb)) is not None:
+        if (problem := _reference_problem(ref, scope, known)) is not None:
             yield Finding(loc, problem)
     if scope.secrets:
         yield from (Finding(loc, p) for p in secret_usage_problems(text))
 
 
-def _reference_problem(ref: tuple[str, ...], scope: Scope, rb: Runbook) -> str | None:
+def _reference_problem(ref: tuple[str, ...], scope: Scope, known: _Known) -> str | None:
     root, rest = ref[0], ref[1:]
+    rb = known.rb
     if root in _JINJA_GLOBALS:
         return None
     if root == "secret" and not scope.secrets:
@@ -267,8 +310,8 @@ def _reference_problem(ref: tuple[str, ...], scope: Scope, rb: Runbook) -> str |
     if not rest:
         return None
     if root == "steps":
-        return _step_reference(rest, scope, rb)
-    if root == "params" and rest[0] not in rb.params:
+        return None if ("steps",) in known.gaps else _step_reference(rest, scope, known)
+    if root == "params" and rest[0] not in rb.params and ("params",) not in known.gaps:
         declared = ", ".join(rb.params) or "none"
         return (
             f"params.{rest[0]} is not declared{did_you_mean(rest[0], rb.params)}: declare it under "
@@ -291,11 +334,15 @@ def _unknown_root(root: str, scope: Scope) -> str:
     return f"unknown name {root!r}{did_you_mean(root, scope.roots)}; templates here see: {names}"
 
 
-def _step_reference(rest: tuple[str, ...], scope: Scope, rb: Runbook) -> str | None:
-    ids = [s.id for s in rb.steps]
+def _step_reference(rest: tuple[str, ...], scope: Scope, known: _Known) -> str | None:
+    ids, named = known.ids, known.named
     target = rest[0]
+    if known.unknown_step(target):
+        return (
+            f"steps.{target}: no such step{did_you_mean(target, named)}; steps: {', '.join(named)}"
+        )
     if target not in ids:
-        return f"steps.{target}: no such step{did_you_mean(target, ids)}; steps: {', '.join(ids)}"
+        return None  # perhaps the step whose id did not parse
     index = ids.index(target)
     if scope.before is not None and index >= scope.before:
         if target == scope.own:
@@ -307,7 +354,9 @@ def _step_reference(rest: tuple[str, ...], scope: Scope, rb: Runbook) -> str | N
             f"steps.{target} runs later than this template (a template reads only steps "
             f"that ran before it): move step {target!r} up, or do not refer to it here"
         )
-    outputs = rb.steps[index].outputs
+    if ("steps", index, "outputs") in known.gaps:
+        return None  # what the step keeps is not known
+    outputs = known.rb.steps[index].outputs
     if len(rest) > 1 and outputs is None and rest[1] not in (STEP_STATUS, STEP_RESULT):
         return (
             f"steps.{target}.{rest[1]}: a step without `outputs` keeps its action's whole result "

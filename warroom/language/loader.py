@@ -1,8 +1,10 @@
 """Find, read and validate runbooks before any workflow starts.
 
 Every problem of a file is reported at once, each as `file:line:col: what is wrong and what
-to write instead`. Reading is bounded (see `warroom.language.yaml_source` for the size, nesting and
-alias limits; MAX_STEPS here), so no input produces a traceback or a hang.
+to write instead`: a schema error does not hide the others, since the static checks still run
+on what parsed (`warroom.language.salvage`). Reading is bounded (see
+`warroom.language.yaml_source` for the size, nesting and alias limits; MAX_STEPS here), so no
+input produces a traceback or a hang.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from warroom.errors import RunbookError, RunbookProblem
 from warroom.language.actions import ACTION_PARAMS
-from warroom.language.checks import Finding, check_action, check_runbook, did_you_mean
+from warroom.language.checks import Finding, check_runbook, did_you_mean
 from warroom.language.durations import AT_LOAD
 from warroom.language.runbook import (
     PATTERN_WORDS,
@@ -32,13 +34,13 @@ from warroom.language.runbook import (
     SeverityFrom,
     Step,
 )
+from warroom.language.salvage import data_loc, salvage
 from warroom.language.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
 from warroom.language.yaml_source import (
     MAX_BYTES,
     Document,
     Loc,
     YamlProblem,
-    child,
     read_document,
     too_big,
     value_at,
@@ -201,13 +203,13 @@ def parse_runbook(
             ]
         )
     findings += _empty_approvals(data)
+    runbook: Runbook | None = None
     try:
-        runbook: Runbook | None = Runbook.model_validate(data, context=AT_LOAD)
+        runbook = Runbook.model_validate(data, context=AT_LOAD)
     except ValidationError as exc:
-        runbook = None
         findings += _schema_findings(exc, doc, Runbook)
-        findings += _local_step_findings(data)
-    if runbook is not None:
+        findings += _partial_findings(data, exc, teams)
+    else:
         findings += check_runbook(runbook, ACTION_PARAMS, teams)
     if findings or located:
         raise RunbookError.of(_unique(located + [_problem(path, doc, f) for f in findings]))
@@ -262,18 +264,16 @@ def _empty_approvals(data: dict[str, Any]) -> Iterator[Finding]:
             )
 
 
-def _local_step_findings(data: dict[str, Any]) -> Iterator[Finding]:
-    """Action checks of every step whose action and `with` are well formed, when the runbook
-    as a whole is not (so a schema error elsewhere does not hide a wrong action argument)."""
-    steps = data.get("steps")
-    for i, raw in enumerate(steps if isinstance(steps, list) else []):
-        if not isinstance(raw, dict):
-            continue
-        try:
-            ref = ActionRef.model_validate({k: raw[k] for k in ("action", "with") if k in raw})
-        except ValidationError:
-            continue
-        yield from check_action(("steps", i), ref, ACTION_PARAMS)
+def _partial_findings(
+    data: dict[str, Any], exc: ValidationError, teams: Teams | None
+) -> list[Finding]:
+    """The static problems of what parsed of a runbook that failed its schema, so a schema
+    error does not hide them; the parts set aside have their schema errors already."""
+    salvaged = salvage(data, exc)
+    if salvaged is None:
+        return []
+    partial, gaps = salvaged
+    return list(check_runbook(partial, ACTION_PARAMS, teams, gaps))
 
 
 # ---- schema errors -------------------------------------------------------------------
@@ -284,7 +284,7 @@ def _schema_findings(
 ) -> Iterator[Finding]:
     seen: set[Loc] = set()
     for err in exc.errors():
-        loc = _data_loc(doc.data, tuple(err["loc"]))
+        loc = data_loc(doc.data, tuple(err["loc"]))
         shape = next((s for k, s in _SHAPES.items() if k in loc), None)
         if err["type"] not in ("extra_forbidden", "missing") and shape:
             field = next(k for k in _SHAPES if k in loc)
@@ -301,24 +301,6 @@ def _schema_findings(
         if err["loc"][-1:] == ("[key]",) and not finding.at_key:  # the key itself is wrong
             finding = Finding(finding.loc, f"key {loc[-1]!r}: {finding.message}", at_key=True)
         yield finding
-
-
-def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
-    """A pydantic error location without the names of union members and validators."""
-    out: list[str | int] = []
-    for part in loc:
-        found, inner = child(data, part)
-        if found:
-            data = inner
-        elif isinstance(part, str) and ("[" in part or part[:1].isupper() or part in _TYPES):
-            continue  # a union member's name ("Goto", "function-after[...]"), not data
-        else:
-            data = None
-        out.append(part)
-    return tuple(out)
-
-
-_TYPES = {"str", "int", "float", "bool", "none", "list", "dict"}
 
 
 def _explain(err: Any, loc: Loc, doc: Document, root: type[BaseModel]) -> Finding:
