@@ -42,16 +42,25 @@ class Tokens:
 
 
 def load_tokens(path: str | None = None) -> Tokens:
-    """The tokens of `path` or $WARROOM_API_TOKENS; none when neither is set."""
-    path = path or os.environ.get(TOKENS_ENV)
-    if not path:
-        return Tokens({})
+    """The tokens of `path` or $WARROOM_API_TOKENS; none when neither is set. A file that is
+    named but holds no token is an error: it must never turn authentication off."""
+    if path is None:
+        path = os.environ.get(TOKENS_ENV)
+        if path is None:
+            return Tokens({})
+    if not path.strip():
+        raise WarroomError(
+            f"{TOKENS_ENV} is set but empty: name a file of `token: identity` lines, or unset "
+            "it to run without authentication (loopback only)"
+        )
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise WarroomError(f"{TOKENS_ENV} {path}: cannot read it ({exc})") from None
+    if data is None:  # an empty file
+        data = {}
     try:
-        return Tokens(TokensFile.model_validate(data).root)
+        identities = TokensFile.model_validate(data).root
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][:1])  # never the token itself
@@ -59,3 +68,9 @@ def load_tokens(path: str | None = None) -> Tokens:
             f"{TOKENS_ENV} {path}: write one `token: identity` per line, tokens at least "
             f"{MIN_TOKEN_CHARS} characters ({first['msg']}{' at an entry' if where else ''})"
         ) from None
+    if not identities:
+        raise WarroomError(
+            f"{TOKENS_ENV} {path}: the file has no tokens: write one `token: identity` per line "
+            "(or unset the variable to run without authentication, loopback only)"
+        )
+    return Tokens(identities)
