@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
@@ -41,6 +42,9 @@ from warroom.intake.delivery import (
     Intake,
 )
 from warroom.language.catalogue import Catalogue
+
+#: Where the docs pages' scripts and styles are served from.
+DOCS_STATIC = "/docs/static"
 
 #: gRPC statuses that mean "Temporal is not there right now": 503, retry later.
 UNAVAILABLE = {
@@ -80,10 +84,14 @@ def create_app(
 ) -> FastAPI:
     """The API app; `mount` adds another face to it (the entry point passes the web console's),
     inside the API's body limit and latency measurement."""
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package (/docs/static), never from a
+    # CDN, so they work offline; Swagger UI's validator badge (an external call) is off.
+    app = FastAPIOffline(
         title="warroom",
         summary="Alerts open and feed incidents; people decide through the same API as the CLI.",
         version="1",
+        static_url=DOCS_STATIC,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     metrics = Metrics()
     app.state.metrics = metrics
