@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.access.tokens import Tokens
 from warroom.api import alerts, health, incidents, runbooks
-from warroom.api.limits import DEFAULT_MAX_BODY, BodyLimit
+from warroom.api.limits import DEFAULT_MAX_BODY, READ_TIMEOUT, BodyLimit
 from warroom.api.metrics import Measured, Metrics
 from warroom.contract import invalid_input
 from warroom.contract.client import connect
@@ -78,6 +78,7 @@ def create_app(
     *,
     tokens: Tokens | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    read_timeout: float = READ_TIMEOUT,
     concurrency: int = DEFAULT_CONCURRENCY,
     remember_for: float = REMEMBER_FOR,
     mount: Callable[[FastAPI], None] | None = None,
@@ -111,7 +112,7 @@ def create_app(
     if mount is not None:
         mount(app)
     app.add_middleware(Measured, latency=metrics.latency)
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BodyLimit, max_bytes=max_body, read_timeout=read_timeout)
     return app
 
 
