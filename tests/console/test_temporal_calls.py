@@ -59,7 +59,7 @@ async def test_a_console_decision_and_its_page_look_at_the_incident_once_each(
     transport = httpx.ASGITransport(app=app)
     async with (
         build_worker(dev_env.client, task_queue),
-        httpx.AsyncClient(transport=transport, base_url="http://console", timeout=30) as http,
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=30) as http,
     ):
         page = await http.get("/console/sign-in")
         found = re.search(r'name="csrf" value="([^"]+)"', page.text)

@@ -1,7 +1,6 @@
 """Request bodies: refused over a size limit (413) before anything parses them (at once when
 the Content-Length says so), and read within a deadline (408 after it), so a slow or lying
-client cannot hold a connection; read as JSON whatever their Content-Type says (senders that
-say text/plain still mean JSON)."""
+client cannot hold a connection. (What they must be is `warroom.api.same_origin`'s.)"""
 
 from __future__ import annotations
 
@@ -59,8 +58,6 @@ class BodyLimit:
             await self._refuse(send, 408, reason)
             return
         body, sent = b"".join(chunks), False
-        if body:
-            scope = {**scope, "headers": _as_json(scope["headers"])}
 
         async def replay() -> Message:
             nonlocal sent
@@ -114,8 +111,3 @@ class BodyLimit:
         if receive is not None and message is not None:
             await self._drain(receive, message, deadline)
         await send({"type": "http.response.body", "body": b""})
-
-
-def _as_json(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
-    return [*kept, (b"content-type", b"application/json")]

@@ -17,6 +17,8 @@ from starlette.staticfiles import StaticFiles
 from warroom.console import live, pages, session
 
 STATIC = Path(__file__).parent / "static"
+#: Where the console's HTML forms post (urlencoded, each with its CSRF token).
+FORMS_UNDER = (f"{session.PREFIX}/",)
 
 
 def mount(app: FastAPI) -> None:
