@@ -12,7 +12,6 @@ import signal
 import httpx
 import pytest
 
-from tests.api.conftest import serve_api
 from tests.api.test_alerts import wait_state
 from tests.api.test_serve import start_serve
 from tests.cli.test_cli import warroom
