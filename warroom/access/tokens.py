@@ -3,6 +3,7 @@ to an identity, and a token is compared with every known one in constant time.""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from pathlib import Path
@@ -39,6 +40,19 @@ class Tokens:
             if hmac.compare_digest(given, known):
                 found = who
         return found
+
+    def found_in(self, *texts: str) -> bool:
+        """Whether any of `texts` holds a token (a name, a note pasted with one): such text
+        is refused, so a token never becomes a name or enters an incident's history."""
+        return any(known in text.encode() for text in texts for known, _ in self._items)
+
+    def fingerprint(self) -> bytes:
+        """A digest of every token and identity: a secret only holders of the file can derive
+        (`warroom.access.sessions` keys console sessions with it)."""
+        digest = hashlib.sha256(b"warroom tokens\0")
+        for known, who in sorted(self._items):
+            digest.update(known + b"\0" + who.encode() + b"\0")
+        return digest.digest()
 
 
 def load_tokens(path: str | None = None) -> Tokens:
