@@ -6,7 +6,6 @@ by a name in the body."""
 from __future__ import annotations
 
 import asyncio
-
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
