@@ -100,6 +100,9 @@ class Served:
         return cls(frozenset(names), any_address, frozenset(origins))
 
     def serves(self, host: str) -> bool:
+        """Whether a Host header names this server. Its port is not checked: port forwards
+        and proxies change it, DNS rebinding needs a name, and the Origin check compares
+        whole origins, ports included."""
         name = host_name(host)
         if name is None:
             return False
