@@ -103,17 +103,18 @@ async def sign_in(request: Request) -> Response:
     tokens: Tokens = request.app.state.tokens
     fields = await session.form(request, ("token" if tokens else "name", "next"))
     value = fields.get("token" if tokens else "name", "").strip()
-    person = tokens.identity(value) if tokens else value
-    ok = person is not None if tokens else session.valid_name(request, value)
+    if tokens:
+        person = tokens.identity(value)
+    else:
+        person = value if session.valid_name(request, value) else None
     target = fields.get("next", "")
     if not target.startswith(f"{session.PREFIX}/") or target.startswith("//"):
         target = f"{session.PREFIX}/"
-    if not ok:
+    if person is None:
         problem = "that token is not valid" if tokens else "give a name (1 to 64 characters)"
         return render.page(
             request, "sign_in.html", 401, tokens=bool(tokens), next=target, error=problem
         )
-    assert person is not None
     response = RedirectResponse(target, 303)
     session.start(request, response, person)
     return response

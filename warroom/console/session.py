@@ -106,11 +106,15 @@ async def form(
         raise FormRejected("the form's CSRF token does not match: reload the page and try again")
     unexpected = sorted(k for k in posted if k not in fields and not k.startswith(prefixes))
     if unexpected:
-        raise FormInvalid(f"unexpected form field {', '.join(map(repr, unexpected))}")
+        raise FormInvalid(f"unexpected form field {_names(unexpected)}")
     twice = sorted(k for k, v in posted.items() if len(v) > 1)
     if twice:
-        raise FormInvalid(f"form field {', '.join(map(repr, twice))} given more than once")
+        raise FormInvalid(f"form field {_names(twice)} given more than once")
     return {k: v[0] for k, v in posted.items()}
+
+
+def _names(fields: list[str]) -> str:
+    return ", ".join(repr(f[:40]) for f in fields[:5]) + (", …" if len(fields) > 5 else "")
 
 
 def start(request: Request, response: Response, person: str) -> None:
