@@ -161,3 +161,48 @@ async def test_runbooks_and_openapi_list_everything(api):
 
 def test_tokens_are_long_enough():
     assert all(len(t) >= 16 for t in TOKENS)
+
+
+async def test_a_token_is_never_taken_as_a_name_nor_kept_in_history(authed_api):
+    answer = await authed_api.post("/v1/alerts/alertmanager", am(group()), headers=ALERTMANAGER)
+    incident_id = answer.json()["incident_id"]
+    await wait_state(authed_api, incident_id, lambda s: s.status == "awaiting_approval")
+    carol_token = CAROL["Authorization"].removeprefix("Bearer ")
+    for word, body in [
+        ("assign", {"role": "ops", "to": carol_token}),
+        ("note", {"text": f"my token is {carol_token}, oops"}),
+        ("approve", {"step": "fix", "comment": "alertmanager-token-0123456789"}),
+    ]:
+        reply = await authed_api.post(f"/v1/incidents/{incident_id}/{word}", body, headers=CAROL)
+        assert reply.status_code == 422, (word, reply.text)
+        assert reply.json() == {
+            "error": "an API token is never a name or text here: nothing was sent"
+        }
+    declared = await authed_api.post(
+        "/v1/incidents", {"runbook": "paged", "summary": carol_token}, headers=CAROL
+    )
+    assert declared.status_code == 422
+    entries = await timeline(authed_api.client, incident_id)
+    state = await views.status(authed_api.client, incident_id)
+    assert all(t not in str(entries) + str(state) for t in TOKENS)
+
+
+async def test_with_tokens_the_declarer_of_an_alert_is_the_senders_identity(authed_api):
+    """`source: carol` from another sender's token does not make carol the declarer (who
+    could then no longer approve): it is a label."""
+    alert = {"title": "TestAlert", "dedup_key": group(), "source": "carol"}
+    opened = await authed_api.post("/v1/alerts", alert, headers=ALERTMANAGER)
+    assert opened.status_code == 200, opened.text
+    incident_id = opened.json()["incident_id"]
+    state = await wait_state(authed_api, incident_id, lambda s: s.status == "awaiting_approval")
+    assert state.declared_by == "alertmanager"
+    assert {a.source for a in state.alerts} == {"carol"}  # the label stays
+    approved = await authed_api.post(
+        f"/v1/incidents/{incident_id}/approve", {"step": "fix"}, headers=CAROL
+    )
+    assert approved.status_code == 200, approved.text
+
+    by_carol = await authed_api.post("/v1/alerts/alertmanager", am(group()), headers=CAROL)
+    assert by_carol.status_code == 200, by_carol.text
+    shown = await views.status(authed_api.client, by_carol.json()["incident_id"])
+    assert shown.declared_by == "carol"

@@ -41,6 +41,8 @@ def grafana(**changes):
 
 
 RAW = object()  # marks a body sent as raw bytes
+FORM = "application/x-www-form-urlencoded"
+JSON = {"content-type": "application/json"}
 
 CASES = [
     # (id, path, body or (RAW, bytes), status, message fragment)
@@ -369,7 +371,7 @@ async def test_bodies_over_the_default_limit_of_one_mebibyte_get_413(offline_api
     url, http = offline_api
     big = json.dumps(am("g", annotations={"summary": "x" * (400 * 1024)})).encode()
     assert 1024 * 1024 < len(big) < 2 * 1024 * 1024
-    reply = await http.post(f"{url}{AM}", content=big)
+    reply = await http.post(f"{url}{AM}", content=big, headers=JSON)
     assert reply.status_code == 413
     assert reply.json() == {"error": "request body over the limit of 1,048,576 bytes"}
 
@@ -386,16 +388,17 @@ async def test_the_size_limit_is_configurable():
             yield body[:1500]
             yield body[1500:]
 
-        reply = await http.post(f"{url}{AM}", content=chunks())
+        reply = await http.post(f"{url}{AM}", content=chunks(), headers=JSON)
         assert reply.status_code == 413
         small = await http.post(f"{url}{AM}", json={})
         assert small.status_code == 422
 
 
-async def test_a_sender_that_forgets_the_content_type_is_still_understood(offline_api):
+@pytest.mark.parametrize("content_type", [None, "text/plain", FORM])
+async def test_a_body_that_does_not_say_it_is_json_is_refused(offline_api, content_type):
+    """A cross-site HTML form can send these types without asking first: never read as JSON."""
     url, http = offline_api
-    reply = await http.post(
-        f"{url}{GENERIC}", content=b"{}", headers={"content-type": "text/plain"}
-    )
-    assert reply.status_code == 422
-    assert "title: Field required" in reply.json()["error"]
+    headers = {"content-type": content_type} if content_type else {}
+    reply = await http.post(f"{url}{GENERIC}", content=b"{}", headers=headers)
+    assert reply.status_code == 415
+    assert reply.json()["error"].startswith("send JSON with Content-Type: application/json")

@@ -93,6 +93,7 @@ def test_serve_with_tokens_listens_where_told_and_needs_them(tmp_path):
         ("- a list\n", "write one `token: identity` per line"),
         ('a-long-enough-token-123: "al\\nice"\n', "write one `token: identity` per line"),
         ("{unclosed\n", "cannot read it"),
+        ("{}\n", "the file has no tokens"),
     ],
 )
 def test_a_broken_tokens_file_is_one_line_that_never_shows_a_token(tmp_path, content, message):

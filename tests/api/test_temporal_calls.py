@@ -17,7 +17,9 @@ async def test_a_decision_costs_one_describe_one_worker_check_and_the_update(dev
     client, calls = await counted_client(dev_env.client)
     app = web_app(catalogue(), Temporal(client))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api", timeout=30) as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://127.0.0.1", timeout=30
+    ) as http:
         declared = await http.post(
             "/v1/incidents", json={"runbook": "paged", "summary": "counted", "by": "erin"}
         )

@@ -4,7 +4,9 @@ CSRF token do nothing; every console response carries the CSP."""
 
 from __future__ import annotations
 
+import html
 import re
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -32,7 +34,7 @@ async def csrf_of(http: httpx.AsyncClient) -> str:
 
 
 def session_cookie(response: httpx.Response) -> str:
-    cookie = next(c for c in response.headers.get_list("set-cookie") if "warroom_session" in c)
+    cookie = next(c for c in response.headers.get_list("set-cookie") if "warroom_session_" in c)
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie, cookie
     return cookie
 
@@ -48,7 +50,7 @@ async def test_without_tokens_a_name_signs_in():
             "/console/sign-in", data={"csrf": csrf, "name": "dana", "next": "/console/runbooks"}
         )
         assert signed.status_code == 303 and signed.headers["location"] == "/console/runbooks"
-        assert "warroom_session=dana;" in session_cookie(signed)
+        assert "=dana;" not in session_cookie(signed)  # signed, never taken at its word
         runbooks = await http.get("/console/runbooks")
         assert "Signed in as <strong>dana</strong>" in runbooks.text
         assert "Declare an incident with demo-checkout" in runbooks.text
@@ -61,7 +63,7 @@ async def test_with_tokens_only_a_valid_token_signs_in_and_a_form_needs_its_csrf
         assert bad.status_code == 401 and "that token is not valid" in bad.text
         forged = await http.post("/console/sign-in", data={"csrf": "guess", "token": TOKEN})
         assert forged.status_code == 403 and "CSRF token does not match" in forged.text
-        assert "set-cookie" not in forged.headers or "warroom_session" not in str(forged.headers)
+        assert "set-cookie" not in forged.headers
         signed = await http.post(
             "/console/sign-in", data={"csrf": csrf, "token": TOKEN, "next": "//evil.example/"}
         )
@@ -87,3 +89,41 @@ async def test_temporal_down_is_said_on_the_page():
         page = await http.get("/console/incidents/inc-x-1")
         assert page.status_code == 503 and "text/html" in page.headers["content-type"]
         assert re.search(r'class="flash error" role="alert">.*retry later</p>', page.text)
+
+
+@pytest.mark.parametrize(
+    ("word", "form", "reason"),
+    [
+        ("note", {"text": "hi", "by": "bob"}, "unexpected form field 'by'"),
+        ("approve", {"step": "fix", "by": "bob"}, "unexpected form field 'by'"),
+        ("ack", {"by": "bob"}, "unexpected form field 'by'"),
+        ("ack", {"deadline": "2030-01-01T00:00:00Z"}, "unexpected form field 'deadline'"),
+        ("resolve", {"comment": "x", "zzz": "1", "aaa": "2"}, "unexpected form field 'aaa', 'zzz'"),
+        ("approve", [("step", "a"), ("step", "b")], "form field 'step' given more than once"),
+    ],
+)
+async def test_a_console_form_with_fields_its_page_never_sends_is_a_400(word, form, reason):
+    async with console() as http:
+        csrf = await csrf_of(http)
+        await http.post("/console/sign-in", data={"csrf": csrf, "name": "dana"})
+        csrf = await csrf_of(http)  # signing in starts a new session, with a new CSRF token
+        body = [("csrf", csrf), *(form.items() if isinstance(form, dict) else form)]
+        refused = await http.post(
+            f"/console/incidents/inc-x-1/{word}",
+            content=urlencode(body),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert refused.status_code == 400, refused.text
+        line = re.search(r'class="flash error" role="alert">([^<]*)</p>', refused.text)
+        assert line is not None and html.unescape(line.group(1)) == f"{reason}: nothing was done"
+
+
+async def test_with_tokens_a_console_form_carrying_a_token_is_refused():
+    async with console({TOKEN: "dana-oncall"}) as http:
+        csrf = await csrf_of(http)
+        await http.post("/console/sign-in", data={"csrf": csrf, "token": TOKEN})
+        csrf = await csrf_of(http)  # a new session: a new CSRF token
+        refused = await http.post(
+            "/console/declare", data={"csrf": csrf, "runbook": "general", "summary": TOKEN}
+        )
+        assert refused.status_code == 422 and "an API token is never a name" in refused.text

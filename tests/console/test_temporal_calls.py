@@ -59,13 +59,17 @@ async def test_a_console_decision_and_its_page_look_at_the_incident_once_each(
     transport = httpx.ASGITransport(app=app)
     async with (
         build_worker(dev_env.client, task_queue),
-        httpx.AsyncClient(transport=transport, base_url="http://console", timeout=30) as http,
+        httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=30) as http,
     ):
         page = await http.get("/console/sign-in")
         found = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert found is not None
         csrf = found.group(1)
         await http.post("/console/sign-in", data={"csrf": csrf, "name": "carol"})
+        page = await http.get("/console/sign-in")  # signed in: a new session, a new token
+        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert found is not None
+        csrf = found.group(1)
         declared = await http.post(  # by someone else: the declarer never approves
             "/v1/incidents", json={"runbook": "counted", "summary": "counted", "by": "erin"}
         )

@@ -3,6 +3,7 @@ to an identity, and a token is compared with every known one in constant time.""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from pathlib import Path
@@ -40,18 +41,40 @@ class Tokens:
                 found = who
         return found
 
+    def found_in(self, *texts: str) -> bool:
+        """Whether any of `texts` holds a token (a name, a note pasted with one): such text
+        is refused, so a token never becomes a name or enters an incident's history."""
+        return any(known in text.encode() for text in texts for known, _ in self._items)
+
+    def fingerprint(self) -> bytes:
+        """A digest of every token and identity: a secret only holders of the file can derive
+        (`warroom.access.sessions` keys console sessions with it)."""
+        digest = hashlib.sha256(b"warroom tokens\0")
+        for known, who in sorted(self._items):
+            digest.update(known + b"\0" + who.encode() + b"\0")
+        return digest.digest()
+
 
 def load_tokens(path: str | None = None) -> Tokens:
-    """The tokens of `path` or $WARROOM_API_TOKENS; none when neither is set."""
-    path = path or os.environ.get(TOKENS_ENV)
-    if not path:
-        return Tokens({})
+    """The tokens of `path` or $WARROOM_API_TOKENS; none when neither is set. A file that is
+    named but holds no token is an error: it must never turn authentication off."""
+    if path is None:
+        path = os.environ.get(TOKENS_ENV)
+        if path is None:
+            return Tokens({})
+    if not path.strip():
+        raise WarroomError(
+            f"{TOKENS_ENV} is set but empty: name a file of `token: identity` lines, or unset "
+            "it to run without authentication (loopback only)"
+        )
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise WarroomError(f"{TOKENS_ENV} {path}: cannot read it ({exc})") from None
+    if data is None:  # an empty file
+        data = {}
     try:
-        return Tokens(TokensFile.model_validate(data).root)
+        identities = TokensFile.model_validate(data).root
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"][:1])  # never the token itself
@@ -59,3 +82,9 @@ def load_tokens(path: str | None = None) -> Tokens:
             f"{TOKENS_ENV} {path}: write one `token: identity` per line, tokens at least "
             f"{MIN_TOKEN_CHARS} characters ({first['msg']}{' at an entry' if where else ''})"
         ) from None
+    if not identities:
+        raise WarroomError(
+            f"{TOKENS_ENV} {path}: the file has no tokens: write one `token: identity` per line "
+            "(or unset the variable to run without authentication, loopback only)"
+        )
+    return Tokens(identities)

@@ -1,9 +1,12 @@
 """`POST /v1/alerts/*`: Alertmanager, Grafana and generic JSON notifications open or feed
-incidents (see `warroom.intake.delivery`); 2xx only once Temporal stored every alert."""
+incidents (see `warroom.intake.delivery`); 2xx only once Temporal stored every alert. With
+tokens, an incident an alert opens is declared by the sender's identity (its token's), never
+by a name in the body."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
@@ -18,10 +21,12 @@ router = APIRouter(
     dependencies=[Depends(caller)],
     responses=responses(400, 401, 413, 422, 503),
 )
+Caller = Annotated[str | None, Depends(caller)]
 
 
-async def deliver(request: Request, note: Notification) -> Delivery:
+async def deliver(request: Request, note: Notification, sender: str | None) -> Delivery:
     intake: Intake = request.app.state.intake
+    note.declared_by = sender
     metrics = request.app.state.metrics
     try:
         done = await asyncio.wait_for(intake.deliver(note), DELIVERY_TIMEOUT)
@@ -35,15 +40,17 @@ async def deliver(request: Request, note: Notification) -> Delivery:
 
 
 @router.post("/alertmanager", summary="Alertmanager webhook (payload version 4)")
-async def alertmanager(body: AlertmanagerNotification, request: Request) -> Delivery:
-    return await deliver(request, body.notification())
+async def alertmanager(
+    body: AlertmanagerNotification, request: Request, sender: Caller
+) -> Delivery:
+    return await deliver(request, body.notification(), sender)
 
 
 @router.post("/grafana", summary="Grafana unified-alerting webhook")
-async def grafana(body: GrafanaNotification, request: Request) -> Delivery:
-    return await deliver(request, body.notification())
+async def grafana(body: GrafanaNotification, request: Request, sender: Caller) -> Delivery:
+    return await deliver(request, body.notification(), sender)
 
 
 @router.post("", summary="One alert as generic JSON")
-async def generic(body: GenericAlert, request: Request) -> Delivery:
-    return await deliver(request, body.notification())
+async def generic(body: GenericAlert, request: Request, sender: Caller) -> Delivery:
+    return await deliver(request, body.notification(), sender)

@@ -1,5 +1,6 @@
 """The warroom HTTP API: `create_app` wires the routes (one module per resource), auth, the
-body size limit, metrics and the one error shape (`{"error": "..."}`)."""
+same-origin rules, the body size limit and read deadline, metrics and the one error shape
+(`{"error": "..."}`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
@@ -17,8 +19,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.access.tokens import Tokens
 from warroom.api import alerts, health, incidents, runbooks
-from warroom.api.limits import DEFAULT_MAX_BODY, BodyLimit
+from warroom.api.limits import DEFAULT_MAX_BODY, READ_TIMEOUT, BodyLimit
 from warroom.api.metrics import Measured, Metrics
+from warroom.api.same_origin import SameOrigin, Served
 from warroom.contract import invalid_input
 from warroom.contract.client import connect
 from warroom.errors import (
@@ -41,6 +44,9 @@ from warroom.intake.delivery import (
     Intake,
 )
 from warroom.language.catalogue import Catalogue
+
+#: Where the docs pages' scripts and styles are served from.
+DOCS_STATIC = "/docs/static"
 
 #: gRPC statuses that mean "Temporal is not there right now": 503, retry later.
 UNAVAILABLE = {
@@ -74,16 +80,25 @@ def create_app(
     *,
     tokens: Tokens | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    read_timeout: float = READ_TIMEOUT,
     concurrency: int = DEFAULT_CONCURRENCY,
     remember_for: float = REMEMBER_FOR,
+    served: Served | None = None,
+    forms_under: tuple[str, ...] = (),
     mount: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
     """The API app; `mount` adds another face to it (the entry point passes the web console's),
-    inside the API's body limit and latency measurement."""
-    app = FastAPI(
+    inside the API's same-origin rules, body limit and latency measurement. `served`: the names
+    the server answers to (default: loopback); `forms_under`: path prefixes that take HTML
+    forms instead of JSON (the console's)."""
+    # /docs and /redoc load Swagger UI and ReDoc from the package (/docs/static), never from a
+    # CDN, so they work offline; Swagger UI's validator badge (an external call) is off.
+    app = FastAPIOffline(
         title="warroom",
         summary="Alerts open and feed incidents; people decide through the same API as the CLI.",
         version="1",
+        static_url=DOCS_STATIC,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     metrics = Metrics()
     app.state.metrics = metrics
@@ -103,7 +118,8 @@ def create_app(
     if mount is not None:
         mount(app)
     app.add_middleware(Measured, latency=metrics.latency)
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BodyLimit, max_bytes=max_body, read_timeout=read_timeout)
+    app.add_middleware(SameOrigin, served=served, forms_under=forms_under)
     return app
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 WHY = {
     400: "The body is not JSON.",
     401: "No valid bearer token (the API runs with WARROOM_API_TOKENS).",
-    403: "The body names someone other than the token's identity.",
+    403: "The body names someone other than the token's identity, or a browser sent it from another site.",
     404: "No such incident.",
     409: "The workflow refused the decision (the reason is the error), or the incident is closed.",
     413: "The body is over the size limit.",

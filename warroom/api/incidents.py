@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client
 
 import warroom.record.timeline
+from warroom.access.tokens import Tokens
 from warroom.api.auth import caller
 from warroom.api.errors import responses
 from warroom.contract.models import HumanDecision, IncidentState, PersonName, StepState
@@ -46,6 +47,25 @@ Temporal = Annotated[Callable[[], Awaitable[Client]], Depends(temporal_of)]
 SHOWN: dict[int | str, dict[str, Any]] = {
     200: {"model": IncidentState, "description": "The state, plus `pending_approvals`."}
 }
+
+
+def texts(value: Any) -> list[str]:
+    """Every string in a request body (nested too)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (*texts(k), *texts(v))]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in texts(v)]
+    return []
+
+
+def no_token_in(request: Request, body: BaseModel) -> None:
+    """A body that holds an API token (as a name, in a note) is refused: a token never
+    becomes a name, nor enters an incident's history."""
+    tokens: Tokens = request.app.state.tokens
+    if tokens.found_in(*texts(body.model_dump())):
+        raise HTTPException(422, "an API token is never a name or text here: nothing was sent")
 
 
 def actor(identity: str | None, by: str | None) -> str:
@@ -110,6 +130,7 @@ async def declare(
     body: DeclareRequest, request: Request, temporal: Temporal, identity: Caller
 ) -> Declared:
     catalogue: Catalogue = request.app.state.catalogue
+    no_token_in(request, body)
     entry = catalogue_entry(catalogue, body.runbook)
     who = actor(identity, body.by)
     return await declare_entry(await temporal(), entry, body, who)
@@ -142,8 +163,9 @@ def _decision_route(word: str) -> None:
     body_type = request_body(model)
 
     async def decide(
-        incident_id: IncidentId, body: Any, temporal: Temporal, identity: Caller
+        incident_id: IncidentId, body: Any, request: Request, temporal: Temporal, identity: Caller
     ) -> dict[str, Any]:
+        no_token_in(request, body)
         who = actor(identity, body.by)
         decision = model(**body.model_dump(exclude={"by"}), by=who)
         answer = await decisions.send(await temporal(), incident_id, kind, decision)

@@ -14,19 +14,24 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
+from warroom.access.sessions import Sessions
 from warroom.console import live, pages, session
 
 STATIC = Path(__file__).parent / "static"
+#: Where the console's HTML forms post (urlencoded, each with its CSRF token).
+FORMS_UNDER = (f"{session.PREFIX}/",)
 
 
 def mount(app: FastAPI) -> None:
     """The console's pages under /console, its static files, the login redirect, and the
     security headers (CSP without inline script) on every console response."""
+    app.state.sessions = Sessions.for_tokens(app.state.tokens)
     app.include_router(pages.router)
     app.include_router(live.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(session.SignInNeeded, session.sign_in_redirect)  # type: ignore[arg-type]
     app.add_exception_handler(session.FormRejected, pages.form_rejected)  # type: ignore[arg-type]
+    app.add_exception_handler(session.FormInvalid, pages.form_invalid)  # type: ignore[arg-type]
     app.add_middleware(session.Secured)
 
     @app.get("/", include_in_schema=False)

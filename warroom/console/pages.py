@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from warroom.access.tokens import Tokens
 from warroom.console import render, session
 from warroom.contract.invalid_input import one_line
+from warroom.contract.models import HumanDecision
 from warroom.contract.names import INCIDENT_ID
 from warroom.errors import DecisionRefused, IncidentNotFound, WarroomError
 from warroom.incidents import decisions, execution, views
@@ -64,6 +65,7 @@ IncidentId = Annotated[str, Path(pattern=f"^{INCIDENT_ID.pattern}$")]
 FILTERS = ("status", "severity", "service")
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 ROLES = ("commander", "comms", "ops")
+TOKEN_IN_TEXT = "an API token is never a name or text here: nothing was sent"
 
 
 async def client_of(request: Request) -> Client:
@@ -98,20 +100,23 @@ async def sign_in_form(request: Request, next: str = f"{session.PREFIX}/") -> HT
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
-    fields = await session.form(request)
     tokens: Tokens = request.app.state.tokens
+    fields = await session.form(request, ("token" if tokens else "name", "next"))
     value = fields.get("token" if tokens else "name", "").strip()
-    ok = tokens.identity(value) is not None if tokens else session.valid_name(value)
+    if tokens:
+        person = tokens.identity(value)
+    else:
+        person = value if session.valid_name(request, value) else None
     target = fields.get("next", "")
     if not target.startswith(f"{session.PREFIX}/") or target.startswith("//"):
         target = f"{session.PREFIX}/"
-    if not ok:
+    if person is None:
         problem = "that token is not valid" if tokens else "give a name (1 to 64 characters)"
         return render.page(
             request, "sign_in.html", 401, tokens=bool(tokens), next=target, error=problem
         )
     response = RedirectResponse(target, 303)
-    session.keep(request, response, session.SESSION_COOKIE, value)
+    session.start(request, response, person)
     return response
 
 
@@ -119,7 +124,7 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     await session.form(request)
     response = RedirectResponse(f"{session.PREFIX}/sign-in", 303)
-    response.delete_cookie(session.SESSION_COOKIE, path=session.PREFIX)
+    session.end(request, response)
     return response
 
 
@@ -181,9 +186,12 @@ async def decide(request: Request, incident_id: IncidentId, word: str, me: Who) 
     """One human decision, as `POST /v1/incidents/{id}/{word}` takes it, made by `me`."""
     if word not in decisions.WORDS:
         raise HTTPException(404, f"no decision {word!r}")
-    fields = await session.form(request)
     kind, model = decisions.WORDS[word]
-    wanted = {k: v for k, v in fields.items() if k in model.model_fields and k != "deadline"}
+    # What the person fills in: never `by` (the session says who) nor `deadline` (set here).
+    wanted = await session.form(request, model.model_fields.keys() - HumanDecision.model_fields)
+    tokens: Tokens = request.app.state.tokens
+    if tokens.found_in(*wanted.values()):
+        return await _refused(request, incident_id, 422, TOKEN_IN_TEXT)
     try:
         decision = model(**wanted, by=me)
     except ValidationError as exc:
@@ -251,7 +259,10 @@ async def runbooks_page(request: Request, me: Who) -> HTMLResponse:
 @router.post("/declare")
 async def declare(request: Request, me: Who) -> Response:
     """Declare as `POST /v1/incidents` does, with the form's params (empty ones left out)."""
-    fields = await session.form(request)
+    fields = await session.form(request, ("runbook", "summary", "severity"), ("param.",))
+    tokens: Tokens = request.app.state.tokens
+    if tokens.found_in(*fields.values()):
+        return _declare_refused(request, 422, TOKEN_IN_TEXT, fields)
     params = {
         k.removeprefix("param."): v for k, v in fields.items() if k.startswith("param.") and v
     }
@@ -318,3 +329,8 @@ async def postmortem_markdown(request: Request, incident_id: IncidentId, me: Who
 async def form_rejected(request: Request, exc: session.FormRejected) -> HTMLResponse:
     """A form without its CSRF token: nothing done, and the page says so."""
     return render.page(request, "base.html", 403, error=str(exc))
+
+
+async def form_invalid(request: Request, exc: session.FormInvalid) -> HTMLResponse:
+    """A form with fields its page never sends: nothing done, one line saying which."""
+    return render.page(request, "base.html", 400, error=f"{exc}: nothing was done")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
@@ -46,11 +47,13 @@ async def api(
     """Load runbooks and tokens, serve the API until the block ends; yields its URL.
 
     Without tokens it listens on loopback only (and says so); asked for another address
-    without tokens, it refuses to start.
+    without tokens, it refuses to start. It answers to loopback names, `host`, and the URLs in
+    $WARROOM_PUBLIC_URL (`warroom.api.same_origin`).
     """
     # Imported here: every other command starts faster without FastAPI and uvicorn.
     from warroom.access.tokens import TOKENS_ENV, load_tokens
     from warroom.api.app import Temporal
+    from warroom.api.same_origin import PUBLIC_URL_ENV, Served
     from warroom.api.server import is_loopback, running
     from warroom.entry.web import web_app
 
@@ -60,8 +63,9 @@ async def api(
             f"refusing to listen on {host} without authentication: set {TOKENS_ENV} to a file "
             "of `token: identity` lines, or listen on 127.0.0.1"
         )
+    served = Served.at(host or LOOPBACK, os.environ.get(PUBLIC_URL_ENV))
     catalogue = catalogue or Catalogue.load(fallback)
-    app = web_app(catalogue, Temporal(client), tokens=tokens, max_body=max_body)
+    app = web_app(catalogue, Temporal(client), tokens=tokens, max_body=max_body, served=served)
     async with running(app, host or LOOPBACK, port) as url:
         say(
             f"API:          {url} ({len(catalogue.entries)} runbooks, fallback {catalogue.fallback!r})"

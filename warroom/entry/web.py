@@ -11,5 +11,6 @@ from warroom.api.app import create_app
 
 
 def web_app(*args: Any, **kwargs: Any) -> FastAPI:
-    """`create_app`'s API with the console at /console (same arguments)."""
-    return create_app(*args, mount=console.mount, **kwargs)
+    """`create_app`'s API with the console at /console (same arguments); the console's
+    forms are its only bodies that are not JSON."""
+    return create_app(*args, mount=console.mount, forms_under=console.FORMS_UNDER, **kwargs)

@@ -75,6 +75,9 @@ class Notification(BaseModel):
     labels: dict[str, str]
     summary: str
     alerts: list[Alert]
+    #: Who declares the incident it opens: the sender's identity (its API token's); None:
+    #: the source (`alertmanager`, `grafana`, the generic alert's `source`).
+    declared_by: str | None = None
 
 
 class Busy(WarroomError):
@@ -129,7 +132,7 @@ def incident_input(note: Notification, route: Route) -> IncidentInput:
         runbook=rb,
         summary=note.summary[:SUMMARY_MAX_CHARS],
         severity=rb.severity_for(note.labels),
-        declared_by=MACHINE_DECLARERS.get(note.source, note.source),
+        declared_by=note.declared_by or MACHINE_DECLARERS.get(note.source, note.source),
         params=route.params,
         approvers=approvers_of(rb, route.entry.teams),
     )

@@ -132,7 +132,8 @@ class GenericAlert(_Payload):
     service: str | None = None
     labels: Labels = Field(default_factory=dict)
     annotations: Labels = Field(default_factory=dict)
-    #: Who sent it (becomes the incident's `declared_by`): one printable line.
+    #: Where it comes from, a label (part of the alert group's identity); without API tokens
+    #: it also names who declares the incident, with them the token's identity does.
     source: PersonName = "generic"
 
     def notification(self) -> Notification:
