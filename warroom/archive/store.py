@@ -71,6 +71,9 @@ def sqlite_url(data_dir: Path) -> str:
 
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        database = sa.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")

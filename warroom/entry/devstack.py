@@ -17,6 +17,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from warroom.archive.store import ARCHIVE_URL, sqlite_url
 from warroom.contract import search_attributes
 from warroom.contract.client import connect, installed_binary
 from warroom.errors import ServerUnreachable, WarroomError
@@ -183,6 +184,7 @@ async def dev_stack(
         try:
             client = await server.wait_ready()
             os.environ.setdefault("WARROOM_POSTMORTEM_DIR", str(server.data_dir / "postmortems"))
+            os.environ.setdefault(ARCHIVE_URL, sqlite_url(server.data_dir))  # the embedded default
             async with build_worker(client), AsyncExitStack() as api:
                 if api_port is not None:
                     from warroom.entry.serve import api as serve_api

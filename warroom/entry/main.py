@@ -49,6 +49,8 @@ def dev(
         async with dev_stack(server, api_port=api_port, say=typer.echo):
             typer.echo(f"Temporal UI:  {server.ui_url}")
             typer.echo(f"worker:       polling task queue {task_queue()!r}")
+            archive = os.environ.get("WARROOM_ARCHIVE_URL", "")
+            typer.echo(f"archive:      {archive} (closed incidents; other shells: export it)")
             if server.address != "127.0.0.1:7233":
                 typer.echo(f"other shells: export TEMPORAL_ADDRESS={server.address}")
             typer.echo("ready. Ctrl-C stops the server, the worker and the API.")
