@@ -1,4 +1,5 @@
-"""The Temporal worker: connects and registers IncidentWorkflow and every action activity."""
+"""The Temporal worker: connects and registers IncidentWorkflow, every action activity and
+the closing ones (the postmortem draft, the archived record)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from temporalio.worker import Worker
 from activities.registry import ACTIVITIES
 from warroom.contract.client import connect, task_queue
 from warroom.entry.stopping import stop_signal
+from warroom.record.archiver import ArchiveWriter
 from warroom.record.writer import PostmortemWriter
 from workflows.incident import IncidentWorkflow
 
@@ -44,7 +46,7 @@ def build_worker(client: Client, queue: str | None = None) -> Worker:
         client,
         task_queue=queue or task_queue(),
         workflows=[IncidentWorkflow],
-        activities=[*ACTIVITIES, PostmortemWriter(client).write],
+        activities=[*ACTIVITIES, PostmortemWriter(client).write, ArchiveWriter(client).write],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

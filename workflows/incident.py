@@ -49,8 +49,10 @@ with workflow.unsafe.imports_passed_through():
 
 #: The workflow and the constants other modules and tests read from here.
 __all__ = [
+    "ARCHIVE_ACTIVITY",
     "CONTINUE_AFTER_EVENTS",
     "HEARTBEATING",
+    "PATCH_ARCHIVE",
     "PATCH_COMMANDER",
     "PATCH_MITIGATED",
     "PATCH_POSTMORTEM",
@@ -63,6 +65,23 @@ __all__ = [
 POSTMORTEM_ACTIVITY = "postmortem.write"
 #: Time given to writing the postmortem draft (it reads the whole history).
 POSTMORTEM_TIMEOUT = timedelta(minutes=2)
+#: The activity that stores the closed incident's record in the archive (record/archiver.py),
+#: the patch that schedules it, and how long it is retried (an archive that is down delays
+#: the record, never loses it): backoff up to ARCHIVE_RETRY_MAX between attempts.
+ARCHIVE_ACTIVITY = "archive.write"
+PATCH_ARCHIVE = "archive-record"
+ARCHIVE_ATTEMPT_TIMEOUT = timedelta(minutes=5)
+ARCHIVE_GIVE_UP = timedelta(days=30)
+ARCHIVE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,  # until stored (bounded by ARCHIVE_GIVE_UP)
+    # A worker without the activity registered (the tests' own workers; an older worker
+    # during a rollout) answers NotFoundError: retrying cannot fix that, and the timeline
+    # says "record not archived".
+    non_retryable_error_types=["NotFoundError"],
+)
 
 
 @workflow.defn(name="IncidentWorkflow")
@@ -98,6 +117,7 @@ class IncidentWorkflow:
         await asyncio.gather(*incident.background)
         await self._cadence.post_updates("final")
         await self._write_postmortem()
+        await self._archive()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return incident.state
 
@@ -119,6 +139,24 @@ class IncidentWorkflow:
             )
         except ActivityError as err:
             workflow.logger.warning("postmortem draft not written: %s", err.cause)
+
+    async def _archive(self) -> None:
+        """The whole record into the archive, retried until it is stored; the incident is
+        already closed (its state says so) while this waits for an archive that is down."""
+        if not workflow.patched(PATCH_ARCHIVE):
+            return
+        try:
+            await workflow.execute_activity(
+                ARCHIVE_ACTIVITY,
+                {"incident_id": self._incident.state.incident_id, "step": "archive"},
+                result_type=str,
+                start_to_close_timeout=ARCHIVE_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=ARCHIVE_GIVE_UP,
+                retry_policy=ARCHIVE_RETRY,
+                summary="archive the record",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("record not archived: %s", err.cause)
 
     async def _continue_as_new(self) -> IncidentState:
         """Hand the whole incident to a new run (handlers finished first, nothing lost)."""

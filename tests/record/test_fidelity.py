@@ -177,6 +177,7 @@ SOURCES = {
     "step failed": "ActivityTaskFailed",
     "status update posted": "ActivityTaskCompleted",
     "postmortem written": "ActivityTaskCompleted",
+    "record archived": "ActivityTaskCompleted",
     "state": "UpsertWorkflowSearchAttributes",
     "closed: resolved": "WorkflowExecutionCompleted",
 }

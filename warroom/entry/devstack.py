@@ -12,11 +12,16 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from datetime import timedelta
 from pathlib import Path
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
+from warroom.archive.store import ARCHIVE_URL, sqlite_url
 from warroom.contract import search_attributes
 from warroom.contract.client import connect, installed_binary
 from warroom.errors import ServerUnreachable, WarroomError
@@ -173,16 +178,24 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
 
 @asynccontextmanager
 async def dev_stack(
-    server: DevServer, *, api_port: int | None = None, say: Callable[[str], None] = print
+    server: DevServer,
+    *,
+    api_port: int | None = None,
+    say: Callable[[str], None] = print,
+    retention: timedelta | None = None,
 ) -> AsyncIterator[Client]:
     """Lock the data dir, start the server and a worker on it, and with `api_port` the HTTP
-    API (loopback); stop them all on exit, however it happens (the API first)."""
+    API (loopback); stop them all on exit, however it happens (the API first). `retention`:
+    how long the namespace keeps closed workflows' histories (the server's default: 24 h)."""
     quiet_expected_activity_failures()
     with data_dir_lock(server.data_dir):
         server.start()
         try:
             client = await server.wait_ready()
+            if retention is not None:
+                await set_retention(client, retention)
             os.environ.setdefault("WARROOM_POSTMORTEM_DIR", str(server.data_dir / "postmortems"))
+            os.environ.setdefault(ARCHIVE_URL, sqlite_url(server.data_dir))  # the embedded default
             async with build_worker(client), AsyncExitStack() as api:
                 if api_port is not None:
                     from warroom.entry.serve import api as serve_api
@@ -191,6 +204,17 @@ async def dev_stack(
                 yield client
         finally:
             server.stop()
+
+
+async def set_retention(client: Client, retention: timedelta) -> None:
+    """The client's namespace keeps closed workflows' histories for `retention`."""
+    ttl = Duration()
+    ttl.FromTimedelta(retention)
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=client.namespace, config=NamespaceConfig(workflow_execution_retention_ttl=ttl)
+        )
+    )
 
 
 class _QuietExpectedFailures(logging.Filter):

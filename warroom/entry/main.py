@@ -8,6 +8,7 @@ import contextlib
 import os
 import sys
 import traceback
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -35,20 +36,39 @@ def dev(
     api_port: Annotated[
         int, typer.Option("--api-port", help="HTTP API port.")
     ] = entry_serve.DEFAULT_PORT,
+    retention: Annotated[
+        str,
+        typer.Option(
+            "--retention",
+            help="How long Temporal keeps a closed incident's history (30d, 12h); "
+            "the archive keeps the record after.",
+        ),
+    ] = "30d",
 ) -> None:
     """Run the embedded stack: Temporal dev server + worker + HTTP API, until Ctrl-C."""
     from warroom.entry.devstack import DevServer, dev_stack
     from warroom.entry.stopping import stop_signal
+    from warroom.language.durations import format_duration, parse_duration
 
     server = DevServer(data_dir, port=port, ui_port=ui_port)
+    try:  # Temporal Cloud allows 90 days; a self-hosted cluster more
+        kept = parse_duration(retention, limit=timedelta(days=3650))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--retention") from exc
     os.environ.setdefault("WARROOM_TEMPORAL_UI", server.ui_url)  # the console links to it
 
     async def go() -> None:
         stop = stop_signal()  # before "ready.", so a stop sent in reply is never lost
         typer.echo(f"starting Temporal dev server on {server.address} (data: {data_dir}) …")
-        async with dev_stack(server, api_port=api_port, say=typer.echo):
+        async with dev_stack(server, api_port=api_port, say=typer.echo, retention=kept):
             typer.echo(f"Temporal UI:  {server.ui_url}")
             typer.echo(f"worker:       polling task queue {task_queue()!r}")
+            archive = os.environ.get("WARROOM_ARCHIVE_URL", "")
+            typer.echo(f"archive:      {archive} (closed incidents; other shells: export it)")
+            typer.echo(
+                f"retention:    {format_duration(kept)} (then Temporal deletes a closed "
+                "incident's history; the archive keeps its record)"
+            )
             if server.address != "127.0.0.1:7233":
                 typer.echo(f"other shells: export TEMPORAL_ADDRESS={server.address}")
             typer.echo("ready. Ctrl-C stops the server, the worker and the API.")

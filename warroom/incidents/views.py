@@ -1,5 +1,6 @@
 """What people see of incidents: the list, one incident's state (`status`), and `show`'s view
-(state, story and metrics; `Shown.json` is `show --json`), each from one look at the run."""
+(state, story and metrics; `Shown.json` is `show --json`), each from one look at the run, or
+from the incident archive once Temporal's retention has deleted the run."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from warroom.contract.models import IncidentState
 from warroom.errors import IncidentNotFound
 from warroom.incidents import execution
 from warroom.incidents.execution import WORKER_WAIT, NoWorker
+from warroom.record.archived import archived
 from warroom.record.metrics import Metrics, of_story
 from warroom.record.timeline import Story, recorded_state, story
 from workflows.incident import IncidentWorkflow
@@ -110,7 +112,17 @@ async def status(
 async def _status(
     client: Client, incident_id: str, run: execution.Run | None, history: _History
 ) -> IncidentState:
-    run = run or await execution.look(client, incident_id)
+    if run is None:
+        try:
+            run = await execution.look(client, incident_id)
+        except IncidentNotFound:
+            # Temporal's retention deleted it: the archive keeps its final state.
+            record = await archived(incident_id)
+            if record is None:
+                raise
+            state = IncidentState.model_validate(record.state)
+            state.execution_status = "completed"
+            return state
     if run.described.status == WorkflowExecutionStatus.COMPLETED:
         state = await result(client, incident_id)
         state.execution_status = "completed"

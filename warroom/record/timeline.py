@@ -11,7 +11,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.contract.models import (
     ALERTS_PER_SIGNAL,
@@ -30,6 +30,7 @@ from warroom.contract.models import (
     StepStatus,
 )
 from warroom.errors import IncidentNotFound
+from warroom.record.archived import archived, archived_runs
 
 #: The payload model of every human decision, by signal and by update name: what a
 #: well-formed one looks like, so that a malformed one reads as such instead of failing.
@@ -64,6 +65,10 @@ Source = Literal["person", "automation", "alert"]
 TIMELINE_PATCH = "timeline-records"
 #: The activity that writes the postmortem draft.
 POSTMORTEM_ACTIVITY = "postmortem.write"
+#: The activity that stores the closed incident's record in the archive (record/archiver.py).
+ARCHIVE_ACTIVITY = "archive.write"
+#: The workflow's own last acts, told when they end rather than as steps.
+_CLOSING_ACTIVITIES = (POSTMORTEM_ACTIVITY, ARCHIVE_ACTIVITY)
 
 
 class TimelineEntry(BaseModel):
@@ -106,7 +111,11 @@ class Story(BaseModel):
 
 
 async def story(client: Client, incident_id: str) -> Story:
-    reader = await _read_history(client, incident_id)
+    return told(incident_id, await _read_history(client, incident_id))
+
+
+def told(incident_id: str, reader: _Reader) -> Story:
+    """The story the histories `reader` read tell."""
     return Story(
         incident_id=incident_id,
         declared=IncidentInput.model_validate(reader.start_input),
@@ -125,7 +134,12 @@ async def follow(client: Client, incident_id: str) -> AsyncIterator[TimelineEntr
         latest = (await client.get_workflow_handle(incident_id).describe()).run_id
         runs = await _runs(client, incident_id, latest)
     except RPCError as exc:
-        raise IncidentNotFound(incident_id) from exc
+        record = await archived(incident_id) if exc.status == RPCStatusCode.NOT_FOUND else None
+        if record is None:
+            raise IncidentNotFound(incident_id) from exc
+        for entry in (await read_runs(client, archived_runs(record))).entries:
+            yield entry  # closed long ago: nothing more will happen
+        return
     run_id: str | None = latest
     for number, events in enumerate(runs, start=1):
         reader.next_run()
@@ -176,11 +190,20 @@ def recorded_state(told: Story) -> IncidentState:
 async def _read_history(client: Client, incident_id: str) -> _Reader:
     """Every run of the incident, oldest first: a long incident continues as new, and its
     timeline goes on across the runs."""
-    reader = _Reader(client)
     try:
         runs = await _runs(client, incident_id)
     except RPCError as exc:
-        raise IncidentNotFound(incident_id) from exc
+        # Temporal's retention deleted it: the archive has the same histories.
+        record = await archived(incident_id) if exc.status == RPCStatusCode.NOT_FOUND else None
+        if record is None:
+            raise IncidentNotFound(incident_id) from exc
+        runs = archived_runs(record)
+    return await read_runs(client, runs)
+
+
+async def read_runs(client: Client, runs: list[list[HistoryEvent]]) -> _Reader:
+    """The entries and what else the histories of an incident's runs tell, oldest run first."""
+    reader = _Reader(client)
     for events in runs:
         reader.next_run()
         for event in events:
@@ -192,15 +215,23 @@ async def _read_history(client: Client, incident_id: str) -> _Reader:
 async def _runs(
     client: Client, incident_id: str, latest: str | None = None
 ) -> list[list[HistoryEvent]]:
-    """The history of each run of the incident's latest chain, oldest first, each read once:
-    a run's first event names the run it continues. An earlier incident that reused the id
-    (an alert after it closed) is not part of the chain."""
-    runs: list[list[HistoryEvent]] = []
+    """The history of each run of the incident's latest chain, oldest first."""
+    return [events for _, events in await chain(client, incident_id, latest)]
+
+
+async def chain(
+    client: Client, incident_id: str, latest: str | None = None
+) -> list[tuple[str, list[HistoryEvent]]]:
+    """Each run of the incident's latest chain (or the chain ending at run `latest`) with its
+    history, oldest first, each read once: a run's first event names the run it continues. An
+    earlier incident that reused the id (an alert after it closed) is not part of the chain.
+    The latest run's id is "" when `latest` is not given."""
+    runs: list[tuple[str, list[HistoryEvent]]] = []
     run_id = latest
     while True:
         handle = client.get_workflow_handle(incident_id, run_id=run_id)
         events = [event async for event in handle.fetch_history_events()]
-        runs.append(events)
+        runs.append((run_id or "", events))
         started = events[0].workflow_execution_started_event_attributes if events else None
         run_id = started.continued_execution_run_id if started else None
         if not run_id:
@@ -326,8 +357,8 @@ class _Reader:
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs_s = event.activity_task_scheduled_event_attributes
             kind = attrs_s.activity_type.name
-            if kind == POSTMORTEM_ACTIVITY:
-                self._steps[event.event_id] = POSTMORTEM_ACTIVITY
+            if kind in _CLOSING_ACTIVITIES:
+                self._steps[event.event_id] = kind
                 return None  # told when it is written
             (inp,) = await self._decode(list(attrs_s.input.payloads)) or [{}]
             step = str(inp.get("step", kind))
@@ -352,6 +383,13 @@ class _Reader:
                     time=now,
                     event="postmortem written",
                     detail=f"draft at {path}" if path else "no WARROOM_POSTMORTEM_DIR: not kept",
+                )
+            if self._steps.get(done.scheduled_event_id) == ARCHIVE_ACTIVITY:
+                (where,) = await self._decode(list(done.result.payloads)) or [""]
+                return TimelineEntry(
+                    time=now,
+                    event="record archived",
+                    detail=f"in {where}" if where else "no WARROOM_ARCHIVE_URL: not kept",
                 )
             return self._activity_end(now, done.scheduled_event_id, "succeeded", "")
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
@@ -463,7 +501,7 @@ class _Reader:
     def _cancelled(self, now: datetime, step: str) -> TimelineEntry | None:
         """A step's activity cut short: the incident was aborted or resolved while it ran
         (whatever the activity reports afterwards changes nothing)."""
-        if step.startswith((*_NOTIFICATIONS, _COMPENSATION)) or step == POSTMORTEM_ACTIVITY:
+        if step.startswith((*_NOTIFICATIONS, _COMPENSATION)) or step in _CLOSING_ACTIVITIES:
             return None
         self.step_status[step] = "cancelled"
         return TimelineEntry(
@@ -479,6 +517,8 @@ class _Reader:
             return None  # the workflow records "compensated" / "compensation failed"
         if step == POSTMORTEM_ACTIVITY:
             return TimelineEntry(time=now, event="postmortem not written", detail=error)
+        if step == ARCHIVE_ACTIVITY:
+            return TimelineEntry(time=now, event="record not archived", detail=error)
         tries = f"attempt {attempt}" if attempt > 1 or outcome != "succeeded" else ""
         if outcome == "succeeded" and attempt > 1 and last:
             tries += f", after: {last}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -36,8 +37,9 @@ from workflows.incident import IncidentWorkflow
 HERE = Path(__file__).resolve().parent
 #: The suffix of the files this code records. "" was recorded before the timeline's own
 #: records and the postmortem activity (patches `timeline-records`, `postmortem-draft`);
-#: "-v2" with them; "-v3" also with the commander search attribute (`commander-attribute`).
-GENERATION = "-v3"
+#: "-v2" with them; "-v3" also with the commander search attribute (`commander-attribute`);
+#: "-v4-archive-record" also with the archive activity (`archive-record`, recorded: approve).
+GENERATION = "-v4-archive-record"
 
 
 def save(name: str, history: WorkflowHistory) -> None:
@@ -54,8 +56,9 @@ async def recording() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         search_attributes=search_attributes.ALL,
     )
-    with CheckoutService() as svc:
+    with CheckoutService() as svc, tempfile.TemporaryDirectory() as archive:
         svc.export_secrets()
+        os.environ["WARROOM_ARCHIVE_URL"] = f"sqlite:///{archive}/archive.db"
         async with env, build_worker(env.client, "record"):
             os.environ["WARROOM_TASK_QUEUE"] = "record"
             yield env

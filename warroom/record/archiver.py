@@ -1,0 +1,98 @@
+"""`archive.write`: when an incident closes, the workflow's last activity stores its whole
+record in the archive (`WARROOM_ARCHIVE_URL`): final state, timeline, metrics, postmortem
+draft, alert fingerprints and the raw history of every run of its chain.
+
+The activity runs before the workflow completes, so the history it stores stops there; once
+the run has completed, the same worker stores the record again with the whole history and the
+final result (same row: a write is an upsert by incident id and chain). Retried by the
+workflow until stored: an archive that is down delays the record, never loses it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHistory
+
+from warroom.archive.store import Archive, Record, configured
+from warroom.contract.models import IncidentState
+from warroom.record.metrics import of_story
+from warroom.record.postmortem import postmortem
+from warroom.record.timeline import ARCHIVE_ACTIVITY, chain, read_runs, told
+from workflows.incident import IncidentWorkflow
+
+log = logging.getLogger(__name__)
+
+#: How long the worker waits for the run to complete before it stores the whole history
+#: (the workflow completes right after this activity: seconds, unless the worker is stopped).
+FINISH_WAIT = timedelta(minutes=10)
+
+
+async def build(
+    client: Client, incident_id: str, run_id: str, state: IncidentState, *, complete: bool
+) -> Record:
+    """The record of the chain that ends with run `run_id`, as its histories tell it now."""
+    runs = await chain(client, incident_id, run_id)
+    story = told(incident_id, await read_runs(client, [events for _, events in runs]))
+    return Record(
+        incident_id=incident_id,
+        chain_id=runs[0][0],
+        last_run_id=run_id,
+        title=state.title,
+        summary=state.summary,
+        service=state.service,
+        runbook=state.runbook,
+        severity=state.severity,
+        status=state.status,
+        declared_at=state.started_at,
+        closed_at=state.closed_at,
+        state=state.model_dump(mode="json"),
+        metrics=of_story(story).model_dump(mode="json"),
+        postmortem=postmortem(story),
+        fingerprints=sorted({a.fingerprint for a in state.alerts}),
+        runs=[(rid, WorkflowHistory(incident_id, events).to_json()) for rid, events in runs],
+        timeline=[e.model_dump(mode="json") for e in story.entries],
+        complete=complete,
+    )
+
+
+class ArchiveWriter:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._finishing: set[asyncio.Task[None]] = set()
+
+    @activity.defn(name=ARCHIVE_ACTIVITY)
+    async def write(self, inp: dict[str, str]) -> str:
+        """Where the record went (the URL without password), or "" when no archive is set.
+        Raises while the archive cannot be reached: the workflow retries with backoff."""
+        archive = await asyncio.to_thread(configured)
+        if archive is None:
+            return ""
+        incident_id, run_id = inp["incident_id"], activity.info().workflow_run_id or ""
+        handle = self._client.get_workflow_handle_for(
+            IncidentWorkflow.run, incident_id, run_id=run_id
+        )
+        state = await handle.query(IncidentWorkflow.status)
+        record = await build(self._client, incident_id, run_id, state, complete=False)
+        await asyncio.to_thread(archive.put, record)
+        task = asyncio.create_task(self._finish(archive, incident_id, run_id))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        return archive.where
+
+    async def _finish(self, archive: Archive, incident_id: str, run_id: str) -> None:
+        """Once the run has completed: the record again, with the whole history and the
+        final state (best effort: the record stored by the activity stays otherwise)."""
+        try:
+            handle = self._client.get_workflow_handle_for(
+                IncidentWorkflow.run, incident_id, run_id=run_id
+            )
+            state = await asyncio.wait_for(
+                handle.result(follow_runs=False), FINISH_WAIT.total_seconds()
+            )
+            record = await build(self._client, incident_id, run_id, state, complete=True)
+            await asyncio.to_thread(archive.put, record)
+        except Exception as exc:  # logged, never raised: nobody awaits this task
+            log.warning("archive: %s stays as stored at close: %s", incident_id, exc)
