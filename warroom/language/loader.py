@@ -11,7 +11,8 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,15 +23,7 @@ from warroom.language.durations import AT_LOAD
 from warroom.language.runbook import (
     PATTERN_WORDS,
     ActionRef,
-    Approval,
-    Escalation,
-    EscalationLevel,
-    Goto,
-    Param,
-    RetrySpec,
     Runbook,
-    SeverityFrom,
-    Step,
 )
 from warroom.language.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
 from warroom.language.yaml_source import (
@@ -61,21 +54,6 @@ def _shipped_runbooks() -> Path:
 
 #: Shipped runbooks: `runbooks/` in the source tree, `warroom/shipped_runbooks/` when installed.
 SHIPPED_RUNBOOKS = _shipped_runbooks()
-
-# Which model a mapping at a given key holds, to suggest the keys it accepts.
-_MODEL_AT: dict[str, type[BaseModel]] = {
-    "": Runbook,
-    "steps": Step,
-    "updates": ActionRef,
-    "notify": ActionRef,
-    "compensate": ActionRef,
-    "approval": Approval,
-    "retry": RetrySpec,
-    "escalation": Escalation,
-    "levels": EscalationLevel,
-    "severity_from": SeverityFrom,
-    "on_failure": Goto,
-}
 
 # Fields whose value may take several shapes: one message saying which, not one per shape.
 _SHAPES = {
@@ -152,19 +130,19 @@ def parse_document(
     text: str | bytes,
     path: str,
     model: type[M],
-    check: Callable[[M], Iterable[Finding]] | None = None,
+    check_data: Callable[[Any], Iterable[Finding]] | None = None,
 ) -> M:
-    """Read YAML with positions and validate it as `model`, then `check` it: every problem
-    reported like a runbook's (RunbookError, file:line:col). For teams.yaml and rehearsal
-    scenarios."""
+    """Read YAML with positions and validate it as `model`; `check_data` looks at the data as
+    read, whether or not it fits the model, so that its findings and the schema's come
+    together. Every problem reported like a runbook's (RunbookError, file:line:col). For
+    teams.yaml and rehearsal scenarios."""
     doc = _document(text, path)
     problems = _doc_problems(path, doc)
     try:
         value = model.model_validate(doc.data, context=AT_LOAD)
     except ValidationError as exc:
         problems += [_problem(path, doc, f) for f in _schema_findings(exc, doc, model)]
-    else:
-        problems += [_problem(path, doc, f) for f in (check(value) if check else ())]
+    problems += [_problem(path, doc, f) for f in (check_data(doc.data) if check_data else ())]
     if problems:
         raise RunbookError.of(_unique(problems))
     return value
@@ -344,12 +322,41 @@ def _explain(err: Any, loc: Loc, doc: Document, root: type[BaseModel]) -> Findin
 
 
 def _model_at(loc: Loc, root: type[BaseModel]) -> type[BaseModel] | None:
-    if not loc:
-        return root
-    if loc[0] == "params" and len(loc) == 2:
-        return Param
-    parent = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
-    return _MODEL_AT.get(parent)
+    """The model the mapping at `loc` holds (to suggest the keys it accepts), found by
+    following `loc` through the fields of `root` and the models inside them."""
+    kinds: list[Any] = [root]
+    for part in loc:
+        kinds = [inner for kind in kinds for inner in _inside(kind, part)]
+    return next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+
+
+def _inside(kind: Any, part: str | int) -> Iterator[Any]:
+    """The types a value of type `kind` holds at key or index `part`."""
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        field = next(
+            (f for n, f in kind.model_fields.items() if part in (n, f.alias)),
+            None,
+        )
+        if field is not None:
+            yield from _alternatives(field.annotation)
+        return
+    args = get_args(kind)
+    if get_origin(kind) is list and isinstance(part, int) and args:
+        yield from _alternatives(args[0])
+    elif get_origin(kind) is dict and len(args) == 2:
+        yield from _alternatives(args[1])
+
+
+def _alternatives(kind: Any) -> Iterator[Any]:
+    """`kind` without Annotated and Optional: each type a union allows."""
+    origin = get_origin(kind)
+    if origin is Annotated:
+        yield from _alternatives(get_args(kind)[0])
+    elif origin in (Union, UnionType):
+        for arg in get_args(kind):
+            yield from _alternatives(arg)
+    else:
+        yield kind
 
 
 def _yaml_hint(doc: Document, loc: Loc, kind: str) -> str:

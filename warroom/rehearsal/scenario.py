@@ -146,6 +146,10 @@ class PersonEvent(_Strict):
         return self.approve or self.reject or self.retry or self.skip
 
 
+#: The decisions that name a step.
+STEP_DECISIONS = ("approve", "reject", "retry", "skip")
+
+
 class StepExpectation(_Strict):
     status: StepStatus | None = None
     attempts: int | None = None
@@ -195,9 +199,13 @@ class Scenario(_Strict):
 
 
 def load_scenario(path: Path, runbook: Runbook) -> Scenario:
-    """Read and check one scenario file against its runbook (RunbookError, file:line:col)."""
+    """Read and check one scenario file against its runbook (RunbookError, file:line:col):
+    every mistake at once, the schema's and the references to the runbook alike."""
     return parse_document(
-        read_limited(path), str(path), Scenario, lambda s: scenario_findings(s, runbook)
+        read_limited(path),
+        str(path),
+        Scenario,
+        check_data=lambda data: scenario_findings(data, runbook),
     )
 
 
@@ -229,10 +237,15 @@ def action_targets(runbook: Runbook) -> dict[str, str]:
     return targets
 
 
-def scenario_findings(scenario: Scenario, runbook: Runbook) -> Iterator[Finding]:
+def scenario_findings(data: Any, runbook: Runbook) -> Iterator[Finding]:
+    """What a scenario says of the runbook that the runbook does not have: action calls,
+    steps and params it names. Read from the raw document, so that the findings come with
+    the schema's own (a misspelt key elsewhere hides none of them)."""
+    if not isinstance(data, dict):
+        return
     steps = {s.id: s for s in runbook.steps}
     targets = action_targets(runbook)
-    for name, answers in scenario.actions.items():
+    for name, answers in _mapping(data.get("actions")).items():
         if name not in targets:
             known = ", ".join(targets)
             yield Finding(
@@ -242,21 +255,40 @@ def scenario_findings(scenario: Scenario, runbook: Runbook) -> Iterator[Finding]
                 at_key=True,
             )
             continue
-        for i, answer in enumerate(answers):
+        for i, raw in enumerate(answers if isinstance(answers, list) else []):
+            try:
+                answer = Answer.model_validate(raw)
+            except ValidationError:
+                continue  # the schema says why
             yield from _answer_findings(("actions", name, i), targets[name], answer)
-    for i, event in enumerate(scenario.people):
-        if event.step is not None and event.step not in steps:
-            yield _unknown_step(("people", i, event.kind), event.step, steps)
-    for name in scenario.expect.steps:
+    people = data.get("people")
+    for i, event in enumerate(people if isinstance(people, list) else []):
+        for kind in STEP_DECISIONS:
+            step = _mapping(event).get(kind)
+            if isinstance(step, str) and step not in steps:
+                yield _unknown_step(("people", i, kind), step, steps)
+    expect = _mapping(data.get("expect"))
+    for name in _mapping(expect.get("steps")):
         if name not in steps:
-            yield _unknown_step(("expect", "steps", name), name, steps, at_key=True)
-    for i, name in enumerate(scenario.expect.not_run):
-        if name not in targets:
+            yield _unknown_step(("expect", "steps", name), str(name), steps, at_key=True)
+    not_run = expect.get("not_run")
+    for i, name in enumerate(not_run if isinstance(not_run, list) else []):
+        if isinstance(name, str) and name not in targets:
             yield _unknown_step(("expect", "not_run", i), name, steps)
-    if scenario.declare and scenario.declare.params:
-        unknown = [p for p in scenario.declare.params if p not in runbook.params]
-        for p in unknown:
-            yield Finding(("declare", "params", p), f"runbook has no param {p!r}", at_key=True)
+    runbook_params = list(runbook.params)
+    for p in _mapping(_mapping(data.get("declare")).get("params")):
+        if p not in runbook.params:
+            declared = ", ".join(runbook_params) or "none"
+            yield Finding(
+                ("declare", "params", p),
+                f"runbook has no param {p!r}{did_you_mean(str(p), runbook_params)} "
+                f"(its params: {declared})",
+                at_key=True,
+            )
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _unknown_step(
