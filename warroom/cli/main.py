@@ -341,7 +341,11 @@ def report(
 
 @app.command()
 def validate(
-    runbooks: Annotated[list[str], typer.Argument(help="Runbook files, directories or names.")],
+    runbooks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Runbook files, directories or names (default: the catalogue)."),
+    ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check runbooks (short for `warroom runbooks validate`): errors name file:line:col and the fix."""
-    raise typer.Exit(cli_runbooks.validate_paths(runbooks, as_json=False))
+    raise typer.Exit(cli_runbooks.validate_paths(runbooks or [], as_json=as_json))
