@@ -180,13 +180,74 @@ async def list_incidents(
     service: str | None = None,
     runbook: str | None = None,
 ) -> list[IncidentSummary]:
-    """Newest first (the newest `limit`, of which those with the given status, severity,
-    service and runbook); Temporal's word on runs it ended or whose workflow task keeps
-    failing."""
-    found = [wf async for wf in client.list_workflows(LIST_QUERY, limit=limit)]
-    summaries = await asyncio.gather(*(_summary(client, wf) for wf in found))
+    """At most `limit` incidents with the given status, severity, service and runbook, in
+    Temporal's order: open ones first (newest first), then closed ones (most recently closed
+    first); Temporal's word on runs it ended or whose workflow task keeps failing.
+
+    The filters go into the visibility query, so the limit counts matching incidents; each
+    row is checked again against them (a stalled or server-ended run's status is known only
+    after a look), reading further pages until `limit` rows match or none are left."""
     wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
+    query = visibility_query(status=status, severity=severity, service=service, runbook=runbook)
+    found: list[IncidentSummary] = []
+    batch: list[WorkflowExecution] = []
+    listing = client.list_workflows(query, page_size=min(limit, 1000))
+    async for wf in listing:
+        batch.append(wf)
+        if len(batch) == limit - len(found):
+            found += await _matching(client, batch, wanted)
+            batch = []
+            if len(found) >= limit:
+                return found[:limit]
+    found += await _matching(client, batch, wanted)
+    return found[:limit]
+
+
+async def _matching(
+    client: Client, batch: list[WorkflowExecution], wanted: dict[str, str | None]
+) -> list[IncidentSummary]:
+    summaries = await asyncio.gather(*(_summary(client, wf) for wf in batch))
     return [s for s in summaries if all(v is None or getattr(s, k) == v for k, v in wanted.items())]
+
+
+#: The statuses the server gives a run it ended, as `list` shows them → its ExecutionStatus.
+SERVER_ENDED = {
+    "terminated": "Terminated",
+    "timed_out": "TimedOut",
+    "failed": "Failed",
+    "canceled": "Canceled",
+}
+
+
+def visibility_query(
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    service: str | None = None,
+    runbook: str | None = None,
+) -> str:
+    """The visibility query that lists incidents with these values (LIST_QUERY narrowed). A
+    value that cannot be written safely as a query literal is left out here (the rows are
+    filtered again anyway)."""
+    clauses = [LIST_QUERY]
+    for key, value in ((sa.SEVERITY, severity), (sa.SERVICE, service), (sa.RUNBOOK, runbook)):
+        if value is not None and _literal(value):
+            clauses.append(f"{key.name} = '{value}'")
+    if status in SERVER_ENDED:
+        clauses.append(f"ExecutionStatus = '{SERVER_ENDED[status]}'")
+    elif status == "stalled":  # a running incident whose workflow task keeps failing
+        clauses.append("ExecutionStatus = 'Running'")
+    elif status == "active":  # also a run so new that it has set no status yet
+        clauses.append(f"({sa.STATUS.name} = 'active' OR {sa.STATUS.name} IS NULL)")
+    elif status is not None and _literal(status):
+        clauses.append(f"{sa.STATUS.name} = '{status}'")
+    return " AND ".join(clauses)
+
+
+def _literal(value: str) -> bool:
+    """Whether `value` can go into a query between single quotes as it is: printable, with
+    no quote or backslash (the server's unescaping of those is not to be relied on)."""
+    return value.isprintable() and not any(c in value for c in "'\\\"")
 
 
 async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
