@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +17,11 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import (
     Client,
     WorkflowExecution,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowQueryFailedError,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.contract import search_attributes as sa
 from warroom.contract.models import IncidentState
@@ -40,6 +42,10 @@ class IncidentSummary(BaseModel):
     """One line of `warroom list`."""
 
     incident_id: str
+    #: The incident's title (its runbook's), and the summary it was declared with; "" when
+    #: the server does not say (an incident started without them in its fixed details).
+    title: str = ""
+    summary: str = ""
     status: str
     severity: str
     phase: str
@@ -263,12 +269,16 @@ async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
         started_at=wf.start_time,
         closed_at=wf.close_time,
     )
-    if wf.status == WorkflowExecutionStatus.COMPLETED:
-        summary.execution_status = "completed"
-        return summary
-    # Running ones may be stalled, and the server may have ended the others: ask it.
     with contextlib.suppress(IncidentNotFound):  # gone since the listing (retention)
-        truth = (await execution.look(client, wf.id)).truth
+        if wf.status == WorkflowExecutionStatus.COMPLETED:
+            summary.execution_status = "completed"
+            handle = client.get_workflow_handle(wf.id, run_id=wf.run_id)
+            await _fixed_details(summary, await _described(handle.describe()))
+            return summary
+        # Running ones may be stalled, and the server may have ended the others: ask it.
+        run = await execution.look(client, wf.id)
+        await _fixed_details(summary, run.described)
+        truth = run.truth
         summary.execution_status = truth.execution_status
         summary.problem = truth.reason or truth.task_failure
         if truth.ended_by_server:
@@ -276,3 +286,24 @@ async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
         elif truth.task_failure is not None:
             summary.status = "stalled"
     return summary
+
+
+async def _described(call: Awaitable[WorkflowExecutionDescription]) -> WorkflowExecutionDescription:
+    try:
+        return await call
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise IncidentNotFound("") from exc
+        raise
+
+
+#: How the fixed details every incident starts with (`warroom.incidents.declare.ui_details`,
+#: for the Temporal UI) name a field: one line each, `**title** Checkout 5xx spike`.
+_DETAIL = re.compile(r"^\*\*(title|summary)\*\* (.*)$", re.MULTILINE)
+
+
+async def _fixed_details(summary: IncidentSummary, described: WorkflowExecutionDescription) -> None:
+    """The title and summary from the run's fixed details (its user metadata)."""
+    details = await described.static_details() or ""
+    for name, value in _DETAIL.findall(details):
+        setattr(summary, name, value)
