@@ -100,9 +100,9 @@ def test_every_mistake_of_a_scenario_is_reported_with_a_did_you_mean(tmp_path: P
 def test_the_cli_prints_every_mistake_on_a_line_of_its_own_before_starting(tmp_path: Path):
     path = tmp_path / "mistakes.yaml"
     path.write_text(textwrap.dedent(MISTAKES))
+    command = ["rehearse", "checkout-5xx", "--scenario", str(path)]
     done = subprocess.run(
-        [sys.executable, "-m", "warroom.entry.main", "rehearse", "checkout-5xx"]
-        + ["--scenario", str(path)],
+        [sys.executable, "-m", "warroom.entry.main", *command],
         capture_output=True,
         text=True,
         timeout=120,

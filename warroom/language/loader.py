@@ -8,6 +8,7 @@ alias limits; MAX_STEPS here), so no input produces a traceback or a hang.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -18,7 +19,13 @@ from pydantic import BaseModel, ValidationError
 
 from warroom.errors import RunbookError, RunbookProblem
 from warroom.language.actions import ACTION_PARAMS
-from warroom.language.checks import Finding, check_action, check_runbook, did_you_mean
+from warroom.language.checks import (
+    Finding,
+    check_action,
+    check_runbook,
+    did_you_mean,
+    runbook_warnings,
+)
 from warroom.language.durations import AT_LOAD
 from warroom.language.runbook import (
     PATTERN_WORDS,
@@ -38,6 +45,8 @@ from warroom.language.yaml_source import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+
+log = logging.getLogger(__name__)
 
 #: Most steps a runbook may have: more is a generated file gone wrong, not a runbook.
 MAX_STEPS = 500
@@ -100,9 +109,12 @@ def load_runbook(ref: str) -> Runbook:
     return load_runbook_file(find_runbook(ref))
 
 
-def load_runbook_file(path: Path) -> Runbook:
-    """Read and validate one runbook file, checking its `group:` approvers against its teams."""
-    return parse_runbook(read_limited(path), str(path), teams=load_teams_for(path))
+def load_runbook_file(path: Path, *, warnings: list[RunbookProblem] | None = None) -> Runbook:
+    """Read and validate one runbook file, checking its `group:` approvers against its teams
+    (`warnings`: see `parse_runbook`)."""
+    return parse_runbook(
+        read_limited(path), str(path), teams=load_teams_for(path), warnings=warnings
+    )
 
 
 def load_with_teams(ref: str) -> tuple[Runbook, Teams | None]:
@@ -149,11 +161,17 @@ def parse_document(
 
 
 def parse_runbook(
-    text: str | bytes, path: str = "<runbook>", *, teams: Teams | None = None
+    text: str | bytes,
+    path: str = "<runbook>",
+    *,
+    teams: Teams | None = None,
+    warnings: list[RunbookProblem] | None = None,
 ) -> Runbook:
     """Parse and validate runbook YAML; every problem is reported with its line and column.
 
-    `teams` resolves `group:` approvers; without it a runbook using groups is refused.
+    `teams` resolves `group:` approvers; without it a runbook using groups is refused. What
+    loads but has no effect (`checks.runbook_warnings`) is added to `warnings`, located like
+    a problem; without a list it is logged as a warning (`warroom.language.loader`).
     """
     doc = _document(text, path)
     located = _doc_problems(path, doc)
@@ -190,6 +208,11 @@ def parse_runbook(
     if findings or located:
         raise RunbookError.of(_unique(located + [_problem(path, doc, f) for f in findings]))
     assert runbook is not None
+    noticed = [_problem(path, doc, f) for f in runbook_warnings(runbook)]
+    if warnings is not None:
+        warnings += noticed
+    for problem in noticed if warnings is None else ():
+        log.warning("warning: %s", problem)
     return runbook
 
 
