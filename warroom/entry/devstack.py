@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import fcntl
-import logging
 import os
 import signal
 import socket
@@ -15,7 +14,6 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 
 from warroom.contract import search_attributes
 from warroom.contract.client import connect, installed_binary
@@ -173,13 +171,15 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
 
 @asynccontextmanager
 async def dev_stack(
-    server: DevServer, *, api_port: int | None = None, say: Callable[[str], None] = print
+    server: DevServer, *, api_port: int | None = None, say: Callable[[str], None] | None = None
 ) -> AsyncIterator[Client]:
     """Lock the data dir, start the server and a worker on it, and with `api_port` the HTTP
-    API (loopback); stop them all on exit, however it happens (the API first)."""
-    quiet_expected_activity_failures()
+    API (loopback); stop them all on exit, however it happens (the API first). `say` hears
+    what starts, once it does (so a data dir in use or a port taken is the only word)."""
     with data_dir_lock(server.data_dir):
         server.start()
+        if say is not None:
+            say(f"starting Temporal dev server on {server.address} (data: {server.data_dir}) …")
         try:
             client = await server.wait_ready()
             os.environ.setdefault("WARROOM_POSTMORTEM_DIR", str(server.data_dir / "postmortems"))
@@ -187,26 +187,12 @@ async def dev_stack(
                 if api_port is not None:
                     from warroom.entry.serve import api as serve_api
 
-                    await api.enter_async_context(serve_api(say, client=client, port=api_port))
+                    await api.enter_async_context(
+                        serve_api(say or print, client=client, port=api_port)
+                    )
                 yield client
         finally:
             server.stop()
-
-
-class _QuietExpectedFailures(logging.Filter):
-    """Activity failures warroom raised on purpose (a 503 while verifying, say) are routine:
-    keep the SDK's one-line warning, drop its traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ApplicationError) and (exc.type or "").startswith("warroom."):
-            record.exc_info = None
-            record.msg = f"{record.msg}: {exc.type}: {exc.message}"
-        return True
-
-
-def quiet_expected_activity_failures() -> None:
-    logging.getLogger("temporalio.activity").addFilter(_QuietExpectedFailures())
 
 
 class Monitoring:
