@@ -143,17 +143,20 @@ def parse_document(
     path: str,
     model: type[M],
     check_data: Callable[[Any], Iterable[Finding]] | None = None,
+    check: Callable[[M], Iterable[Finding]] | None = None,
 ) -> M:
     """Read YAML with positions and validate it as `model`; `check_data` looks at the data as
-    read, whether or not it fits the model, so that its findings and the schema's come
-    together. Every problem reported like a runbook's (RunbookError, file:line:col). For
-    teams.yaml and rehearsal scenarios."""
+    read, whether or not it fits the model (so that its findings and the schema's come
+    together), `check` at the model once it fits. Every problem reported like a runbook's
+    (RunbookError, file:line:col). For teams.yaml and rehearsal scenarios."""
     doc = _document(text, path)
     problems = _doc_problems(path, doc)
     try:
         value = model.model_validate(doc.data, context=AT_LOAD)
     except ValidationError as exc:
         problems += [_problem(path, doc, f) for f in _schema_findings(exc, doc, model)]
+    else:
+        problems += [_problem(path, doc, f) for f in (check(value) if check else ())]
     problems += [_problem(path, doc, f) for f in (check_data(doc.data) if check_data else ())]
     if problems:
         raise RunbookError.of(_unique(problems))

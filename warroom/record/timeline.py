@@ -181,11 +181,15 @@ async def _read_history(client: Client, incident_id: str) -> _Reader:
         runs = await _runs(client, incident_id)
     except RPCError as exc:
         raise IncidentNotFound(incident_id) from exc
+    entries: list[TimelineEntry] = []
     for events in runs:
         reader.next_run()
         for event in events:
             await reader.read(event)
-    reader.entries = reader.release()
+            # Settled entries leave the queue at once: each task event walks the queue, so a
+            # queue of the whole history made reading a long incident quadratic.
+            entries += reader.release(settled_only=True)
+    reader.entries = entries + reader.release()
     return reader
 
 

@@ -76,6 +76,10 @@ from workflows.incident import IncidentWorkflow
 ACCEPTED = WorkflowUpdateStage.ACCEPTED
 #: Who the rehearsal itself is, when it has to abort an incident left open.
 REHEARSAL = "rehearsal"
+#: The most virtual time one call lets the test server skip. The server answers a sleep only
+#: once it has skipped all of it, running every timer and action that falls due; a call that
+#: outlasts the connection's limit (about 30 s here) is cut off ("cancelled ... try again"),
+#: as a 3-day gap at a 1-minute cadence was. An hour holds at most 60 status updates.
 SLEEP_CHUNK = timedelta(hours=1)
 
 
@@ -274,7 +278,7 @@ class _Play:
         now = await self.env.get_current_time()
         gap = self.opened + at - now
         if gap > timedelta() and not (only_if_open and await self._closed()):
-            while gap > timedelta():
+            while gap > timedelta():  # in chunks: see SLEEP_CHUNK
                 step = min(gap, SLEEP_CHUNK)
                 await self.env.sleep(step)
                 gap -= step

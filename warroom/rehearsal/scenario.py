@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from activities.boundary import ACTION_RESULTS
 from warroom.contract.models import DecisionKind, PersonName, Role, StepStatus
 from warroom.language.checks import Finding, did_you_mean
-from warroom.language.durations import Duration, parse_duration
+from warroom.language.durations import Duration, format_duration, parse_duration
 from warroom.language.loader import parse_document, read_limited
 from warroom.language.runbook import Runbook, Severity
 from warroom.rehearsal.answers import result_of
@@ -26,6 +26,11 @@ from warroom.rehearsal.answers import result_of
 SCENARIOS_DIR = "scenarios"
 #: How long a rehearsal plays after the last event when the scenario does not say (`until`).
 DEFAULT_TAIL = timedelta(hours=1)
+#: Most status updates one rehearsal may play: each is a timer, a workflow task and an action
+#: call on the time-skipping server, and the whole history is read back at the end; 4,320 (3
+#: days at a 1-minute cadence) took about 70 s on the 2-core development machine. Every
+#: cadence of 15 minutes or more fits the longest scenario (30 days) under it.
+MAX_UPDATES = 5_000
 
 
 def _offset(value: Any) -> Any:
@@ -206,6 +211,7 @@ def load_scenario(path: Path, runbook: Runbook) -> Scenario:
         str(path),
         Scenario,
         check_data=lambda data: scenario_findings(data, runbook),
+        check=lambda scenario: too_long(scenario, runbook),
     )
 
 
@@ -285,6 +291,58 @@ def scenario_findings(data: Any, runbook: Runbook) -> Iterator[Finding]:
                 f"(its params: {declared})",
                 at_key=True,
             )
+
+
+def too_long(scenario: Scenario, runbook: Runbook) -> Iterator[Finding]:
+    """A scenario whose incident would post more than MAX_UPDATES status updates while it
+    plays (open until `until`, its last event plus an hour, or a `resolve` / `abort`),
+    refused before anything starts."""
+    updates, end, cadences = updates_played(scenario, runbook)
+    if updates <= MAX_UPDATES:
+        return
+    times = [("people", i, e.at) for i, e in enumerate(scenario.people)]
+    times += [("alerts", i, a.at) for i, a in enumerate(scenario.alerts)]
+    if scenario.until is not None:
+        loc: tuple[str | int, ...] = ("until",)
+    elif times:
+        key, i, _ = max(times, key=lambda t: t[2])
+        loc = (key, i, "at")
+    else:
+        loc = ()
+    at = ", ".join(f"{sev} every {format_duration(c)}" for sev, c in cadences.items())
+    yield Finding(
+        loc,
+        f"the incident would post about {updates:,} status updates in the "
+        f"{format_duration(end)} this scenario plays ({at}); a rehearsal plays at most "
+        f"{MAX_UPDATES:,}: end it sooner (until:, its last event, a resolve), or rehearse a "
+        "runbook with a longer cadence",
+        at_key=loc == ("until",),
+    )
+
+
+def updates_played(
+    scenario: Scenario, runbook: Runbook
+) -> tuple[int, timedelta, dict[Severity, timedelta]]:
+    """How many cadence status updates the incident posts at most while the scenario plays,
+    for how long it plays, and the cadences it goes through (severity changes included)."""
+    end = scenario.horizon()
+    closing = [e.at for e in scenario.people if (e.resolve or e.abort) and not e.refused]
+    end = min([end, *closing])
+    if scenario.declare is not None:
+        severity = scenario.declare.severity or runbook.severity
+    else:
+        severity = runbook.severity_for(scenario.alert.labels if scenario.alert else {})
+    changes = sorted(
+        (e.at, e.severity) for e in scenario.people if e.severity and not e.refused and e.at < end
+    )
+    updates, since, cadences = 0.0, timedelta(), {}
+    for at, then in [*changes, (end, None)]:
+        cadence = runbook.cadence.get(severity)
+        if cadence:
+            updates += (at - since) / cadence
+            cadences[severity] = cadence
+        since, severity = at, then or severity
+    return int(updates), end, cadences
 
 
 def _mapping(value: Any) -> dict[Any, Any]:
