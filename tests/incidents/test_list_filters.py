@@ -93,6 +93,9 @@ async def test_filters_apply_before_the_limit_and_the_order_is_as_said(
             rows = await views.list_incidents(client, runbook=name, status="awaiting_approval")
             assert [r.incident_id for r in rows] == list(reversed(waiting))
             assert await views.list_incidents(client, runbook=name, status="aborted") == []
+            # Each narrowing clause is one the server takes (`IS NULL` for "active", ...).
+            for status in ("active", "stalled", "terminated"):
+                assert await views.list_incidents(client, runbook=name, status=status) == []
         finally:
             for incident_id in waiting:
                 await client.get_workflow_handle(incident_id).terminate(reason="test over")

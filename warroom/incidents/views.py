@@ -272,12 +272,11 @@ async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
     with contextlib.suppress(IncidentNotFound):  # gone since the listing (retention)
         if wf.status == WorkflowExecutionStatus.COMPLETED:
             summary.execution_status = "completed"
-            handle = client.get_workflow_handle(wf.id, run_id=wf.run_id)
-            await _fixed_details(summary, await _described(handle.describe()))
+            await _closed_run_details(client, wf, summary)
             return summary
         # Running ones may be stalled, and the server may have ended the others: ask it.
         run = await execution.look(client, wf.id)
-        await _fixed_details(summary, run.described)
+        summary.title, summary.summary = await _fixed_details(run.described)
         truth = run.truth
         summary.execution_status = truth.execution_status
         summary.problem = truth.reason or truth.task_failure
@@ -288,22 +287,33 @@ async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
     return summary
 
 
-async def _described(call: Awaitable[WorkflowExecutionDescription]) -> WorkflowExecutionDescription:
-    try:
-        return await call
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise IncidentNotFound("") from exc
-        raise
-
-
 #: How the fixed details every incident starts with (`warroom.incidents.declare.ui_details`,
 #: for the Temporal UI) name a field: one line each, `**title** Checkout 5xx spike`.
 _DETAIL = re.compile(r"^\*\*(title|summary)\*\* (.*)$", re.MULTILINE)
+#: A closed run's title and summary by (incident id, run id): they never change, and a list
+#: shown again (the console's, every second) need not describe each closed run again.
+_CLOSED_RUNS: dict[tuple[str, str], tuple[str, str]] = {}
+CLOSED_RUNS_KEPT = 10_000
 
 
-async def _fixed_details(summary: IncidentSummary, described: WorkflowExecutionDescription) -> None:
-    """The title and summary from the run's fixed details (its user metadata)."""
-    details = await described.static_details() or ""
-    for name, value in _DETAIL.findall(details):
-        setattr(summary, name, value)
+async def _fixed_details(described: WorkflowExecutionDescription) -> tuple[str, str]:
+    """The title and summary in the run's fixed details (its user metadata), or ""."""
+    found = dict(_DETAIL.findall(await described.static_details() or ""))
+    return found.get("title", ""), found.get("summary", "")
+
+
+async def _closed_run_details(
+    client: Client, wf: WorkflowExecution, summary: IncidentSummary
+) -> None:
+    key = (wf.id, wf.run_id)
+    if key not in _CLOSED_RUNS:
+        try:
+            described = await client.get_workflow_handle(wf.id, run_id=wf.run_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return  # gone since the listing (retention)
+            raise
+        if len(_CLOSED_RUNS) >= CLOSED_RUNS_KEPT:
+            del _CLOSED_RUNS[next(iter(_CLOSED_RUNS))]  # the oldest
+        _CLOSED_RUNS[key] = await _fixed_details(described)
+    summary.title, summary.summary = _CLOSED_RUNS[key]
