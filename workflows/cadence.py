@@ -23,6 +23,9 @@ from workflows.context import IncidentContext, referenced, retry_policy
 
 #: Time given to one notification post (status update or escalation), retries included.
 UPDATE_TIMEOUT = timedelta(seconds=30)
+#: An escalation level's `wait` is the wait before that level (after the level before it);
+#: runs started before read it as the wait after the level, before the next one.
+PATCH_ESCALATION_WAIT = "escalation-wait-before-level"
 
 
 class Cadence:
@@ -131,13 +134,14 @@ class Cadence:
             inc.background.append(asyncio.create_task(self._escalate(reason, until)))
 
     async def _escalate(self, reason: str, until: Callable[[], bool]) -> None:
-        """Notify the escalation levels in turn, each after the previous one's wait, until
-        `until` holds (acknowledged, decided) or the incident closes."""
+        """Notify the escalation levels in turn, until `until` holds (acknowledged, decided)
+        or the incident closes: level 1 at once, each next one after its own `wait`."""
         inc = self.incident
         escalation = inc.runbook.escalation
         if escalation is None:
             return
-        for number, level in enumerate(escalation.levels, start=1):
+        levels = escalation.levels
+        for number, level in enumerate(levels, start=1):
             if until() or inc.state.is_closed:
                 return
             text = f"ESCALATION level {number}: {reason}. {self._update_text('escalation')}"
@@ -146,11 +150,13 @@ class Cadence:
                 Escalated(level=number, at=workflow.now(), reason=reason, delivered=delivered > 0)
             )
             inc.record("escalation sent", detail=f"level {number}: {reason}")
-            if number == len(escalation.levels):
+            if number == len(levels):
                 return
+            # Runs started before the patch waited the notified level's `wait` instead.
+            wait = levels[number].wait if workflow.patched(PATCH_ESCALATION_WAIT) else level.wait
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: until() or inc.state.is_closed,
-                    timeout=level.wait,
+                    timeout=wait,
                     timeout_summary=f"escalation level {number + 1}",
                 )

@@ -114,8 +114,8 @@ title: Escalating
 escalation:
   acknowledge_within: 5m
   levels:
-    - {wait: 10m, notify: [{action: webhook.post, with: {url: "FAKE/level1"}}]}
-    - {notify: [{action: webhook.post, with: {url: "FAKE/level2"}}]}
+    - {notify: [{action: webhook.post, with: {url: "FAKE/level1"}}]}
+    - {wait: 10m, notify: [{action: webhook.post, with: {url: "FAKE/level2"}}]}
 steps:
   - id: rollback
     phase: mitigate

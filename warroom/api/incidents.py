@@ -82,7 +82,7 @@ def actor(identity: str | None, by: str | None) -> str:
     return by
 
 
-@router.get("", summary="Incidents, newest first")
+@router.get("", summary="Incidents: open ones first (newest first), then closed ones")
 async def list_incidents(
     temporal: Temporal,
     status: str | None = None,

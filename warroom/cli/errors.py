@@ -1,4 +1,5 @@
-"""What the CLI says when a command fails: every expected error class as one `error: ...` line.
+"""What the CLI says when a command fails: every expected error class as one `error: ...` line
+(a runbook or scenario with several problems: one line per problem).
 
 `OneLineErrors` is the CLI's command group; it runs every command inside the one handler
 here, so no command needs its own try/except for an error class it did not raise on purpose.
@@ -24,7 +25,7 @@ from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from typer.core import TyperGroup
 
-from warroom.errors import WarroomError
+from warroom.errors import RunbookError, WarroomError
 from warroom.text import clip, escape
 
 #: Set to get the Python traceback behind an error line (for bug reports).
@@ -178,4 +179,9 @@ class OneLineErrors(TyperGroup):
                 raise
             if debugging():
                 traceback.print_exc()
+            if isinstance(exc, RunbookError) and exc.problems:
+                # Every problem of a file at once, one line each (as `runbooks validate`).
+                for problem in exc.problems:
+                    typer.echo(error_line(str(problem)), err=True)
+                raise typer.Exit(1) from None
             refuse(message)

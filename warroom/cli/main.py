@@ -161,10 +161,24 @@ def declare(
 @app.command("list")
 def list_(
     as_json: JsonFlag = False,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many.")] = 50,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only this status (active, resolved, stalled, ...)."),
+    ] = None,
+    severity: Annotated[
+        str | None, typer.Option("--severity", help="Only this severity.", callback=_severity)
+    ] = None,
+    service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
+    runbook: Annotated[str | None, typer.Option("--runbook", help="Only this runbook.")] = None,
 ) -> None:
-    """List incidents, newest first."""
-    found = with_client(lambda c: views.list_incidents(c, limit=limit))
+    """List incidents: open ones first (newest first), then closed ones (most recently closed
+    first); the filters apply before the limit."""
+    found = with_client(
+        lambda c: views.list_incidents(
+            c, limit=limit, status=status, severity=severity, service=service, runbook=runbook
+        )
+    )
     if as_json:
         emit_json([i.model_dump(mode="json") for i in found])
     else:
@@ -341,7 +355,11 @@ def report(
 
 @app.command()
 def validate(
-    runbooks: Annotated[list[str], typer.Argument(help="Runbook files, directories or names.")],
+    runbooks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Runbook files, directories or names (default: the catalogue)."),
+    ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Check runbooks (short for `warroom runbooks validate`): errors name file:line:col and the fix."""
-    raise typer.Exit(cli_runbooks.validate_paths(runbooks, as_json=False))
+    raise typer.Exit(cli_runbooks.validate_paths(runbooks or [], as_json=as_json))

@@ -58,13 +58,16 @@ def _problems(exc: RunbookError, ref: str) -> list[RunbookProblem]:
 
 
 def validate_paths(refs: list[str], *, as_json: bool) -> int:
-    """Validate runbooks; print one line per problem (or JSON); the exit code: 0 ok, 1 not."""
+    """Validate runbooks; print one line per problem and warning (or JSON); the exit code:
+    0 ok (warnings or not), 1 not."""
     found: list[RunbookProblem] = []
+    warned: list[RunbookProblem] = []
     for ref, target in _targets(refs or [str(d) for d in catalogue_dirs()]):
+        noticed: list[RunbookProblem] = []
         try:
             if isinstance(target, RunbookError):
                 raise target
-            rb = load_runbook_file(target)
+            rb = load_runbook_file(target, warnings=noticed)
         except RunbookError as exc:
             problems = _problems(exc, ref)
             found += problems
@@ -73,12 +76,25 @@ def validate_paths(refs: list[str], *, as_json: bool) -> int:
                     line = str(problem) if problem.line else problem.message
                     typer.echo(line if problem.line else f"error: {line}", err=True)
             continue
+        warned += noticed
         if not as_json:
             typer.echo(f"ok: {ref} ({rb.name}, {len(rb.steps)} steps)")
+            for warning in noticed:
+                typer.echo(f"warning: {warning}", err=True)
     if as_json:
-        rows = [{"file": p.path, "line": p.line, "col": p.col, "message": p.message} for p in found]
+        rows = [_row(p, "error") for p in found] + [_row(p, "warning") for p in warned]
         typer.echo(json.dumps(rows, indent=2))
     return 1 if found else 0
+
+
+def _row(problem: RunbookProblem, level: str) -> dict[str, Any]:
+    return {
+        "file": problem.path,
+        "line": problem.line,
+        "col": problem.col,
+        "message": problem.message,
+        "level": level,
+    }
 
 
 @app.command()

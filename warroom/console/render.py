@@ -4,15 +4,20 @@ and the few things they show that the state does not say directly."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
 
+from warroom.console import session
 from warroom.console.session import csrf_token, identity
 from warroom.incidents.views import Shown
 from warroom.record.metrics import duration_text
@@ -69,10 +74,60 @@ def temporal_ui(namespace: str, incident_id: str) -> str | None:
     return f"{ui.rstrip('/')}/namespaces/{namespace}/workflows/{incident_id}" if ui else None
 
 
+def linkable(href: str) -> bool:
+    """Whether the console links to `href`: its own pages, and the Temporal UI it knows."""
+    ui = os.environ.get(TEMPORAL_UI_ENV)
+    if ui and href.startswith(ui.rstrip("/") + "/"):
+        return True
+    url = urlsplit(href)
+    own = not url.scheme and not url.netloc and url.path.startswith(f"{session.PREFIX}/")
+    return own and ".." not in url.path.split("/")
+
+
+def _text(content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
+
+
+def _unlinked(tokens: list[Token]) -> Iterator[Token]:
+    """Inline tokens with every link elsewhere as its text and target, and every image as its
+    description and address (none is fetched)."""
+    kept: list[str | None] = []  # per open link: None when it stays a link, else its target
+    for token in tokens:
+        if token.type == "link_open":
+            href = str(token.attrGet("href") or "")
+            if linkable(href):
+                kept.append(None)
+                yield token
+            else:  # an autolink's text is its target already
+                kept.append("" if token.markup == "autolink" else href)
+        elif token.type == "link_close":
+            target = kept.pop() if kept else None
+            if target is None:
+                yield token
+            elif target:
+                yield _text(f" ({target})")
+        elif token.type == "image":
+            src = str(token.attrGet("src") or "")
+            yield _text(f"{token.content} ({src})" if token.content else src)
+        else:
+            yield token
+
+
+def _own_links_only(state: StateCore) -> None:
+    for block in state.tokens:
+        if block.children:
+            block.children = list(_unlinked(block.children))
+
+
 _markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+_markdown.core.ruler.push("own_links_only", _own_links_only)
 
 
 def markdown(text: str) -> str:
-    """Markdown as HTML, raw HTML in it shown as text."""
+    """Markdown as HTML for a draft that quotes people (notes, comments, summaries): raw HTML
+    shows as text, a link goes only to the console's own pages or the Temporal UI (any other
+    shows its text and target), and an image shows its description and address."""
     html: str = _markdown.render(text)
     return html

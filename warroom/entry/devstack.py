@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import fcntl
-import logging
 import os
 import signal
 import socket
@@ -19,7 +18,6 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 
 from warroom.archive.store import ARCHIVE_URL, sqlite_url
 from warroom.contract import search_attributes
@@ -181,15 +179,18 @@ async def dev_stack(
     server: DevServer,
     *,
     api_port: int | None = None,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] | None = None,
     retention: timedelta | None = None,
 ) -> AsyncIterator[Client]:
     """Lock the data dir, start the server and a worker on it, and with `api_port` the HTTP
-    API (loopback); stop them all on exit, however it happens (the API first). `retention`:
-    how long the namespace keeps closed workflows' histories (the server's default: 24 h)."""
-    quiet_expected_activity_failures()
+    API (loopback); stop them all on exit, however it happens (the API first). `say` hears
+    what starts, once it does (so a data dir in use or a port taken is the only word).
+    `retention`: how long the namespace keeps closed workflows' histories (the server's
+    default: 24 h)."""
     with data_dir_lock(server.data_dir):
         server.start()
+        if say is not None:
+            say(f"starting Temporal dev server on {server.address} (data: {server.data_dir}) …")
         try:
             client = await server.wait_ready()
             if retention is not None:
@@ -200,7 +201,9 @@ async def dev_stack(
                 if api_port is not None:
                     from warroom.entry.serve import api as serve_api
 
-                    await api.enter_async_context(serve_api(say, client=client, port=api_port))
+                    await api.enter_async_context(
+                        serve_api(say or print, client=client, port=api_port)
+                    )
                 yield client
         finally:
             server.stop()
@@ -215,22 +218,6 @@ async def set_retention(client: Client, retention: timedelta) -> None:
             namespace=client.namespace, config=NamespaceConfig(workflow_execution_retention_ttl=ttl)
         )
     )
-
-
-class _QuietExpectedFailures(logging.Filter):
-    """Activity failures warroom raised on purpose (a 503 while verifying, say) are routine:
-    keep the SDK's one-line warning, drop its traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, ApplicationError) and (exc.type or "").startswith("warroom."):
-            record.exc_info = None
-            record.msg = f"{record.msg}: {exc.type}: {exc.message}"
-        return True
-
-
-def quiet_expected_activity_failures() -> None:
-    logging.getLogger("temporalio.activity").addFilter(_QuietExpectedFailures())
 
 
 class Monitoring:

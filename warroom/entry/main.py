@@ -59,7 +59,6 @@ def dev(
 
     async def go() -> None:
         stop = stop_signal()  # before "ready.", so a stop sent in reply is never lost
-        typer.echo(f"starting Temporal dev server on {server.address} (data: {data_dir}) …")
         async with dev_stack(server, api_port=api_port, say=typer.echo, retention=kept):
             typer.echo(f"Temporal UI:  {server.ui_url}")
             typer.echo(f"worker:       polling task queue {task_queue()!r}")

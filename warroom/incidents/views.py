@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +18,11 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import (
     Client,
     WorkflowExecution,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowQueryFailedError,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.contract import search_attributes as sa
 from warroom.contract.models import IncidentState
@@ -42,6 +44,10 @@ class IncidentSummary(BaseModel):
     """One line of `warroom list`."""
 
     incident_id: str
+    #: The incident's title (its runbook's), and the summary it was declared with; "" when
+    #: the server does not say (an incident started without them in its fixed details).
+    title: str = ""
+    summary: str = ""
     status: str
     severity: str
     phase: str
@@ -192,13 +198,74 @@ async def list_incidents(
     service: str | None = None,
     runbook: str | None = None,
 ) -> list[IncidentSummary]:
-    """Newest first (the newest `limit`, of which those with the given status, severity,
-    service and runbook); Temporal's word on runs it ended or whose workflow task keeps
-    failing."""
-    found = [wf async for wf in client.list_workflows(LIST_QUERY, limit=limit)]
-    summaries = await asyncio.gather(*(_summary(client, wf) for wf in found))
+    """At most `limit` incidents with the given status, severity, service and runbook, in
+    Temporal's order: open ones first (newest first), then closed ones (most recently closed
+    first); Temporal's word on runs it ended or whose workflow task keeps failing.
+
+    The filters go into the visibility query, so the limit counts matching incidents; each
+    row is checked again against them (a stalled or server-ended run's status is known only
+    after a look), reading further pages until `limit` rows match or none are left."""
     wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
+    query = visibility_query(status=status, severity=severity, service=service, runbook=runbook)
+    found: list[IncidentSummary] = []
+    batch: list[WorkflowExecution] = []
+    listing = client.list_workflows(query, page_size=min(limit, 1000))
+    async for wf in listing:
+        batch.append(wf)
+        if len(batch) == limit - len(found):
+            found += await _matching(client, batch, wanted)
+            batch = []
+            if len(found) >= limit:
+                return found[:limit]
+    found += await _matching(client, batch, wanted)
+    return found[:limit]
+
+
+async def _matching(
+    client: Client, batch: list[WorkflowExecution], wanted: dict[str, str | None]
+) -> list[IncidentSummary]:
+    summaries = await asyncio.gather(*(_summary(client, wf) for wf in batch))
     return [s for s in summaries if all(v is None or getattr(s, k) == v for k, v in wanted.items())]
+
+
+#: The statuses the server gives a run it ended, as `list` shows them → its ExecutionStatus.
+SERVER_ENDED = {
+    "terminated": "Terminated",
+    "timed_out": "TimedOut",
+    "failed": "Failed",
+    "canceled": "Canceled",
+}
+
+
+def visibility_query(
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    service: str | None = None,
+    runbook: str | None = None,
+) -> str:
+    """The visibility query that lists incidents with these values (LIST_QUERY narrowed). A
+    value that cannot be written safely as a query literal is left out here (the rows are
+    filtered again anyway)."""
+    clauses = [LIST_QUERY]
+    for key, value in ((sa.SEVERITY, severity), (sa.SERVICE, service), (sa.RUNBOOK, runbook)):
+        if value is not None and _literal(value):
+            clauses.append(f"{key.name} = '{value}'")
+    if status in SERVER_ENDED:
+        clauses.append(f"ExecutionStatus = '{SERVER_ENDED[status]}'")
+    elif status == "stalled":  # a running incident whose workflow task keeps failing
+        clauses.append("ExecutionStatus = 'Running'")
+    elif status == "active":  # also a run so new that it has set no status yet
+        clauses.append(f"({sa.STATUS.name} = 'active' OR {sa.STATUS.name} IS NULL)")
+    elif status is not None and _literal(status):
+        clauses.append(f"{sa.STATUS.name} = '{status}'")
+    return " AND ".join(clauses)
+
+
+def _literal(value: str) -> bool:
+    """Whether `value` can go into a query between single quotes as it is: printable, with
+    no quote or backslash (the server's unescaping of those is not to be relied on)."""
+    return value.isprintable() and not any(c in value for c in "'\\\"")
 
 
 async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
@@ -214,12 +281,15 @@ async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
         started_at=wf.start_time,
         closed_at=wf.close_time,
     )
-    if wf.status == WorkflowExecutionStatus.COMPLETED:
-        summary.execution_status = "completed"
-        return summary
-    # Running ones may be stalled, and the server may have ended the others: ask it.
     with contextlib.suppress(IncidentNotFound):  # gone since the listing (retention)
-        truth = (await execution.look(client, wf.id)).truth
+        if wf.status == WorkflowExecutionStatus.COMPLETED:
+            summary.execution_status = "completed"
+            await _closed_run_details(client, wf, summary)
+            return summary
+        # Running ones may be stalled, and the server may have ended the others: ask it.
+        run = await execution.look(client, wf.id)
+        summary.title, summary.summary = await _fixed_details(run.described)
+        truth = run.truth
         summary.execution_status = truth.execution_status
         summary.problem = truth.reason or truth.task_failure
         if truth.ended_by_server:
@@ -227,3 +297,35 @@ async def _summary(client: Client, wf: WorkflowExecution) -> IncidentSummary:
         elif truth.task_failure is not None:
             summary.status = "stalled"
     return summary
+
+
+#: How the fixed details every incident starts with (`warroom.incidents.declare.ui_details`,
+#: for the Temporal UI) name a field: one line each, `**title** Checkout 5xx spike`.
+_DETAIL = re.compile(r"^\*\*(title|summary)\*\* (.*)$", re.MULTILINE)
+#: A closed run's title and summary by (incident id, run id): they never change, and a list
+#: shown again (the console's, every second) need not describe each closed run again.
+_CLOSED_RUNS: dict[tuple[str, str], tuple[str, str]] = {}
+CLOSED_RUNS_KEPT = 10_000
+
+
+async def _fixed_details(described: WorkflowExecutionDescription) -> tuple[str, str]:
+    """The title and summary in the run's fixed details (its user metadata), or ""."""
+    found = dict(_DETAIL.findall(await described.static_details() or ""))
+    return found.get("title", ""), found.get("summary", "")
+
+
+async def _closed_run_details(
+    client: Client, wf: WorkflowExecution, summary: IncidentSummary
+) -> None:
+    key = (wf.id, wf.run_id)
+    if key not in _CLOSED_RUNS:
+        try:
+            described = await client.get_workflow_handle(wf.id, run_id=wf.run_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return  # gone since the listing (retention)
+            raise
+        if len(_CLOSED_RUNS) >= CLOSED_RUNS_KEPT:
+            del _CLOSED_RUNS[next(iter(_CLOSED_RUNS))]  # the oldest
+        _CLOSED_RUNS[key] = await _fixed_details(described)
+    summary.title, summary.summary = _CLOSED_RUNS[key]

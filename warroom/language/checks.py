@@ -403,6 +403,21 @@ def _approvers(loc: Loc, step: Step, teams: Teams | None) -> Iterator[Finding]:
         )
 
 
+# ---- warnings ------------------------------------------------------------------------
+
+
+def runbook_warnings(rb: Runbook) -> Iterator[Finding]:
+    """What loads but has no effect, said at load without refusing the runbook."""
+    if rb.escalation and "wait" in rb.escalation.levels[0].model_fields_set:
+        yield Finding(
+            ("escalation", "levels", 0, "wait"),
+            "this wait has no effect: level 1 is notified as soon as escalation starts. A "
+            "level's wait is the wait before it, after the level before; put it on the level "
+            "it should hold back, or remove it",
+            at_key=True,
+        )
+
+
 def did_you_mean(word: str, options: Any) -> str:
     """ " (did you mean 'x'?)" for the closest of `options`, or nothing."""
     match = difflib.get_close_matches(word, [str(o) for o in options], n=1)

@@ -10,29 +10,22 @@ input produces a traceback or a hang.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from warroom.errors import RunbookError, RunbookProblem
 from warroom.language.actions import ACTION_PARAMS
-from warroom.language.checks import Finding, check_runbook, did_you_mean
+from warroom.language.checks import Finding, check_runbook, did_you_mean, runbook_warnings
 from warroom.language.durations import AT_LOAD
 from warroom.language.runbook import (
     PATTERN_WORDS,
-    ActionRef,
-    Approval,
-    Escalation,
-    EscalationLevel,
-    Goto,
-    Param,
-    RetrySpec,
     Runbook,
-    SeverityFrom,
-    Step,
 )
 from warroom.language.salvage import data_loc, salvage
 from warroom.language.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
@@ -47,6 +40,8 @@ from warroom.language.yaml_source import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+
+log = logging.getLogger(__name__)
 
 #: Most steps a runbook may have: more is a generated file gone wrong, not a runbook.
 MAX_STEPS = 500
@@ -63,21 +58,6 @@ def _shipped_runbooks() -> Path:
 
 #: Shipped runbooks: `runbooks/` in the source tree, `warroom/shipped_runbooks/` when installed.
 SHIPPED_RUNBOOKS = _shipped_runbooks()
-
-# Which model a mapping at a given key holds, to suggest the keys it accepts.
-_MODEL_AT: dict[str, type[BaseModel]] = {
-    "": Runbook,
-    "steps": Step,
-    "updates": ActionRef,
-    "notify": ActionRef,
-    "compensate": ActionRef,
-    "approval": Approval,
-    "retry": RetrySpec,
-    "escalation": Escalation,
-    "levels": EscalationLevel,
-    "severity_from": SeverityFrom,
-    "on_failure": Goto,
-}
 
 # Fields whose value may take several shapes: one message saying which, not one per shape.
 _SHAPES = {
@@ -124,9 +104,12 @@ def load_runbook(ref: str) -> Runbook:
     return load_runbook_file(find_runbook(ref))
 
 
-def load_runbook_file(path: Path) -> Runbook:
-    """Read and validate one runbook file, checking its `group:` approvers against its teams."""
-    return parse_runbook(read_limited(path), str(path), teams=load_teams_for(path))
+def load_runbook_file(path: Path, *, warnings: list[RunbookProblem] | None = None) -> Runbook:
+    """Read and validate one runbook file, checking its `group:` approvers against its teams
+    (`warnings`: see `parse_runbook`)."""
+    return parse_runbook(
+        read_limited(path), str(path), teams=load_teams_for(path), warnings=warnings
+    )
 
 
 def load_with_teams(ref: str) -> tuple[Runbook, Teams | None]:
@@ -154,11 +137,13 @@ def parse_document(
     text: str | bytes,
     path: str,
     model: type[M],
+    check_data: Callable[[Any], Iterable[Finding]] | None = None,
     check: Callable[[M], Iterable[Finding]] | None = None,
 ) -> M:
-    """Read YAML with positions and validate it as `model`, then `check` it: every problem
-    reported like a runbook's (RunbookError, file:line:col). For teams.yaml and rehearsal
-    scenarios."""
+    """Read YAML with positions and validate it as `model`; `check_data` looks at the data as
+    read, whether or not it fits the model (so that its findings and the schema's come
+    together), `check` at the model once it fits. Every problem reported like a runbook's
+    (RunbookError, file:line:col). For teams.yaml and rehearsal scenarios."""
     doc = _document(text, path)
     problems = _doc_problems(path, doc)
     try:
@@ -167,17 +152,24 @@ def parse_document(
         problems += [_problem(path, doc, f) for f in _schema_findings(exc, doc, model)]
     else:
         problems += [_problem(path, doc, f) for f in (check(value) if check else ())]
+    problems += [_problem(path, doc, f) for f in (check_data(doc.data) if check_data else ())]
     if problems:
         raise RunbookError.of(_unique(problems))
     return value
 
 
 def parse_runbook(
-    text: str | bytes, path: str = "<runbook>", *, teams: Teams | None = None
+    text: str | bytes,
+    path: str = "<runbook>",
+    *,
+    teams: Teams | None = None,
+    warnings: list[RunbookProblem] | None = None,
 ) -> Runbook:
     """Parse and validate runbook YAML; every problem is reported with its line and column.
 
-    `teams` resolves `group:` approvers; without it a runbook using groups is refused.
+    `teams` resolves `group:` approvers; without it a runbook using groups is refused. What
+    loads but has no effect (`checks.runbook_warnings`) is added to `warnings`, located like
+    a problem; without a list it is logged as a warning (`warroom.language.loader`).
     """
     doc = _document(text, path)
     located = _doc_problems(path, doc)
@@ -214,6 +206,11 @@ def parse_runbook(
     if findings or located:
         raise RunbookError.of(_unique(located + [_problem(path, doc, f) for f in findings]))
     assert runbook is not None
+    noticed = [_problem(path, doc, f) for f in runbook_warnings(runbook)]
+    if warnings is not None:
+        warnings += noticed
+    for problem in noticed if warnings is None else ():
+        log.warning("warning: %s", problem)
     return runbook
 
 
@@ -326,12 +323,41 @@ def _explain(err: Any, loc: Loc, doc: Document, root: type[BaseModel]) -> Findin
 
 
 def _model_at(loc: Loc, root: type[BaseModel]) -> type[BaseModel] | None:
-    if not loc:
-        return root
-    if loc[0] == "params" and len(loc) == 2:
-        return Param
-    parent = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
-    return _MODEL_AT.get(parent)
+    """The model the mapping at `loc` holds (to suggest the keys it accepts), found by
+    following `loc` through the fields of `root` and the models inside them."""
+    kinds: list[Any] = [root]
+    for part in loc:
+        kinds = [inner for kind in kinds for inner in _inside(kind, part)]
+    return next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+
+
+def _inside(kind: Any, part: str | int) -> Iterator[Any]:
+    """The types a value of type `kind` holds at key or index `part`."""
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        field = next(
+            (f for n, f in kind.model_fields.items() if part in (n, f.alias)),
+            None,
+        )
+        if field is not None:
+            yield from _alternatives(field.annotation)
+        return
+    args = get_args(kind)
+    if get_origin(kind) is list and isinstance(part, int) and args:
+        yield from _alternatives(args[0])
+    elif get_origin(kind) is dict and len(args) == 2:
+        yield from _alternatives(args[1])
+
+
+def _alternatives(kind: Any) -> Iterator[Any]:
+    """`kind` without Annotated and Optional: each type a union allows."""
+    origin = get_origin(kind)
+    if origin is Annotated:
+        yield from _alternatives(get_args(kind)[0])
+    elif origin in (Union, UnionType):
+        for arg in get_args(kind):
+            yield from _alternatives(arg)
+    else:
+        yield kind
 
 
 def _yaml_hint(doc: Document, loc: Loc, kind: str) -> str:

@@ -296,18 +296,26 @@ class SeverityFrom(Strict):
     map: dict[str, Severity] = Field(min_length=1)
 
 
+#: How long a level waits after the level before it when it does not say (`wait`).
+DEFAULT_LEVEL_WAIT = timedelta(minutes=15)
+
+
 class EscalationLevel(Strict):
-    """Who is notified at one escalation level, and how long they have before the next."""
+    """Who is notified at one escalation level, and how long after the level before it."""
 
     notify: list[ActionRef] = Field(min_length=1)
     wait: Duration = Field(
-        timedelta(minutes=15),
-        description="How long this level has to acknowledge before the next level is notified.",
+        DEFAULT_LEVEL_WAIT,
+        description="The wait before this level: how long after the level before it was "
+        "notified (and nobody acknowledged or decided) this level is notified. Level 1 is "
+        "notified as soon as escalation starts, so a wait on it has no effect.",
     )
 
 
 class Escalation(Strict):
-    """Nobody acknowledged within `acknowledge_within`: notify the levels in turn."""
+    """Nobody acknowledged within `acknowledge_within` (or an approval timed out with
+    `on_timeout: escalate`, or a failed step waits for a person): notify level 1 at once,
+    then each next level after its own `wait`."""
 
     acknowledge_within: Duration
     levels: list[EscalationLevel] = Field(min_length=1)

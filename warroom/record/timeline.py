@@ -204,11 +204,15 @@ async def _read_history(client: Client, incident_id: str) -> _Reader:
 async def read_runs(client: Client, runs: list[list[HistoryEvent]]) -> _Reader:
     """The entries and what else the histories of an incident's runs tell, oldest run first."""
     reader = _Reader(client)
+    entries: list[TimelineEntry] = []
     for events in runs:
         reader.next_run()
         for event in events:
             await reader.read(event)
-    reader.entries = reader.release()
+            # Settled entries leave the queue at once: each task event walks the queue, so a
+            # queue of the whole history made reading a long incident quadratic.
+            entries += reader.release(settled_only=True)
+    reader.entries = entries + reader.release()
     return reader
 
 

@@ -12,10 +12,12 @@ from typing import Annotated
 import typer
 
 from warroom.contract.names import InvalidArgument
+from warroom.errors import RunbookError, RunbookProblem
 from warroom.language.loader import find_runbook, load_runbook_file
+from warroom.rehearsal import runner
 from warroom.rehearsal.coverage import coverage
 from warroom.rehearsal.report import coverage_json, coverage_text, rehearsal_json, rehearsal_text
-from warroom.rehearsal.runner import Rehearsal, all_scenarios, rehearse_file, time_skipping_server
+from warroom.rehearsal.runner import Loaded, Rehearsal, all_scenarios, time_skipping_server
 from warroom.rehearsal.scenario import scenarios_of
 
 
@@ -33,14 +35,14 @@ def rehearse(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Rehearse a runbook: run its scenarios end to end in virtual time, check expectations."""
-    plan = _plan(runbook, scenario or [], every)
-    total = sum(len(files) for files in plan.values())
+    loaded = _load(_plan(runbook, scenario or [], every))
+    total = len(loaded)
     typer.echo(
         f"rehearsing {total} scenario{'s' * (total != 1)} on the time-skipping server …", err=True
     )
     # Failures the scenario asked for are in the report; the worker's log lines would repeat them.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
-    results = asyncio.run(_play(plan))
+    results = asyncio.run(_play(loaded))
     by_runbook: dict[str, list[Rehearsal]] = {}
     for done in results:
         by_runbook.setdefault(done.runbook.name, []).append(done)
@@ -83,10 +85,27 @@ def _plan(runbook: str | None, scenarios: list[Path], every: bool) -> dict[Path,
     return {path: files}
 
 
-async def _play(plan: dict[Path, list[Path]]) -> list[Rehearsal]:
+def _load(plan: dict[Path, list[Path]]) -> list[Loaded]:
+    """Every scenario of the plan read and checked against its runbook before anything plays:
+    the problems of all of them at once."""
+    loaded: list[Loaded] = []
+    problems: list[RunbookProblem] = []
+    for runbook, files in plan.items():
+        for file in files:
+            try:
+                loaded.append(Loaded(str(file), *runner.load(file, runbook)))
+            except RunbookError as exc:
+                if not exc.problems:
+                    raise
+                problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        raise RunbookError.of(problems)
+    return loaded
+
+
+async def _play(loaded: list[Loaded]) -> list[Rehearsal]:
     async with time_skipping_server() as env:
         return [
-            await rehearse_file(env, file, runbook)
-            for runbook, files in plan.items()
-            for file in files
+            await runner.rehearse(env, one.runbook, one.scenario, teams=one.teams, name=one.name)
+            for one in loaded
         ]

@@ -41,18 +41,27 @@ def coverage(runbook: Runbook, done: list[Rehearsal]) -> Coverage:
     return cov
 
 
+#: Timeline events of a step that come only after its `when` held: its approval gate opened,
+#: its action started, or its note was written.
+PAST_CONDITION = frozenset({"approval requested", "step started", "note"})
+
+
 def exercised(runbook: Runbook, done: Rehearsal) -> set[str]:
     """The coverage items one rehearsal exercised."""
     seen: set[str] = set()
     called = {c.name for c in done.calls}
+    # A `when` held when the step went past it, even if it never ran (rejected, timed out,
+    # the incident closed while it waited).
+    past_condition = {e.step for e in done.entries if e.event in PAST_CONDITION}
     failed_after_retries = {
         d.step for d in done.state.decisions if d.kind in ("retry", "skip") and not d.refused
     }
     for step, state in zip(runbook.steps, done.state.steps, strict=True):
-        if state.attempts or step.id in called:
+        ran = bool(state.attempts) or step.id in called
+        if ran:
             seen.add(f"step {step.id} ran")
-            if step.when not in (None, True):
-                seen.add(f"{step.id} when true")
+        if step.when not in (None, True) and (ran or step.id in past_condition):
+            seen.add(f"{step.id} when true")
         if state.status == "skipped" and state.decided_by == "condition":
             seen.add(f"{step.id} when false")
         if state.status == "rejected" or (state.decided_by or "").startswith("timeout"):

@@ -18,7 +18,7 @@ def metrics(done: Rehearsal) -> dict[str, Any]:
     return {
         **done.metrics.model_dump(mode="json"),
         "action_attempts": len(done.calls),
-        "decisions_refused": sum(1 for d in done.state.decisions if d.refused),
+        "decisions_refused": done.decisions_refused,
     }
 
 
@@ -44,7 +44,7 @@ def diff(done: Rehearsal) -> str:
 
 
 def rehearsal_text(done: Rehearsal) -> str:
-    refused = sum(1 for d in done.state.decisions if d.refused)
+    refused = done.decisions_refused
     lines = [
         verdict(done),
         *([diff(done)] if done.mismatches else []),

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from temporalio.client import (
     WorkflowHandle,
@@ -75,6 +76,11 @@ from workflows.incident import IncidentWorkflow
 ACCEPTED = WorkflowUpdateStage.ACCEPTED
 #: Who the rehearsal itself is, when it has to abort an incident left open.
 REHEARSAL = "rehearsal"
+#: The most virtual time one call lets the test server skip. The server answers a sleep only
+#: once it has skipped all of it, running every timer and action that falls due; a call that
+#: outlasts the connection's limit (about 30 s here) is cut off ("cancelled ... try again"),
+#: as a 3-day gap at a 1-minute cadence was. An hour holds at most 60 status updates.
+SLEEP_CHUNK = timedelta(hours=1)
 
 
 @dataclass
@@ -85,6 +91,8 @@ class Delivered:
     what: str
     refused: str | None = None
     event: PersonEvent | None = None
+    #: When it reached the workflow (virtual time).
+    sent_at: datetime | None = None
 
 
 @dataclass
@@ -108,6 +116,13 @@ class Rehearsal:
     def passed(self) -> bool:
         return not self.mismatches
 
+    @property
+    def decisions_refused(self) -> int:
+        """Decisions the workflow refused: those it recorded (signals), and the scenario's own,
+        whose updates its validators refused (a refused update leaves no trace in history)."""
+        recorded = sum(1 for d in self.state.decisions if d.refused)
+        return recorded + sum(1 for d in self.delivered if d.event and d.refused)
+
 
 @asynccontextmanager
 async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
@@ -129,6 +144,15 @@ def _quiet_runtime() -> Runtime:
     warns about on stdout, which would break `--json`."""
     errors_only = TelemetryFilter(core_level="ERROR", other_level="ERROR")
     return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=errors_only)))
+
+
+class Loaded(NamedTuple):
+    """A scenario file read and checked against its runbook, ready to play."""
+
+    name: str
+    runbook: Runbook
+    teams: Teams | None
+    scenario: Scenario
 
 
 def load(scenario_path: Path, runbook_ref: str | Path) -> tuple[Runbook, Teams | None, Scenario]:
@@ -169,7 +193,7 @@ async def rehearse(
         scenario=name,
         runbook=runbook,
         state=state,
-        entries=told.entries,
+        entries=with_refusals(told.entries, play.delivered, play.opened),
         metrics=of_story(told),
         calls=book.calls,
         delivered=play.delivered,
@@ -254,20 +278,23 @@ class _Play:
         now = await self.env.get_current_time()
         gap = self.opened + at - now
         if gap > timedelta() and not (only_if_open and await self._closed()):
-            await self.env.sleep(gap)
+            while gap > timedelta():  # in chunks: see SLEEP_CHUNK
+                step = min(gap, SLEEP_CHUNK)
+                await self.env.sleep(step)
+                gap -= step
 
     async def _closed(self) -> bool:
         assert self.handle is not None
         return (await self.handle.describe()).close_time is not None
 
     async def _decide(self, event: PersonEvent) -> Delivered:
-        deadline = await self.env.get_current_time() + decisions.DECISION_WINDOW
-        decision = _decision(event, deadline)
+        now = await self.env.get_current_time()
+        decision = _decision(event, now + decisions.DECISION_WINDOW)
         refused = await self._send(
             event.kind, decision, unlocked=event.kind in ("abort", "resolve")
         )
         what = f"{event.kind} {event.step or ''} by {event.by}".replace("  ", " ")
-        return Delivered(event.at, what, refused, event)
+        return Delivered(event.at, what, refused, event, sent_at=now)
 
     async def _send(
         self, kind: decisions.Kind, decision: HumanDecision, *, unlocked: bool
@@ -313,6 +340,36 @@ class _Play:
             return Delivered(event.at, f"alert {alert.status}", "the incident is closed")
         await self.handle.signal(IncidentWorkflow.alert, alert)
         return Delivered(event.at, f"alert {alert.fingerprint} {alert.status}")
+
+
+def with_refusals(
+    entries: list[TimelineEntry], delivered: list[Delivered], opened: datetime
+) -> list[TimelineEntry]:
+    """The timeline with the scenario's refused decisions in their place: the workflow records
+    a refused signal, but an update its validator refused leaves nothing in the history (the
+    caller was told), and a rehearsal's decisions go as updates."""
+    merged = list(entries)
+    declared = entries[0].time - timedelta(seconds=entries[0].elapsed) if entries else opened
+    for d in delivered:
+        if d.event is None or d.refused is None:
+            continue
+        time = d.sent_at or opened + d.at
+        at = next((i for i, e in enumerate(merged) if e.time > time), len(merged))
+        merged.insert(
+            at,
+            TimelineEntry(
+                time=time,
+                elapsed=(time - declared).total_seconds(),
+                event=f"{d.event.kind} refused",
+                step=d.event.step,
+                phase=merged[at - 1].phase if at else None,
+                actor=d.event.by,
+                source="person",
+                detail=d.refused,
+                run=merged[at - 1].run if at else 1,
+            ),
+        )
+    return merged
 
 
 def _waiting(state: IncidentState) -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from activities.boundary import ACTION_RESULTS
 from warroom.contract.models import DecisionKind, PersonName, Role, StepStatus
 from warroom.language.checks import Finding, did_you_mean
-from warroom.language.durations import Duration, parse_duration
+from warroom.language.durations import Duration, format_duration, parse_duration
 from warroom.language.loader import parse_document, read_limited
 from warroom.language.runbook import Runbook, Severity
 from warroom.rehearsal.answers import result_of
@@ -26,6 +26,11 @@ from warroom.rehearsal.answers import result_of
 SCENARIOS_DIR = "scenarios"
 #: How long a rehearsal plays after the last event when the scenario does not say (`until`).
 DEFAULT_TAIL = timedelta(hours=1)
+#: Most status updates one rehearsal may play: each is a timer, a workflow task and an action
+#: call on the time-skipping server, and the whole history is read back at the end; 4,320 (3
+#: days at a 1-minute cadence) took about 70 s on the 2-core development machine. Every
+#: cadence of 15 minutes or more fits the longest scenario (30 days) under it.
+MAX_UPDATES = 5_000
 
 
 def _offset(value: Any) -> Any:
@@ -146,6 +151,10 @@ class PersonEvent(_Strict):
         return self.approve or self.reject or self.retry or self.skip
 
 
+#: The decisions that name a step.
+STEP_DECISIONS = ("approve", "reject", "retry", "skip")
+
+
 class StepExpectation(_Strict):
     status: StepStatus | None = None
     attempts: int | None = None
@@ -195,9 +204,14 @@ class Scenario(_Strict):
 
 
 def load_scenario(path: Path, runbook: Runbook) -> Scenario:
-    """Read and check one scenario file against its runbook (RunbookError, file:line:col)."""
+    """Read and check one scenario file against its runbook (RunbookError, file:line:col):
+    every mistake at once, the schema's and the references to the runbook alike."""
     return parse_document(
-        read_limited(path), str(path), Scenario, lambda s: scenario_findings(s, runbook)
+        read_limited(path),
+        str(path),
+        Scenario,
+        check_data=lambda data: scenario_findings(data, runbook),
+        check=lambda scenario: too_long(scenario, runbook),
     )
 
 
@@ -229,10 +243,15 @@ def action_targets(runbook: Runbook) -> dict[str, str]:
     return targets
 
 
-def scenario_findings(scenario: Scenario, runbook: Runbook) -> Iterator[Finding]:
+def scenario_findings(data: Any, runbook: Runbook) -> Iterator[Finding]:
+    """What a scenario says of the runbook that the runbook does not have: action calls,
+    steps and params it names. Read from the raw document, so that the findings come with
+    the schema's own (a misspelt key elsewhere hides none of them)."""
+    if not isinstance(data, dict):
+        return
     steps = {s.id: s for s in runbook.steps}
     targets = action_targets(runbook)
-    for name, answers in scenario.actions.items():
+    for name, answers in _mapping(data.get("actions")).items():
         if name not in targets:
             known = ", ".join(targets)
             yield Finding(
@@ -242,21 +261,92 @@ def scenario_findings(scenario: Scenario, runbook: Runbook) -> Iterator[Finding]
                 at_key=True,
             )
             continue
-        for i, answer in enumerate(answers):
+        for i, raw in enumerate(answers if isinstance(answers, list) else []):
+            try:
+                answer = Answer.model_validate(raw)
+            except ValidationError:
+                continue  # the schema says why
             yield from _answer_findings(("actions", name, i), targets[name], answer)
-    for i, event in enumerate(scenario.people):
-        if event.step is not None and event.step not in steps:
-            yield _unknown_step(("people", i, event.kind), event.step, steps)
-    for name in scenario.expect.steps:
+    people = data.get("people")
+    for i, event in enumerate(people if isinstance(people, list) else []):
+        for kind in STEP_DECISIONS:
+            step = _mapping(event).get(kind)
+            if isinstance(step, str) and step not in steps:
+                yield _unknown_step(("people", i, kind), step, steps)
+    expect = _mapping(data.get("expect"))
+    for name in _mapping(expect.get("steps")):
         if name not in steps:
-            yield _unknown_step(("expect", "steps", name), name, steps, at_key=True)
-    for i, name in enumerate(scenario.expect.not_run):
-        if name not in targets:
+            yield _unknown_step(("expect", "steps", name), str(name), steps, at_key=True)
+    not_run = expect.get("not_run")
+    for i, name in enumerate(not_run if isinstance(not_run, list) else []):
+        if isinstance(name, str) and name not in targets:
             yield _unknown_step(("expect", "not_run", i), name, steps)
-    if scenario.declare and scenario.declare.params:
-        unknown = [p for p in scenario.declare.params if p not in runbook.params]
-        for p in unknown:
-            yield Finding(("declare", "params", p), f"runbook has no param {p!r}", at_key=True)
+    runbook_params = list(runbook.params)
+    for p in _mapping(_mapping(data.get("declare")).get("params")):
+        if p not in runbook.params:
+            declared = ", ".join(runbook_params) or "none"
+            yield Finding(
+                ("declare", "params", p),
+                f"runbook has no param {p!r}{did_you_mean(str(p), runbook_params)} "
+                f"(its params: {declared})",
+                at_key=True,
+            )
+
+
+def too_long(scenario: Scenario, runbook: Runbook) -> Iterator[Finding]:
+    """A scenario whose incident would post more than MAX_UPDATES status updates while it
+    plays (open until `until`, its last event plus an hour, or a `resolve` / `abort`),
+    refused before anything starts."""
+    updates, end, cadences = updates_played(scenario, runbook)
+    if updates <= MAX_UPDATES:
+        return
+    times = [("people", i, e.at) for i, e in enumerate(scenario.people)]
+    times += [("alerts", i, a.at) for i, a in enumerate(scenario.alerts)]
+    if scenario.until is not None:
+        loc: tuple[str | int, ...] = ("until",)
+    elif times:
+        key, i, _ = max(times, key=lambda t: t[2])
+        loc = (key, i, "at")
+    else:
+        loc = ()
+    at = ", ".join(f"{sev} every {format_duration(c)}" for sev, c in cadences.items())
+    yield Finding(
+        loc,
+        f"the incident would post about {updates:,} status updates in the "
+        f"{format_duration(end)} this scenario plays ({at}); a rehearsal plays at most "
+        f"{MAX_UPDATES:,}: end it sooner (until:, its last event, a resolve), or rehearse a "
+        "runbook with a longer cadence",
+        at_key=loc == ("until",),
+    )
+
+
+def updates_played(
+    scenario: Scenario, runbook: Runbook
+) -> tuple[int, timedelta, dict[Severity, timedelta]]:
+    """How many cadence status updates the incident posts at most while the scenario plays,
+    for how long it plays, and the cadences it goes through (severity changes included)."""
+    end = scenario.horizon()
+    closing = [e.at for e in scenario.people if (e.resolve or e.abort) and not e.refused]
+    end = min([end, *closing])
+    if scenario.declare is not None:
+        severity = scenario.declare.severity or runbook.severity
+    else:
+        severity = runbook.severity_for(scenario.alert.labels if scenario.alert else {})
+    changes = sorted(
+        (e.at, e.severity) for e in scenario.people if e.severity and not e.refused and e.at < end
+    )
+    updates, since, cadences = 0.0, timedelta(), {}
+    for at, then in [*changes, (end, None)]:
+        cadence = runbook.cadence.get(severity)
+        if cadence:
+            updates += (at - since) / cadence
+            cadences[severity] = cadence
+        since, severity = at, then or severity
+    return int(updates), end, cadences
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _unknown_step(

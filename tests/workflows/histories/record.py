@@ -30,7 +30,7 @@ from warroom.contract.models import Acknowledge, Alert, Assign, Decision, Note, 
 from warroom.entry.demo_service import CheckoutService
 from warroom.incidents import decisions, views
 from warroom.incidents.declare import declare
-from warroom.language.loader import load_runbook
+from warroom.language.loader import load_runbook, parse_runbook
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 
@@ -125,6 +125,46 @@ async def record_lifecycle() -> None:
         save("lifecycle", history)
 
 
+ESCALATION = """\
+name: escalation
+title: Nobody acknowledges
+severity: SEV3
+escalation:
+  acknowledge_within: 1s
+  levels:
+    - {wait: 2s, notify: [{action: webhook.post, with: {url: "{{ secret.STATUS_WEBHOOK }}"}}]}
+    - {wait: 3s, notify: [{action: webhook.post, with: {url: "{{ secret.STATUS_WEBHOOK }}"}}]}
+steps:
+  - id: fix
+    phase: mitigate
+    approval: {approvers: [alice]}
+    action: note
+    with: {text: fixed}
+"""
+
+
+async def record_escalation(name: str) -> None:
+    """Two escalation levels reached, then the approval: the waits between levels (patch
+    `escalation-wait-before-level`: before it, level 2 came the first level's `wait` after
+    level 1; with it, its own). Saved as `name`.json, whatever the GENERATION."""
+    async with recording() as env:
+        runbook = parse_runbook(ESCALATION)
+        incident_id = await declare(
+            env.client, runbook, "recorded", declared_by="recorder", incident_id=f"inc-{name}"
+        )
+        handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        while len((await views.status(env.client, incident_id)).escalations) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        await handle.signal(IncidentWorkflow.approve, Decision(step="fix", by="alice"))
+        await handle.result()
+        history = await handle.fetch_history()
+        (HERE / f"{name}.json").write_text(history.to_json())
+        print(f"saved {name}.json ({len(history.events)} events)")
+
+
 if __name__ == "__main__":
     for kind in sys.argv[1:] or ["approve", "reject", "approve-after-refusals", "lifecycle"]:
-        asyncio.run(record_lifecycle() if kind == "lifecycle" else record(kind))
+        if kind.startswith("escalation"):  # `record escalation-NAME`: saved as that name
+            asyncio.run(record_escalation(kind))
+        else:
+            asyncio.run(record_lifecycle() if kind == "lifecycle" else record(kind))
