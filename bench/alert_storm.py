@@ -298,7 +298,7 @@ async def main(
 
         # Check: exactly one incident per group, every distinct alert counted once.
         async with build_worker(env.client, tq):
-            ids = {incident_id_for("storm", "alertmanager", k): v for k, v in expected.items()}
+            ids = {incident_id_for("alertmanager", k): v for k, v in expected.items()}
             deadline = time.monotonic() + 120
             while True:
                 states = await asyncio.gather(*(views.status(env.client, i) for i in ids))

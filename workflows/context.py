@@ -45,6 +45,15 @@ PATCH_TIMELINE = "timeline-records"
 PATCH_POSTMORTEM = "postmortem-draft"
 #: The commander as a search attribute (IncidentCommander), for lists of incidents.
 PATCH_COMMANDER = "commander-attribute"
+#: The alert budget: every alert counted, only the first and latest keep their labels, the
+#: rest summarised with a timeline record (workflows/alerts.py).
+PATCH_ALERT_BUDGET = "alert-budget"
+#: "Mitigated" only once a mitigate step succeeded (not when mitigation was skipped).
+PATCH_MITIGATION_RAN = "mitigated-after-mitigation"
+#: A notification step whose secret is unset is skipped with a warning instead of pausing.
+PATCH_UNSET_TARGET = "unset-notification-skipped"
+#: Lines of "what happened since the last status update" kept (an update quotes the last ten).
+SINCE_UPDATE_KEPT = 50
 
 
 def retry_policy(spec: RetrySpec) -> RetryPolicy:
@@ -97,6 +106,11 @@ class IncidentContext:
         self.abort: Abort | None = carried.abort if carried else None
         self.resolve: Resolve | None = carried.resolve if carried else None
         self.seen_alerts: set[tuple[str, str, str]] = set(carried.seen_alerts) if carried else set()
+        #: Every tracked alert's last state (workflows/alerts.py); None while this run keeps
+        #: every alert whole, as runs before the alert budget did.
+        self.alert_ledger: dict[str, str] | None = (
+            dict(carried.alert_ledger) if carried and carried.alert_ledger is not None else None
+        )
         self.next_update_at: datetime | None = carried.next_update_at if carried else None
         self.since_update: list[str] = list(carried.since_update) if carried else []
         self.params: dict[str, Any] = dict(inp.params)
@@ -111,6 +125,7 @@ class IncidentContext:
         #: the timeline knows that a signal without a refusal record was applied).
         self.tells = workflow.patched(PATCH_TIMELINE)
         self.lists_commander = workflow.patched(PATCH_COMMANDER)
+        self.budgets_alerts = workflow.patched(PATCH_ALERT_BUDGET)
 
     # ---- steps ------------------------------------------------------------------------
 
@@ -139,7 +154,7 @@ class IncidentContext:
         steps = {
             s.id: {"status": s.status, **self.outputs.get(s.id, {})}
             for s in self.state.steps
-            if s.status in ("succeeded", "skipped", "failed")
+            if s.status in ("succeeded", "skipped", "failed", "compensated")
         }
         alert = self.state.alerts[0].model_dump(mode="json") if self.state.alerts else {}
         return {"incident": incident, "params": dict(self.params), "steps": steps, "alert": alert}
@@ -241,6 +256,7 @@ class IncidentContext:
             abort=self.abort,
             resolve=self.resolve,
             seen_alerts=sorted(self.seen_alerts),
+            alert_ledger=self.alert_ledger,
             next_update_at=next_update_at,
-            since_update=self.since_update,
+            since_update=self.since_update[-SINCE_UPDATE_KEPT:],
         )

@@ -80,7 +80,10 @@ class Decisions:
         state = inc.find_step(decision.step)
         if state is None:
             return self._no_such_step(decision.step)
-        if not state.approvers:
+        # Who may decide: the gate's approvers as declared (the state lists them without the
+        # declarer, who may reject but never counts toward an approval).
+        approvers = inc.input.approvers_of(decision.step)
+        if not approvers:
             return f"step {decision.step!r} needs no approval"
         if decision.step in inc.rejections:
             earlier = inc.rejections[decision.step]
@@ -88,10 +91,10 @@ class Decisions:
         if inc.quorum(decision.step, state) and state.status != "awaiting_approval":
             names = ", ".join(d.by for d in inc.approvals[decision.step])
             return f"step {decision.step!r} was already approved by {names}"
-        if not approver_allowed(state.approvers, decision.by):
+        if not approver_allowed(approvers, decision.by):
             return (
                 f"{decision.by} is not an approver of step {decision.step!r} "
-                f"(approvers: {', '.join(state.approvers)})"
+                f"(approvers: {', '.join(state.approvers) or 'nobody but the declarer'})"
             )
         if state.status != "awaiting_approval":
             return f"step {decision.step!r} is not waiting for approval (it is {state.status})"

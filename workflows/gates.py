@@ -18,6 +18,13 @@ from workflows.cadence import Cadence
 from workflows.context import IncidentContext, failure_message, retry_policy
 
 
+def who_may_approve(state: StepState) -> str:
+    """The gate's approvers as people read them (the state lists them without the declarer)."""
+    if state.approvers == ["*"]:
+        return "anyone but the declarer"
+    return ", ".join(state.approvers) or "nobody (only the declarer is listed, who never counts)"
+
+
 class Gates:
     """Approval gates, paused steps, and the end of an incident asked for by a person."""
 
@@ -34,7 +41,7 @@ class Gates:
         inc.tell(
             "approval requested",
             step=step.id,
-            detail=f"{approval.min_approvals} of {', '.join(state.approvers)}{within}",
+            detail=f"{approval.min_approvals} of {who_may_approve(state)}{within}",
         )
 
         def decided() -> bool:
@@ -146,6 +153,7 @@ class Gates:
                     retry_policy=retry_policy(step.retry),
                     summary=f"compensate {step.id}",
                 )
+                state.status = "compensated"
                 inc.record("compensated", step=step.id, detail=undo.action)
             except ActivityError as err:
                 # Undoing is best effort: say it failed and go on with the others.

@@ -36,10 +36,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.cadence import Cadence
     from workflows.context import (
         CONTINUE_AFTER_EVENTS,
+        PATCH_ALERT_BUDGET,
         PATCH_COMMANDER,
         PATCH_MITIGATED,
+        PATCH_MITIGATION_RAN,
         PATCH_POSTMORTEM,
         PATCH_TIMELINE,
+        PATCH_UNSET_TARGET,
         ContinueAsNew,
         IncidentContext,
     )
@@ -52,11 +55,14 @@ __all__ = [
     "ARCHIVE_ACTIVITY",
     "CONTINUE_AFTER_EVENTS",
     "HEARTBEATING",
+    "PATCH_ALERT_BUDGET",
     "PATCH_ARCHIVE",
     "PATCH_COMMANDER",
     "PATCH_MITIGATED",
+    "PATCH_MITIGATION_RAN",
     "PATCH_POSTMORTEM",
     "PATCH_TIMELINE",
+    "PATCH_UNSET_TARGET",
     "POSTMORTEM_ACTIVITY",
     "IncidentWorkflow",
 ]
@@ -166,8 +172,14 @@ class IncidentWorkflow:
             lambda: workflow.all_handlers_finished() and incident.in_flight == 0
         )
         interval = incident.runbook.cadence.get(incident.state.severity) or timedelta(hours=1)
-        carried = incident.carried(incident.next_update_at or workflow.now() + interval)
-        workflow.continue_as_new(incident.input.model_copy(update={"carried": carried}))
+        next_update_at = incident.next_update_at or workflow.now() + interval
+        workflow.continue_as_new(
+            self._alerts.fit(
+                lambda: incident.input.model_copy(
+                    update={"carried": incident.carried(next_update_at)}
+                )
+            )
+        )
 
     # ---- human decisions ---------------------------------------------------------------
     # Each decision comes as a signal (fire-and-forget, for the plain Temporal CLI) or as a

@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from warroom.contract.models import ActionInput, StepState
+from warroom.errors import SecretMissing
 from warroom.expressions.dataflow import INPUT_LIMIT, evaluate_when, render_text, size_of
 from warroom.language.durations import parse_duration
 from warroom.language.runbook import Goto, RetrySpec, Step
@@ -25,7 +26,14 @@ from warroom.language.workflow_actions import (
     NoteParams,
     WaitParams,
 )
-from workflows.context import PATCH_MITIGATED, IncidentContext, failure_message, retry_policy
+from workflows.context import (
+    PATCH_MITIGATED,
+    PATCH_MITIGATION_RAN,
+    PATCH_UNSET_TARGET,
+    IncidentContext,
+    failure_message,
+    retry_policy,
+)
 from workflows.gates import Gates
 
 #: Action kinds that run long and heartbeat (a worker that dies mid-wait is noticed within
@@ -37,6 +45,11 @@ HEARTBEATING: dict[str, timedelta] = {
     "exec": timedelta(minutes=5),
 }
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+#: Action kinds that notify people (the kinds a status update or escalation may use, and
+#: paging and status pages): a step of one whose secret is unset is skipped with a warning.
+NOTIFICATION_ACTIONS = frozenset(
+    {"webhook.post", "slack.post", "email.send", "pagerduty.event", "statuspage.update"}
+)
 KILL_GRACE = timedelta(seconds=30)
 
 
@@ -165,6 +178,16 @@ class Steps:
             result = await running
         except ActivityError as err:
             state.attempts += attempts(err, step.retry)
+            if self._unset_target(step, err):
+                inc.finish_step(
+                    state, "skipped", decided_by="secret unset", error=failure_message(err)
+                )
+                inc.record(
+                    "skipped (secret unset)",
+                    step=step.id,
+                    detail=f"warning: nothing sent: {failure_message(err)}",
+                )
+                return None
             return failure_message(err)
         state.attempts += int(result.get("attempt", 1))
         inc.finish_step(state, "succeeded")
@@ -199,6 +222,17 @@ class Steps:
         inc.finish_step(state, "succeeded")
         return None
 
+    def _unset_target(self, step: Step, err: ActivityError) -> bool:
+        """A notification step whose secret (its URL, key or token) is unset on the worker:
+        nothing to send it to, which is no reason to stop the incident."""
+        cause = err.cause
+        return (
+            step.action in NOTIFICATION_ACTIONS
+            and isinstance(cause, ApplicationError)
+            and cause.type == SecretMissing.type_name
+            and workflow.patched(PATCH_UNSET_TARGET)
+        )
+
     def _idempotency_key(self, step_id: str, runs: int) -> str:
         key = f"{self.incident.state.incident_id}:{step_id}"
         return f"{key}:{runs + 1}" if runs else key
@@ -221,7 +255,16 @@ class Steps:
         """Past the mitigate steps: the incident is mitigated (time to mitigate)."""
         inc = self.incident
         milestones = inc.state.milestones
-        ran_mitigation = any(s.phase == "mitigate" for s in inc.runbook.steps[:index])
+        passed = inc.runbook.steps[:index]
+        ran_mitigation = any(s.phase == "mitigate" for s in passed)
+        if (
+            ran_mitigation
+            and not any(s.phase == "mitigate" and s.status == "succeeded" for s in inc.state.steps)
+            and workflow.patched(PATCH_MITIGATION_RAN)
+        ):
+            # Every mitigate step was skipped (a condition, resolved alerts) or failed and
+            # let go: nothing mitigated the incident (it counts as mitigated once resolved).
+            return
         if milestones.mitigated is None and ran_mitigation and workflow.patched(PATCH_MITIGATED):
             milestones.mitigated = workflow.now()
             inc.since_update.append("mitigated")

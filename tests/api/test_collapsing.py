@@ -25,14 +25,15 @@ async def test_a_notification_is_one_signal_and_a_repeat_within_the_ttl_calls_no
     assert await signals_in(api.client, incident_id) == 1  # both alerts in one signal-with-start
 
     again = await api.post("/v1/alerts/alertmanager", am(key, alerts=2))
-    assert again.json() == {**first.json(), "outcome": "joined"}
+    assert again.json() == {**first.json(), "outcome": "joined", "signals": 0}
     assert await signals_in(api.client, incident_id) == 1  # answered from memory: no Temporal call
     assert collapsed((await api.get("/metrics")).text) == 2
 
     # A new alert of the group: only it is sent (one signal), the other one is remembered.
     grown = am(key, alerts=2)
     grown["alerts"][1]["fingerprint"] = "new-one"
-    assert (await api.post("/v1/alerts/alertmanager", grown)).json()["outcome"] == "joined"
+    answer = (await api.post("/v1/alerts/alertmanager", grown)).json()
+    assert (answer["outcome"], answer["signals"]) == ("joined", 1)
     assert await signals_in(api.client, incident_id) == 2
     state = await wait_state(api, incident_id, lambda s: s.alerts_received == 3)
     assert state.alerts_duplicate == 0 and len(state.alerts) == 3

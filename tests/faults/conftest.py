@@ -283,7 +283,7 @@ async def incident_states(
     """Each group's incident once it shows every alert the storm posted (a live worker is
     needed to answer the query), by group key."""
     expected = storm.expected()
-    ids = {key: incident_id_for("storm", "alertmanager", key) for key in expected}
+    ids = {key: incident_id_for("alertmanager", key) for key in expected}
     deadline = time.monotonic() + bound
     while True:
         states = {key: await views.status(client, ids[key]) for key in expected}
@@ -298,9 +298,9 @@ async def assert_every_alert_counted_once(client: Client, task_queue: str, storm
     """Exactly one incident per group; each holds exactly its group's alerts, each counted once."""
     states = await incident_states(client, storm)
     runs = Counter([wf.id async for wf in client.list_workflows(f"TaskQueue = '{task_queue}'")])
-    assert sorted(runs) == sorted(
-        incident_id_for("storm", "alertmanager", k) for k in storm.expected()
-    ), runs
+    assert sorted(runs) == sorted(incident_id_for("alertmanager", k) for k in storm.expected()), (
+        runs
+    )
     assert set(runs.values()) == {1}, runs  # one run per group: no second incident opened
     for key, fingerprints in storm.expected().items():
         state = states[key]

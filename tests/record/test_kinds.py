@@ -10,10 +10,17 @@ from datetime import UTC, datetime
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fakehttp import FakeHttp, Recorded, Reply
-from tests.workflows.test_incident import abort_and_finish, finish, runbook, start, wait_for
+from tests.workflows.test_incident import (
+    abort_and_finish,
+    finish,
+    runbook,
+    start,
+    step,
+    wait_for,
+)
 from warroom.contract.models import Decision
 from warroom.record.metrics import metrics
-from warroom.record.timeline import TimelineEntry, timeline
+from warroom.record.timeline import TimelineEntry, recorded_state, story, timeline
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 
@@ -56,8 +63,12 @@ async def test_skipped_by_condition_compensated_and_a_failed_status_update(
         await handle.signal(
             IncidentWorkflow.reject, Decision(step="rollback", by="alice", comment="too risky")
         )
-        await finish(handle)
+        result = await finish(handle)
         entries = await timeline(time_env.client, handle.id)
+        recorded = recorded_state(await story(time_env.client, handle.id))
+    # Undone, and said so: in the state, and in the state the history tells.
+    assert step(result, "drain").status == "compensated"
+    assert step(recorded, "drain").status == "compensated"
     events = told(entries)
     assert ("skipped (condition)", "page-dba", None) in events
     skipped = next(e for e in entries if e.event == "skipped (condition)")

@@ -55,7 +55,41 @@ def test_metrics_are_exact():
     assert (m.updates_sent, m.updates_late, m.updates_failed) == (4, 2, 1)
     assert m.alerts_received == 2
     assert (m.retries, m.retried_by_hand) == (2 + 1 + 1, 1)  # attempts beyond the first + by hand
-    assert m.failed_steps == ["rollback"]
+    assert m.failed_steps == []  # rollback failed, then succeeded when retried by hand
+
+
+def test_failed_steps_are_those_whose_last_outcome_is_a_failure():
+    m = metrics(
+        [
+            at(0, "declared"),
+            at(1, "step failed", step="rollback", error="boom"),
+            at(2, "retried", source="person", step="rollback"),
+            at(3, "step succeeded", step="rollback"),
+            at(4, "step failed", step="drain", error="boom"),
+            at(5, "skipped", source="person", step="drain"),  # given up on: it failed
+            at(6, "step timed out", step="verify", error="slow"),
+            at(7, "step failed", step="announce", error="warroom.SecretMissing: ..."),
+            at(7, "skipped (secret unset)", step="announce"),  # a warning, not a failure
+            at(8, "closed: aborted"),
+        ]
+    )
+    assert m.failed_steps == ["drain", "verify"]
+
+
+def test_an_open_incident_waits_on_people_up_to_the_clock():
+    """Shown while the gate still waits: the wait counts to now, not to the last entry."""
+    start = datetime.now(UTC) - timedelta(minutes=6)
+    entries = [
+        TimelineEntry(time=start, event="declared"),
+        TimelineEntry(time=start, event="state", detail="status → awaiting_approval"),
+        TimelineEntry(time=start + timedelta(minutes=1), event="status update posted"),
+    ]
+    before = datetime.now(UTC)
+    m = metrics(entries)
+    assert m.waiting_on_people >= (before - start).total_seconds() >= 6 * 60
+    # Once it ended, the wait stops at its end.
+    ended = [*entries, TimelineEntry(time=start + timedelta(minutes=2), event="terminated")]
+    assert metrics(ended).waiting_on_people == 2 * 60
 
 
 def test_an_open_wait_counts_up_to_now_and_unreached_milestones_are_none():

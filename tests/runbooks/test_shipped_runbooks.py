@@ -4,10 +4,12 @@ Prometheus, Slack, PagerDuty and Statuspage, a `kubectl` on the worker's PATH, a
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,10 +25,17 @@ from tests.runbooks.world import (
     vector,
 )
 from tests.workflows.test_incident import Handle, finish, paths, start, step, wait_for, worker
+from warroom.access.tokens import Tokens
+from warroom.api.app import Temporal
+from warroom.api.server import running
 from warroom.contract.models import Decision, IncidentState
+from warroom.entry.devstack import free_port
+from warroom.entry.web import web_app
+from warroom.language.catalogue import Catalogue
 from warroom.language.loader import SHIPPED_RUNBOOKS, load_runbook
 from warroom.language.workflow_actions import WORKFLOW_ACTIONS
 from warroom.record.timeline import timeline
+from worker import build_worker
 from workflows.incident import IncidentWorkflow
 
 #: Secrets that are base URLs: NAME → FAKE/name.
@@ -314,16 +323,68 @@ async def test_search_empty_when_search_answers_pages_nobody(
 
 
 async def test_general(time_env: WorkflowEnvironment, task_queue: str, world: FakeHttp):
-    handle, result = await play(time_env, task_queue, "general", {"all-clear": "dana"})
+    approvers = {"mitigated": "dana", "all-clear": "dana"}
+    handle, result = await play(time_env, task_queue, "general", approvers)
 
     assert result.status == "resolved"
     announce, all_clear = chat(world)[:2]
     assert "SEV3 declared by tester: test incident" in announce and handle.id in announce
     assert all_clear.startswith("All clear: test incident")
     assert step(result, "all-clear").decided_by == "dana"
+    assert step(result, "mitigated").decided_by == "dana" and result.milestones.mitigated
     assert paths(world) == ["POST /status_webhook"] * len(paths(world))
-    notes = [e.detail for e in await timeline(time_env.client, handle.id) if e.event == "note"]
-    assert len(notes) == 1 and notes[0].startswith("No automated mitigation for this incident")
+    entries = await timeline(time_env.client, handle.id)
+    notes = [e.detail for e in entries if e.event == "note"]
+    assert len(notes) == 2 and notes[0].startswith("No automated mitigation for this incident")
+    # The phase follows what people confirm: triage, mitigate (until `mitigated`), verify.
+    phases = [e.detail for e in entries if e.event == "state" and "phase" in e.detail]
+    assert [p.split("phase → ")[1].split(",")[0] for p in phases] == [
+        "triage",
+        "mitigate",
+        "verify",
+    ]
+
+
+async def test_general_opened_by_an_alert_on_a_fresh_install(
+    dev_env: WorkflowEnvironment, task_queue: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The fallback works out of the box: an alert that no shipped runbook matches, on a worker
+    without STATUS_WEBHOOK. The incident names the alert's service, is not said to be declared
+    by hand, skips the chat posts with a warning instead of pausing, and moves through phases."""
+    monkeypatch.delenv("WARROOM_SECRET_STATUS_WEBHOOK", raising=False)
+    monkeypatch.setenv("WARROOM_TASK_QUEUE", task_queue)
+    app = web_app(Catalogue.load(), Temporal(dev_env.client), tokens=Tokens({}))
+    alert = {"title": "Disk full on db-7", "dedup_key": uuid.uuid4().hex, "service": "billing"}
+    async with (
+        build_worker(dev_env.client, task_queue),
+        running(app, "127.0.0.1", free_port()) as url,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
+        answer = await http.post(f"{url}/v1/alerts", json=alert)
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["runbook"], answer.json()["outcome"]) == ("general", "opened")
+        handle = dev_env.client.get_workflow_handle_for(
+            IncidentWorkflow.run, answer.json()["incident_id"]
+        )
+        state = await wait_for(handle, lambda s: s.is_closed or bool(s.pending_approvals), "gate")
+        assert (state.status, state.phase) == ("awaiting_approval", "mitigate")
+        assert "by hand" not in state.title and state.service == "billing"
+        assert (step(state, "announce").status, step(state, "announce").decided_by) == (
+            "skipped",
+            "secret unset",
+        )
+        for gate in ("mitigated", "all-clear"):
+            await handle.execute_update(
+                IncidentWorkflow.approve_step, Decision(step=gate, by="carol")
+            )
+        result = await finish(handle)
+        entries = await timeline(dev_env.client, handle.id)
+    assert result.status == "resolved" and result.milestones.mitigated is not None
+    assert step(result, "all-clear").status == "skipped"  # nowhere to post it: a warning
+    warnings = [e for e in entries if e.event == "skipped (secret unset)"]
+    assert [w.step for w in warnings] == ["announce", "all-clear"]
+    assert all("STATUS_WEBHOOK" in w.detail for w in warnings)
+    assert "paused" not in {e.detail.removeprefix("status → ") for e in entries}
 
 
 def test_shipped_runbooks_are_where_the_loader_looks():

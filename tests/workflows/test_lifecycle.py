@@ -31,6 +31,7 @@ from warroom.contract.models import (
     Note,
     SetSeverity,
 )
+from warroom.record.metrics import metrics
 from warroom.record.timeline import timeline
 from workflows.incident import CONTINUE_AFTER_EVENTS, IncidentWorkflow
 
@@ -79,6 +80,7 @@ async def test_a_quorum_needs_distinct_people_and_never_the_declarer(
         second = await approve(handle, "rollback", "bob")
         assert second.status in ("running", "succeeded") and second.approved_by == ["alice", "bob"]
         result = await finish(handle)
+        entries = await timeline(time_env.client, handle.id)
     assert result.status == "resolved"
     assert len(fake_http.calls("POST", "/rollback")) == 1
     assert step(result, "rollback").decided_by == "alice, bob"
@@ -86,9 +88,14 @@ async def test_a_quorum_needs_distinct_people_and_never_the_declarer(
         (
             "approve",
             "carol",
-            "carol is not an approver of step 'rollback' (approvers: alice, bob, tester)",
+            "carol is not an approver of step 'rollback' (approvers: alice, bob)",
         )
     ]
+    # Who may approve never lists the declarer (tester), who never counts: not in the state,
+    # not in the timeline's prompt.
+    assert step(result, "rollback").approvers == ["alice", "bob"]
+    requested = [e.detail for e in entries if e.event == "approval requested"]
+    assert requested == ["2 of alice, bob"]
 
 
 async def test_an_early_approval_is_refused_and_recorded(
@@ -297,6 +304,9 @@ async def test_alerts_join_once_each_and_resolving_them_skips_mitigation(
     # fp1, fp1 again (the same notification), fp2; each resolved, fp2's twice.
     assert [events.count(f"alert {k}") for k in ("received", "repeated", "resolved")] == [2, 2, 2]
     assert "skipped (alerts resolved)" in events
+    # Nothing mitigated it: no "mitigated" on the way; it counts as mitigated once resolved.
+    assert "mitigated" not in events
+    assert result.milestones.mitigated == result.milestones.resolved
     assert (result.alerts_received, result.alerts_duplicate) == (6, 2)
     assert [(a.fingerprint, a.status, a.notifications) for a in result.alerts] == [
         ("fp1", "resolved", 2),
@@ -389,7 +399,10 @@ async def test_a_long_incident_continues_as_new_and_keeps_everything(
         assert (await handle.describe()).run_id != first_run  # it did continue as new
         assert state.roles == {"commander": "dana"} and state.milestones.acknowledged
         assert step(state, "rollback").approved_by == ["alice"]
-        assert state.alerts_received == storm and len(state.alerts) == 500
+        assert state.alerts_received == storm and state.alerts_total == 500
+        # Labels kept for the first 100 and the latest 200 to join; the rest summarised.
+        assert [a.ordinal for a in state.alerts] == [*range(1, 101), *range(301, 501)]
+        assert state.alerts_summarised == 200 and state.alerts_firing == 500
         second = await approve(handle, "rollback", "bob")
         assert second.approved_by == ["alice", "bob"]
         result = await finish(handle)
@@ -430,3 +443,63 @@ async def test_wait_and_note_steps_run_in_the_workflow(
     assert ("note", "tell", "look succeeded") in [(e.event, e.step, e.detail) for e in entries]
     assert (result.closed_at - result.started_at) >= timedelta(hours=2)
     assert [r.path for r in fake_http.requests] == ["/look"]  # no activity for wait or note
+
+
+async def test_mitigation_skipped_by_its_condition_never_stamps_mitigated(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    fake_http.routes[("GET", "/look")] = Reply(200, {})
+    text = """\
+        name: unmitigated
+        title: Unmitigated
+        steps:
+          - {id: look, phase: triage, action: http.request, with: {url: "FAKE/look"}}
+          - id: rollback
+            phase: mitigate
+            when: "{{ 1 > 2 }}"
+            action: http.request
+            with: {method: POST, url: FAKE/rollback}
+          - {id: settle, phase: verify, action: wait, with: {duration: 1h}}
+        """
+    async with worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(text, fake_http))
+        result = await finish(handle)
+        entries = await timeline(time_env.client, handle.id)
+    assert step(result, "rollback").status == "skipped"
+    assert "mitigated" not in [e.event for e in entries]
+    assert "status → mitigated" not in [e.detail for e in entries]
+    # Not mitigated when verify began (+0s), but when it resolved, an hour later.
+    assert result.milestones.mitigated == result.milestones.resolved
+    assert metrics(entries).time_to_mitigate == metrics(entries).time_to_resolve >= 3600
+
+
+async def test_a_notification_with_its_secret_unset_is_skipped_with_a_warning_not_a_pause(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    text = """\
+        name: unset
+        title: Unset
+        steps:
+          - id: tell
+            phase: communicate
+            action: webhook.post
+            with: {url: "{{ secret.NOT_SET_ANYWHERE }}", text: "declared"}
+          - id: fix
+            phase: mitigate
+            action: http.request
+            with: {method: POST, url: "{{ secret.NOT_SET_ANYWHERE }}/fix"}
+        """
+    async with worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(text, fake_http))
+        # The notification is skipped; a step that acts (not a notification) still pauses.
+        state = await wait_for(handle, lambda s: s.status == "paused", "the pause")
+        await abort_and_finish(handle)
+        entries = await timeline(time_env.client, handle.id)
+    tell, fix = step(state, "tell"), step(state, "fix")
+    assert (tell.status, tell.decided_by) == ("skipped", "secret unset")
+    assert tell.error and "NOT_SET_ANYWHERE" in tell.error
+    assert fix.status == "failed" and "warroom.SecretMissing" in (fix.error or "")
+    warning = next(e for e in entries if e.event == "skipped (secret unset)")
+    assert warning.step == "tell" and warning.detail.startswith("warning: nothing sent:")
+    assert "WARROOM_SECRET_NOT_SET_ANYWHERE" in warning.detail
+    assert fake_http.requests == []

@@ -12,10 +12,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.incident import (
+    PATCH_ALERT_BUDGET,
     PATCH_COMMANDER,
     PATCH_MITIGATED,
+    PATCH_MITIGATION_RAN,
     PATCH_POSTMORTEM,
     PATCH_TIMELINE,
+    PATCH_UNSET_TARGET,
     IncidentWorkflow,
 )
 
@@ -38,6 +41,8 @@ def test_there_are_histories_to_replay():
         "demo-checkout-rejected-v3.json",
         "demo-checkout-approved-after-refusals-v3.json",
         "lifecycle-v3.json",
+        # The alert budget, a notification with its secret unset, mitigation skipped.
+        "alert-budget.json",
     }
 
 
@@ -59,6 +64,23 @@ def test_the_newest_histories_take_the_newest_paths():
         assert patches(path) >= every, path.name
         assert '"postmortem.write"' in path.read_text(), path.name
     assert PATCH_MITIGATED in set().union(*map(patches, newest))
+
+
+def test_a_history_takes_the_alert_budget_and_the_paths_behind_its_patches():
+    path = next(p for p in HISTORIES if p.name == "alert-budget.json")
+    assert patches(path) >= {PATCH_ALERT_BUDGET, PATCH_UNSET_TARGET, PATCH_MITIGATION_RAN}
+    assert "alerts summarised" in memo_events(path)
+    assert "skipped (secret unset)" in memo_events(path)
+
+
+def memo_events(path: Path) -> set[str]:
+    """The events of the workflow's own timeline records in a recorded history."""
+    found = set()
+    for event in json.loads(path.read_text())["events"]:
+        memo = event.get("workflowPropertiesModifiedEventAttributes", {}).get("upsertedMemo", {})
+        if "event" in memo.get("fields", {}):
+            found.add(json.loads(base64.b64decode(memo["fields"]["event"]["data"]))["event"])
+    return found
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

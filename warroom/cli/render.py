@@ -128,10 +128,11 @@ def _lifecycle_lines(state: IncidentState) -> list[str]:
         f"  roles:    {roles or 'none yet (warroom ack ID --by NAME makes you commander)'}",
     ]
     if state.alerts or state.alerts_received:
-        firing = len(state.firing_alerts)
+        firing, total = state.alerts_firing, state.alerts_total
         lines.append(
-            f"  alerts:   {len(state.alerts)} ({firing} firing, {len(state.alerts) - firing} "
-            f"resolved); {state.alerts_received} notifications, {state.alerts_duplicate} duplicate"
+            f"  alerts:   {total} ({firing} firing, {total - firing} resolved"
+            f"{f', {state.alerts_summarised} summarised' if state.alerts_summarised else ''}); "
+            f"{state.alerts_received} notifications, {state.alerts_duplicate} duplicate"
         )
         latest = sorted(state.alerts, key=lambda a: a.last_seen, reverse=True)
         for alert in latest[:ALERTS_SHOWN]:

@@ -33,6 +33,18 @@ STEP_REF_MAX_CHARS = 200
 ALERT_CONTENT_MAX_CHARS = 32_768
 #: Most alerts one `alerts` signal carries (one notification's; a sender's limit too).
 ALERTS_PER_SIGNAL = 1_000
+#: The incident's alert budget: every alert is counted, but only these keep their labels and
+#: annotations in the state (the first to join, and the latest ones), within ALERTS_KEPT_BYTES
+#: of JSON; the others are summarised (counted, and said so on the timeline). A status query
+#: answers with the state and continue-as-new carries it, both under the 2 MiB payload limit.
+ALERTS_KEPT_FIRST = 100
+ALERTS_KEPT_LATEST = 200
+ALERTS_KEPT_BYTES = 384 * 1024
+#: Most alerts whose state (firing or resolved) an incident tracks one by one: about 25 bytes
+#: each in what continue-as-new carries. Alerts beyond are only counted (`alerts_untracked`).
+ALERTS_TRACKED_MOST = 40_000
+#: Longest service name taken from an alert's `service` label (it becomes a search attribute).
+SERVICE_MAX_CHARS = 200
 
 
 def _printable(value: str) -> str:
@@ -72,6 +84,8 @@ StepStatus = Literal[
     "skipped",
     "rejected",
     "cancelled",
+    # Succeeded, then undone by its `compensate` action when the incident was aborted.
+    "compensated",
 ]
 IncidentStatusName = Literal[
     "active",
@@ -135,12 +149,21 @@ class IncidentInput(BaseModel):
     summary: Annotated[str, StringConstraints(min_length=1, max_length=SUMMARY_MAX_CHARS)]
     severity: Severity | None = None
     declared_by: PersonName = "unknown"
+    #: The service affected, when the runbook does not name one (an alert's `service` label).
+    service: Annotated[str, StringConstraints(max_length=SERVICE_MAX_CHARS)] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     #: Who may decide each gated step, `group:` names resolved to people before the start
     #: (step id → people, or "*"); a step not listed uses its runbook approvers as written.
     approvers: dict[str, list[str]] = Field(default_factory=dict)
     #: What a continued run carries over from the one before (None for a new incident).
     carried: CarriedState | None = None
+
+    def approvers_of(self, step_id: str) -> list[str]:
+        """Who may decide the gate of step `step_id` ([] for a step without one)."""
+        step = self.runbook.step(step_id)
+        if step is None or step.approval is None:
+            return []
+        return self.approvers.get(step_id, list(step.approval.approvers))
 
 
 class HumanDecision(BaseModel):
@@ -275,6 +298,8 @@ class AlertState(BaseModel):
     last_seen: datetime
     #: Distinct notifications about it (a notification delivered twice counts once).
     notifications: int = 1
+    #: Its place among the incident's alerts in the order they joined (1 = the first).
+    ordinal: int | None = None
 
 
 class Escalated(BaseModel):
@@ -309,10 +334,20 @@ class IncidentState(BaseModel):
     milestones: Milestones = Field(default_factory=Milestones)
     #: Incident roles (commander, comms, ops) → who holds them.
     roles: dict[str, str] = Field(default_factory=dict)
+    #: The alerts that keep their labels: the first ALERTS_KEPT_FIRST to join and the latest
+    #: ALERTS_KEPT_LATEST, within ALERTS_KEPT_BYTES (see `alerts_total` for all of them).
     alerts: list[AlertState] = Field(default_factory=list)
     #: Alert notifications received, and how many of them were repeats that counted once.
     alerts_received: int = 0
     alerts_duplicate: int = 0
+    #: Every distinct alert (by fingerprint) that joined, how many of them fire now, and how
+    #: many are summarised: counted, their labels not kept in `alerts`.
+    alerts_total: int = 0
+    alerts_firing: int = 0
+    alerts_summarised: int = 0
+    #: Notifications about alerts beyond ALERTS_TRACKED_MOST: counted, their state not tracked
+    #: (the incident then never decides on its own that every alert resolved).
+    alerts_untracked: int = 0
     escalations: list[Escalated] = Field(default_factory=list)
     #: Temporal's execution status ("running", "completed", "terminated", ...), filled in
     #: by clients: the workflow cannot know that the server ended it.
@@ -328,16 +363,25 @@ class IncidentState(BaseModel):
     #: state was read from the workflow history instead (last known, less detail).
     source: Literal["workflow", "history"] = "workflow"
 
+    @model_validator(mode="after")
+    def _counted(self) -> IncidentState:
+        """States from before the alert counts (older runs) count the alerts they list."""
+        if self.alerts_total < len(self.alerts):
+            self.alerts_total = len(self.alerts)
+            self.alerts_firing = len(self.firing_alerts)
+        return self
+
     @classmethod
     def declared(cls, incident_id: str, inp: IncidentInput, at: datetime) -> IncidentState:
-        """The state of an incident just declared with `inp`: every step pending."""
+        """The state of an incident just declared with `inp`: every step pending; the approvers
+        listed for each gate leave out the declarer, who never counts toward an approval."""
         rb = inp.runbook
         return cls(
             incident_id=incident_id,
             title=rb.title,
             summary=inp.summary,
             runbook=rb.name,
-            service=rb.service_name,
+            service=rb.service or inp.service or rb.service_name,
             severity=inp.severity or rb.severity,
             declared_by=inp.declared_by,
             started_at=at,
@@ -347,9 +391,7 @@ class IncidentState(BaseModel):
                     id=s.id,
                     phase=s.phase,
                     action=s.action,
-                    approvers=inp.approvers.get(s.id, list(s.approval.approvers))
-                    if s.approval
-                    else [],
+                    approvers=[a for a in inp.approvers_of(s.id) if a != inp.declared_by],
                     min_approvals=s.approval.min_approvals if s.approval else 1,
                 )
                 for s in rb.steps
@@ -384,8 +426,12 @@ class CarriedState(BaseModel):
     commands: dict[str, tuple[DecisionKind, StepCommand]] = Field(default_factory=dict)
     abort: Abort | None = None
     resolve: Resolve | None = None
-    #: Notifications already counted (fingerprint, status, starts_at).
+    #: Notifications already counted (fingerprint, status, starts_at), by runs that kept
+    #: every alert (older code); newer ones carry `alert_ledger` instead.
     seen_alerts: list[tuple[str, str, str]] = Field(default_factory=list)
+    #: Every tracked alert's last state: a digest of its fingerprint → its status ("f" or "r")
+    #: and a digest of its starts_at. None from runs that kept every alert.
+    alert_ledger: dict[str, str] | None = None
     #: When the next status update is due.
     next_update_at: datetime | None = None
     #: What happened since the last status update, one line each.

@@ -1,10 +1,13 @@
 """Alert intake: a normalized notification opens or feeds exactly one incident per alert group.
 
 Every source (Alertmanager, Grafana, generic JSON) is parsed into a `Notification` (one alert
-group); `Intake.deliver` routes it to a runbook (`warroom.language.catalogue`) and sends its alerts in ONE
-`alerts` signal to the incident whose id derives from the runbook and the group: with
-signal-with-start when it carries a firing alert (it opens the incident unless it is open), else
-a plain signal (a resolved alert opens nothing). Duplicates are collapsed here, before Temporal:
+group); `Intake.deliver` sends its alerts in ONE `alerts` signal to the incident whose id derives
+from the group alone: with signal-with-start when it carries a firing alert (it opens the
+incident unless it is open), else a plain signal (a resolved alert opens nothing). Routing
+(`warroom.language.catalogue`) picks the runbook only for the run a notification opens: a group
+with an open incident keeps feeding it, whatever its common labels route to now. Incidents that
+older versions opened under ids derived from the runbook too (`legacy_incident_id`) are found
+once per process, by one listing of the open incidents, and keep their group's notifications. Duplicates are collapsed here, before Temporal:
 an alert that Temporal stored moments ago (`RecentlyStored`, per process) is not sent again, and
 an alert whose delivery is in flight is waited for rather than sent twice. The workflow still
 counts an alert delivered twice once (another API process, or a repeat after the memory forgot
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -36,7 +40,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.contract.client import task_queue
-from warroom.contract.models import SUMMARY_MAX_CHARS, Alert, IncidentInput
+from warroom.contract.models import SERVICE_MAX_CHARS, SUMMARY_MAX_CHARS, Alert, IncidentInput
 from warroom.errors import WarroomError
 from warroom.incidents.declare import approvers_of, ui_details, ui_summary
 from warroom.incidents.limits import MAX_INPUT_BYTES, check_limits
@@ -48,6 +52,13 @@ from workflows.incident import IncidentWorkflow
 MACHINE_DECLARERS = {"alertmanager": "alertmanager", "grafana": "grafana"}
 #: Hex digits of the group hash in an incident id: 64 bits, collisions out of reach.
 ID_HASH_HEX = 16
+#: The ids of alert groups' incidents: this, then the group's digest.
+GROUP_ID_PREFIX = "inc-alert-"
+#: An id an older version gave an alert group's incident (`legacy_incident_id`); ids declared
+#: by hand end in a time and 10 hex digits, never 16.
+LEGACY_ID = re.compile(rf"^inc-(?P<runbook>.+)-(?P<digest>[0-9a-f]{{{ID_HASH_HEX}}})$")
+#: The open incidents an Intake looks through once for those of older ids.
+OPEN_INCIDENTS = "WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Running'"
 #: How long one delivery waits on Temporal before the sender is told to retry (503).
 DELIVERY_TIMEOUT = 10.0
 #: Most Temporal calls in flight at once from one API process; the rest wait their turn.
@@ -98,8 +109,9 @@ class Delivery(BaseModel):
     #: "opened" (this notification started the incident), "joined" (it was open already),
     #: "no_open_incident" (only resolved alerts, and no incident of the group is open).
     outcome: Outcome
-    #: The alerts the notification carried (now one signal at most, or none when Temporal
-    #: stored them all moments ago); the name is kept for the API's existing callers.
+    #: How many of the notification's alerts this delivery sent to Temporal (in one signal,
+    #: unless the notification is huge): 0 when every one was stored moments ago or is on its
+    #: way with another delivery. The name is kept for the API's existing callers.
     signals: int
     fallback_reason: str | None = None
 
@@ -119,10 +131,20 @@ def batches(alerts: list[Alert], most_bytes: int = SIGNAL_MAX_BYTES) -> list[lis
     return out
 
 
-def incident_id_for(runbook: str, source: str, group_key: str) -> str:
-    """Deterministic: the same group on the same runbook is always the same incident id."""
-    digest = hashlib.sha256(f"{source}\0{group_key}".encode()).hexdigest()[:ID_HASH_HEX]
-    return f"inc-{runbook}-{digest}"
+def group_digest(source: str, group_key: str) -> str:
+    """The alert group's hash: the same group from the same source, the same digest."""
+    return hashlib.sha256(f"{source}\0{group_key}".encode()).hexdigest()[:ID_HASH_HEX]
+
+
+def incident_id_for(source: str, group_key: str) -> str:
+    """Deterministic: the same group is always the same incident id, whatever runbook its
+    notifications route to (Temporal keeps one open incident per id)."""
+    return f"{GROUP_ID_PREFIX}{group_digest(source, group_key)}"
+
+
+def legacy_incident_id(runbook: str, source: str, group_key: str) -> str:
+    """The id an older version gave the group's incident: from the runbook and the group."""
+    return f"inc-{runbook}-{group_digest(source, group_key)}"
 
 
 def incident_input(note: Notification, route: Route) -> IncidentInput:
@@ -135,7 +157,17 @@ def incident_input(note: Notification, route: Route) -> IncidentInput:
         declared_by=note.declared_by or MACHINE_DECLARERS.get(note.source, note.source),
         params=route.params,
         approvers=approvers_of(rb, route.entry.teams),
+        service=service_label(note.labels),
     )
+
+
+def service_label(labels: dict[str, str]) -> str | None:
+    """The alerts' `service` label, the incident's service when its runbook names none (a
+    label too long or not one printable line for a search attribute is left out)."""
+    service = labels.get("service", "")
+    if 0 < len(service) <= SERVICE_MAX_CHARS and service.isprintable():
+        return service
+    return None
 
 
 class RecentlyStored:
@@ -182,6 +214,9 @@ class Intake:
     _waiting: int = field(default=0, init=False)
     _stored: RecentlyStored = field(init=False)
     _inflight: dict[AlertKey, asyncio.Future[bool]] = field(default_factory=dict, init=False)
+    #: Open incidents of older ids, by group digest (listed once, at the first delivery).
+    _legacy: dict[str, str] | None = field(default=None, init=False)
+    _legacy_listing: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -190,7 +225,51 @@ class Intake:
     async def deliver(self, note: Notification) -> Delivery:
         route = self.catalogue.route(note.labels)
         inp = incident_input(note, route)
-        incident_id = incident_id_for(route.runbook.name, note.source, note.group_key)
+        digest = group_digest(note.source, note.group_key)
+        legacy = (await self._legacy_incidents()).get(digest)
+        if legacy is not None:
+            delivered = await self._deliver(legacy, note, route, inp, legacy=True)
+            if delivered is not None:
+                return delivered
+            self._legacy_incidents_closed(digest)  # it closed: the group's next one is new
+        delivery = await self._deliver(
+            incident_id_for(note.source, note.group_key), note, route, inp, legacy=False
+        )
+        assert delivery is not None
+        return delivery
+
+    async def _legacy_incidents(self) -> dict[str, str]:
+        """The open incidents that older versions opened under ids from the runbook and the
+        group, by group digest: listed once per process (no new ones are opened)."""
+        if self._legacy is None:
+            async with self._legacy_listing:
+                if self._legacy is None:
+                    client = await self.client()
+                    found: dict[str, str] = {}
+                    listing = client.list_workflows(
+                        OPEN_INCIDENTS, rpc_timeout=timedelta(seconds=DELIVERY_TIMEOUT)
+                    )
+                    async for wf in listing:
+                        match = LEGACY_ID.match(wf.id)
+                        if match and not wf.id.startswith(GROUP_ID_PREFIX):
+                            found[match["digest"]] = wf.id
+                    self._legacy = found
+        return self._legacy
+
+    def _legacy_incidents_closed(self, digest: str) -> None:
+        if self._legacy is not None:
+            self._legacy.pop(digest, None)
+
+    async def _deliver(
+        self,
+        incident_id: str,
+        note: Notification,
+        route: Route,
+        inp: IncidentInput,
+        *,
+        legacy: bool,
+    ) -> Delivery | None:
+        """Deliver to `incident_id`; None when it is an incident of an older id that closed."""
         # Firing alerts first: the first opens the incident, resolved ones then find it open.
         ordered = sorted(note.alerts, key=lambda a: a.status != "firing")
         mine: dict[AlertKey, Alert] = {}
@@ -204,8 +283,10 @@ class Intake:
                 theirs[pending] = None
             else:
                 mine[key] = alert
+        started, stored = await self._send(incident_id, inp, mine, list(theirs), legacy=legacy)
+        if legacy and not stored:
+            return None
         self.on_collapsed(len(note.alerts) - len(mine))
-        started, stored = await self._send(incident_id, inp, mine, list(theirs))
         firing = bool(ordered) and ordered[0].status == "firing"
         outcome: Outcome = (
             "opened" if started else "joined" if stored or firing else "no_open_incident"
@@ -215,7 +296,7 @@ class Intake:
             runbook=route.runbook.name,
             severity=inp.severity or route.runbook.severity,
             outcome=outcome,
-            signals=len(note.alerts),
+            signals=len(mine),
             fallback_reason=route.fallback_reason,
         )
 
@@ -225,6 +306,8 @@ class Intake:
         inp: IncidentInput,
         mine: dict[AlertKey, Alert],
         theirs: list[asyncio.Future[bool]],
+        *,
+        legacy: bool = False,
     ) -> tuple[bool, bool]:
         """Wait for the deliveries of the same alerts already on their way (so this caller too
         answers only once they are stored, or fails with them), then send `mine` in one call;
@@ -237,7 +320,7 @@ class Intake:
             # Theirs first: a resolved alert of mine must not reach the incident before the
             # firing one of theirs that opens it.
             waited = await asyncio.gather(*(asyncio.shield(f) for f in theirs))
-            started, sent = await self._call(incident_id, inp, list(mine.values()))
+            started, sent = await self._call(incident_id, inp, list(mine.values()), legacy)
         except asyncio.CancelledError:
             future.set_exception(TimeoutError("the same alert's delivery was interrupted"))
             future.exception()
@@ -257,16 +340,17 @@ class Intake:
                 del self._inflight[key]
 
     async def _call(
-        self, incident_id: str, inp: IncidentInput, alerts: list[Alert]
+        self, incident_id: str, inp: IncidentInput, alerts: list[Alert], legacy: bool = False
     ) -> tuple[bool, bool]:
         """One Temporal call for `alerts` (firing first): signal-with-start when one fires, else
-        a plain signal. Whether it opened the incident, and whether the alerts reached one."""
+        a plain signal (always, to an incident of an older id: a closed one stays closed).
+        Whether it opened the incident, and whether the alerts reached one."""
         if not alerts:
             return False, True
         client = await self.client()
         await check_limits(client, incident_id, inp)
         first, *rest = batches(alerts)
-        if first[0].status == "firing":
+        if first[0].status == "firing" and not legacy:
             started = await self._bounded(lambda: self._start(client, incident_id, inp, first))
             sent = True
         else:

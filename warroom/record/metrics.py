@@ -5,7 +5,7 @@ retries and failed steps."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from pydantic import BaseModel
@@ -89,10 +89,13 @@ def metrics(
     severity: str = "",
     now: datetime | None = None,
 ) -> Metrics:
-    """`cadence` and `severity` (the declared one) are the runbook's; `now` ends an open wait."""
+    """`cadence` and `severity` (the declared one) are the runbook's; `now` ends an open wait
+    (by default the clock's time while the incident is open, its last entry once it ended)."""
     m = Metrics()
     if not entries:
         return m
+    if now is None:
+        now = entries[-1].time if ended(entries) else max(datetime.now(UTC), entries[-1].time)
     declared = entries[0].time
     first: dict[str, datetime] = {}
     for e in entries:
@@ -107,7 +110,7 @@ def metrics(
         m.time_to_mitigate = (mitigated[0] - declared).total_seconds()
     elif m.time_to_resolve is not None:
         m.time_to_mitigate = m.time_to_resolve  # resolved without a mitigate step
-    m.waiting_on_people = _waiting(entries, now or entries[-1].time)
+    m.waiting_on_people = _waiting(entries, now)
     m.updates = _updates(entries, cadence or {}, severity)
     m.updates_sent = sum(1 for u in m.updates if u.posted)
     m.updates_late = sum(1 for u in m.updates if u.late)
@@ -118,14 +121,36 @@ def metrics(
     m.retries = m.retried_by_hand + sum(
         (e.attempt or 1) - 1 for e in entries if e.event.startswith("step ") and e.step
     )
-    m.failed_steps = list(
-        dict.fromkeys(e.step for e in entries if e.event in _FAILED and e.step is not None)
-    )
+    m.failed_steps = failed_steps(entries)
     m.escalations = sum(1 for e in entries if e.event == "escalation sent")
     return m
 
 
 _FAILED = ("step failed", "step timed out")
+#: Events that end a step well after it failed: a retry (by hand) that succeeded, or the
+#: workflow's own skip of a notification with nowhere to go ("skipped (secret unset)").
+_RECOVERED = ("step succeeded", "skipped (secret unset)")
+#: Entries of a run that the server ended (the workflow did not close it itself).
+_ENDED_BY_SERVER = ("terminated", "failed")
+
+
+def ended(entries: list[TimelineEntry]) -> bool:
+    """Whether the incident has ended: closed, or ended by the server."""
+    return closing(entries) is not None or any(e.event in _ENDED_BY_SERVER for e in entries)
+
+
+def failed_steps(entries: list[TimelineEntry]) -> list[str]:
+    """The steps whose last outcome is a failure: one that failed and then succeeded (retried
+    by hand) is not among them; one that a person skipped after it failed is."""
+    failed: dict[str, None] = {}
+    for e in entries:
+        if e.step is None:
+            continue
+        if e.event in _FAILED:
+            failed.setdefault(e.step, None)
+        elif e.event in _RECOVERED:
+            failed.pop(e.step, None)
+    return list(failed)
 
 
 def _waiting(entries: list[TimelineEntry], now: datetime) -> float:

@@ -500,6 +500,8 @@ class _Reader:
             return None  # told by the alert itself
         if event.startswith("skipped") and step:
             self.step_status[step] = "skipped"
+        if event == "compensated" and step:
+            self.step_status[step] = "compensated"
         return TimelineEntry(time=now, event=event, step=step, detail=detail)
 
     def _cancelled(self, now: datetime, step: str) -> TimelineEntry | None:

@@ -162,9 +162,42 @@ async def record_escalation(name: str) -> None:
         print(f"saved {name}.json ({len(history.events)} events)")
 
 
+async def record_alert_budget() -> None:
+    """`alert-budget.yaml` (patches `alert-budget`, `unset-notification-skipped`,
+    `mitigated-after-mitigation`): two notifications of 300 alerts past the alert budget, one
+    repeated, then every alert resolved, which resolves the incident. Saved as
+    `alert-budget.json`, whatever GENERATION says."""
+    async with recording() as env:
+        incident_id = await declare(
+                env.client, load_runbook(str(HERE / "alert-budget.yaml")), "recorded",
+                declared_by="recorder", incident_id="inc-recorded-alert-budget",
+            )  # fmt: skip
+        handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        while not (await views.status(env.client, incident_id)).pending_approvals:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        starts = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+        fired = [
+            Alert(fingerprint=f"disk-{n}", labels={"alertname": "DiskFull"}, starts_at=starts)
+            for n in range(600)
+        ]
+        for alerts in (fired[:300], fired[300:], fired[:300]):
+            await handle.signal(IncidentWorkflow.alerts, alerts)
+        resolved = [a.model_copy(update={"status": "resolved"}) for a in fired]
+        for alerts in (resolved[:300], resolved[300:]):
+            await handle.signal(IncidentWorkflow.alerts, alerts)
+        await handle.result()
+        history = await handle.fetch_history()
+        path = HERE / "alert-budget.json"
+        path.write_text(history.to_json())
+        print(f"saved {path.name} ({len(history.events)} events)")
+
+
+RECORDERS = {"lifecycle": record_lifecycle, "alert-budget": record_alert_budget}
+
 if __name__ == "__main__":
     for kind in sys.argv[1:] or ["approve", "reject", "approve-after-refusals", "lifecycle"]:
+        recorder = RECORDERS.get(kind)
         if kind.startswith("escalation"):  # `record escalation-NAME`: saved as that name
             asyncio.run(record_escalation(kind))
         else:
-            asyncio.run(record_lifecycle() if kind == "lifecycle" else record(kind))
+            asyncio.run(recorder() if recorder else record(kind))
