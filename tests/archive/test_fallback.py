@@ -120,22 +120,26 @@ async def delete(client, incident_id: str) -> None:
     pytest.fail(f"{incident_id} was never deleted")
 
 
-#: The API's incident routes and the console's incident page (a fixed session and CSRF
-#: cookie, so that the page is the same each time it is rendered, but for "… ago").
+#: The API's incident routes and the console's incident page (signed in as carol through the
+#: sign-in form; the session and its CSRF token differ between the two API processes).
 HTTP_READS = ("/v1/incidents/{id}", "/v1/incidents/{id}/timeline", "/console/incidents/{id}")
 
 
 async def http_reads(client, incident_id: str) -> dict[str, tuple[int, str]]:
-    cookies = {"warroom_session": "carol", "warroom_csrf": "fixed-for-the-test"}
-    async with (
-        await serve_api(client) as url,
-        httpx.AsyncClient(timeout=30, cookies=cookies) as http,
-    ):
+    async with await serve_api(client) as url, httpx.AsyncClient(timeout=30) as http:
+        form = await http.get(f"{url}/console/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None, form.text
+        signed = await http.post(
+            f"{url}/console/sign-in", data={"csrf": csrf.group(1), "name": "carol"}
+        )
+        assert signed.status_code == 303, signed.text
         got = {}
         for path in HTTP_READS:
             response = await http.get(url + path.format(id=incident_id))
-            # "14s ago" is the only thing that moves between two renderings.
-            got[path] = (response.status_code, re.sub(r">[^<>]* ago<", "> ago<", response.text))
+            # "14s ago" and the session's CSRF token are all that move between two renderings.
+            text = re.sub(r">[^<>]* ago<", "> ago<", response.text)
+            got[path] = (response.status_code, re.sub(r'name="csrf" value="[^"]+"', "", text))
     assert all(status == 200 for status, _ in got.values()), got
     return got
 
