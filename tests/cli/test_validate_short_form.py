@@ -47,6 +47,7 @@ def test_validate_json_gives_one_object_per_problem():
     problems = json.loads(done.stdout)
     assert [(p["file"], p["line"], p["col"]) for p in problems] == [
         (BROKEN, 6, 13),
+        (BROKEN, 11, 17),
         (BROKEN, 11, 59),
         (BROKEN, 12, 14),
     ]
