@@ -27,11 +27,7 @@ from warroom.language.checks import (
     runbook_warnings,
 )
 from warroom.language.durations import AT_LOAD
-from warroom.language.runbook import (
-    PATTERN_WORDS,
-    ActionRef,
-    Runbook,
-)
+from warroom.language.runbook import PATTERN_WORDS, ActionRef, Runbook
 from warroom.language.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
 from warroom.language.yaml_source import (
     MAX_BYTES,
@@ -142,6 +138,7 @@ def parse_document(
     text: str | bytes,
     path: str,
     model: type[M],
+    *,
     check_data: Callable[[Any], Iterable[Finding]] | None = None,
     check: Callable[[M], Iterable[Finding]] | None = None,
 ) -> M:
