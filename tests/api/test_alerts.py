@@ -333,7 +333,11 @@ async def test_twenty_notifications_of_a_thousand_big_alerts_never_stall_the_inc
     assert max(len(compact(b)) for b in bodies) < 1024 * 1024  # the default --max-body
     incident_id = ""
     for body in bodies:
-        answer = await api.http.post(f"{api.url}/v1/alerts/alertmanager", content=compact(body))
+        answer = await api.http.post(
+            f"{api.url}/v1/alerts/alertmanager",
+            content=compact(body),
+            headers={"Content-Type": "application/json"},
+        )
         assert answer.status_code == 200, answer.text
         incident_id = answer.json()["incident_id"]
     total = NOTIFICATIONS * ALERTS_EACH

@@ -18,7 +18,7 @@ def test_demo_opens_the_incident_from_an_alert_resolves_it_and_prints_the_timeli
         "Alertmanager-format notification DemoCheckoutErrorRate firing → POST http://127.0.0.1:"
         in out
     )
-    assert "opened inc-demo-checkout-" in out and "on runbook demo-checkout" in out
+    assert "opened inc-alert-" in out and "on runbook demo-checkout" in out
     assert (
         "the same notification again (an Alertmanager retry): joined, same incident (the API "
         "stored it moments ago: not sent to Temporal again)" in out
@@ -26,7 +26,7 @@ def test_demo_opens_the_incident_from_an_alert_resolves_it_and_prints_the_timeli
     assert "dana-oncall approved rollback" in out
     assert (
         "DemoCheckoutErrorRate resolved (rolled back) → POST" in out
-        and ": joined inc-demo-checkout-" in out
+        and ": joined inc-alert-" in out
     )
     assert "incident resolved: all steps done" in out
     assert "status update received:" in out

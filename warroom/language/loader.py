@@ -23,10 +23,7 @@ from warroom.errors import RunbookError, RunbookProblem
 from warroom.language.actions import ACTION_PARAMS
 from warroom.language.checks import Finding, check_runbook, did_you_mean, runbook_warnings
 from warroom.language.durations import AT_LOAD
-from warroom.language.runbook import (
-    PATTERN_WORDS,
-    Runbook,
-)
+from warroom.language.runbook import PATTERN_WORDS, Runbook
 from warroom.language.salvage import data_loc, salvage
 from warroom.language.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
 from warroom.language.yaml_source import (
@@ -137,6 +134,7 @@ def parse_document(
     text: str | bytes,
     path: str,
     model: type[M],
+    *,
     check_data: Callable[[Any], Iterable[Finding]] | None = None,
     check: Callable[[M], Iterable[Finding]] | None = None,
 ) -> M:
