@@ -364,8 +364,11 @@ async def test_twenty_notifications_of_a_thousand_big_alerts_never_stall_the_inc
     late["alerts"][0]["fingerprint"] = "late-one"
     assert (await api.post("/v1/alerts/alertmanager", late)).json()["outcome"] == "joined"
     await settled(api, incident_id, lambda s: s.alerts_total == total + 1)
+    # On a loaded machine a decision on this big state may be applied after its answer's
+    # deadline: 202 (applied, unconfirmed) then, and the state shows it applied.
     ack = await api.post(f"/v1/incidents/{incident_id}/ack", {"by": "carol"})
-    assert ack.status_code == 200, ack.text
+    assert ack.status_code in (200, 202) and ack.json().get("applied", True), ack.text
+    await settled(api, incident_id, lambda s: s.milestones.acknowledged is not None)
     abort = await api.post(f"/v1/incidents/{incident_id}/abort", {"by": "carol", "reason": "storm"})
-    assert abort.status_code == 200, abort.text
-    assert abort.json()["status"] == "aborted"
+    assert abort.status_code in (200, 202) and abort.json().get("applied", True), abort.text
+    assert (await settled(api, incident_id, lambda s: s.status == "aborted")).status == "aborted"
