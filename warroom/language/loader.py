@@ -64,6 +64,10 @@ _SHAPES = {
 }
 
 
+#: Files beside the runbooks that are configuration, not runbooks.
+CONFIG_FILES = frozenset({TEAMS_FILE, "people.yaml", "oncall.yaml", "chat.yaml"})
+
+
 def runbook_dirs() -> list[Path]:
     """Where `--runbook NAME` looks: $WARROOM_RUNBOOKS (path list), ./runbooks, the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("WARROOM_RUNBOOKS", "").split(os.pathsep) if p]
@@ -71,11 +75,12 @@ def runbook_dirs() -> list[Path]:
 
 
 def runbook_files(directory: Path) -> list[Path]:
-    """The runbook files of a directory: every *.yaml / *.yml except teams.yaml."""
+    """The runbook files of a directory: every *.yaml / *.yml except the configuration files
+    that live beside runbooks (CONFIG_FILES)."""
     return sorted(
         p
         for p in directory.iterdir()
-        if p.suffix in (".yaml", ".yml") and p.name != TEAMS_FILE and p.is_file()
+        if p.suffix in (".yaml", ".yml") and p.name not in CONFIG_FILES and p.is_file()
     )
 
 
