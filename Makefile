@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test dev lint format lock bench
+.PHONY: install demo test test-slow test-all dev lint format lock bench
 
 install: $(STAMP)
 
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/warroom demo
 
+# Every test but the slow suites (marked `slow`); `make test-slow` runs those, CI runs both.
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
+
+test-all: test test-slow
 
 dev: $(STAMP)
 	$(BIN)/warroom dev
