@@ -18,6 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from warroom.access.tokens import Tokens
 
@@ -42,44 +43,74 @@ class Session:
     identity: str | None
     #: When it was issued (Unix seconds).
     issued: int
+    #: The role's name (`viewer`, `responder`, `admin`); None before sign-in.
+    role: str | None = None
+    #: How the person signed in (`oidc`, `token:<identity>`, `session`); None before sign-in.
+    via: str | None = None
 
 
 class Sessions:
     """Issues and reads the signed session values of one server (or of every process that
     shares its tokens)."""
 
-    def __init__(self, key: bytes, clock: Callable[[], float] = time.time) -> None:
-        self._key, self._clock = key, clock
+    def __init__(
+        self, key: bytes, clock: Callable[[], float] = time.time, lifetime: int = SESSION_SECONDS
+    ) -> None:
+        self._key, self._clock, self.lifetime = key, clock, lifetime
         self.cookie_name = COOKIE_PREFIX + self._mac(b"cookie name").hex()[:12]
 
     @classmethod
-    def for_tokens(cls, tokens: Tokens) -> Sessions:
-        if tokens:
-            return cls(hmac.digest(tokens.fingerprint(), b"warroom console sessions", "sha256"))
-        return cls(secrets.token_bytes(32))
+    def for_tokens(
+        cls, tokens: Tokens, secret: str = "", lifetime: int = SESSION_SECONDS
+    ) -> Sessions:
+        """Keyed by the tokens and `secret` (the OIDC client secret, when there is one)."""
+        if tokens or secret:
+            seed = tokens.fingerprint() + secret.encode()
+            return cls(hmac.digest(seed, b"warroom console sessions", "sha256"), lifetime=lifetime)
+        return cls(secrets.token_bytes(32), lifetime=lifetime)
 
     def _mac(self, *parts: bytes) -> bytes:
         return hmac.digest(self._key, b"\0".join(parts), hashlib.sha256)
 
-    def new(self, identity: str | None = None) -> tuple[Session, str]:
+    def new(
+        self, identity: str | None = None, role: str | None = None, via: str | None = None
+    ) -> tuple[Session, str]:
         """A new session, and the cookie value that carries it."""
-        session = Session(secrets.token_urlsafe(18), identity, int(self._clock()))
-        payload = json.dumps([session.id, session.identity, session.issued]).encode()
-        return session, f"{_b64(payload)}.{_b64(self._mac(b'session', payload))}"
+        session = Session(secrets.token_urlsafe(18), identity, int(self._clock()), role, via)
+        fields = [session.id, session.identity, session.issued, session.role, session.via]
+        return session, self.seal("session", fields)
 
     def read(self, value: str) -> Session | None:
-        """The session a cookie value carries; None unless this server signed it, and lately."""
+        """The session a cookie value carries; None unless this server signed it, and lately.
+        A session signed before roles were (three fields) was a responder's."""
+        fields = self.unseal("session", value, self.lifetime)
+        if not isinstance(fields, list) or len(fields) not in (3, 5):
+            return None
+        if len(fields) == 3:
+            fields += ["responder" if fields[1] is not None else None, None]
+        return Session(*fields)
+
+    def seal(self, kind: str, data: Any) -> str:
+        """`data` (JSON) signed for `kind`, with the time: only `unseal` of this key reads it."""
+        if kind != "session":  # the session's own layout predates this: kept as it was
+            data = [int(self._clock()), data]
+        payload = json.dumps(data).encode()
+        return f"{_b64(payload)}.{_b64(self._mac(kind.encode(), payload))}"
+
+    def unseal(self, kind: str, value: str, max_age: int) -> Any:
+        """What `seal(kind, …)` sealed, if this key sealed it less than `max_age` s ago; else None."""
         body, _, signature = value.partition(".")
         try:
             payload, mac = _unb64(body), _unb64(signature)
         except ValueError:
             return None
-        if not hmac.compare_digest(mac, self._mac(b"session", payload)):
+        if not hmac.compare_digest(mac, self._mac(kind.encode(), payload)):
             return None
-        sid, identity, issued = json.loads(payload)
-        if not 0 <= self._clock() - issued <= SESSION_SECONDS:
+        data = json.loads(payload)
+        issued, inner = (data[2], data) if kind == "session" else (data[0], data[1])
+        if not 0 <= self._clock() - issued <= max_age:
             return None
-        return Session(sid, identity, issued)
+        return inner
 
     def csrf(self, session: Session) -> str:
         """The CSRF token of the session's forms: only this server can derive it, so a token

@@ -1,17 +1,34 @@
 """Who a credential stands for: the bearer tokens file (`WARROOM_API_TOKENS`) maps each token
-to an identity, and a token is compared with every known one in constant time."""
+to an identity and its role (or scope), and a token is compared with every known one in
+constant time.
+
+```yaml
+dana-token-0123456789abcdef: dana-oncall                 # a responder (the first form)
+grafana-token-0123456789abcd: {identity: grafana, role: viewer}
+am-token-0123456789abcdef: {identity: alertmanager, scope: alerts}
+```
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import RootModel, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    RootModel,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
+from warroom.access.roles import Principal, Role, Scope
 from warroom.contract.models import PersonName
 from warroom.errors import WarroomError
 
@@ -22,24 +39,54 @@ MIN_TOKEN_CHARS = 16
 Token = Annotated[str, StringConstraints(min_length=MIN_TOKEN_CHARS, max_length=4096)]
 
 
-class TokensFile(RootModel[dict[Token, PersonName]]):
-    """`token: identity`, one per line."""
+class Holder(BaseModel):
+    """`{identity: NAME, role: viewer|responder|admin}` or `{identity: NAME, scope: alerts}`."""
+
+    model_config = ConfigDict(extra="forbid")
+    identity: PersonName
+    role: Literal["viewer", "responder", "admin"] | None = None
+    scope: Scope | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Holder:
+        if self.role is not None and self.scope is not None:
+            raise ValueError("give a role or a scope, not both")
+        return self
+
+
+class TokensFile(RootModel[dict[Token, PersonName | Holder]]):
+    """`token: identity` (a responder) or `token: {identity: NAME, role: ROLE}`, one per line."""
+
+
+def _principal(
+    identity: str, role: Role | None = Role.responder, scope: Scope | None = None
+) -> Principal:
+    return Principal(identity, role, f"token:{identity}", scope)
 
 
 class Tokens:
-    def __init__(self, identities: dict[str, str]) -> None:
-        self._items = [(t.encode(), who) for t, who in identities.items()]
+    def __init__(self, holders: Mapping[str, str | Principal]) -> None:
+        self._items = [
+            (t.encode(), h if isinstance(h, Principal) else _principal(h))
+            for t, h in holders.items()
+        ]
 
     def __bool__(self) -> bool:
         return bool(self._items)
 
-    def identity(self, token: str) -> str | None:
-        """Whose token this is; every token is compared, each in constant time."""
+    def principal(self, token: str) -> Principal | None:
+        """Whose token this is, and what it may do; every token is compared, each in
+        constant time."""
         given, found = token.encode(), None
-        for known, who in self._items:
+        for known, holder in self._items:
             if hmac.compare_digest(given, known):
-                found = who
+                found = holder
         return found
+
+    def identity(self, token: str) -> str | None:
+        """Whose token this is."""
+        found = self.principal(token)
+        return found.identity if found is not None else None
 
     def found_in(self, *texts: str) -> bool:
         """Whether any of `texts` holds a token (a name, a note pasted with one): such text
@@ -50,8 +97,10 @@ class Tokens:
         """A digest of every token and identity: a secret only holders of the file can derive
         (`warroom.access.sessions` keys console sessions with it)."""
         digest = hashlib.sha256(b"warroom tokens\0")
-        for known, who in sorted(self._items):
-            digest.update(known + b"\0" + who.encode() + b"\0")
+        for known, holder in sorted(self._items, key=lambda item: item[0]):
+            digest.update(known + b"\0" + holder.identity.encode() + b"\0")
+            if holder.role != Role.responder or holder.scope is not None:
+                digest.update(f"{holder.role}/{holder.scope}\0".encode())
         return digest.digest()
 
 
@@ -74,17 +123,33 @@ def load_tokens(path: str | None = None) -> Tokens:
     if data is None:  # an empty file
         data = {}
     try:
-        identities = TokensFile.model_validate(data).root
+        entries = TokensFile.model_validate(data).root
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"][:1])  # never the token itself
         raise WarroomError(
-            f"{TOKENS_ENV} {path}: write one `token: identity` per line, tokens at least "
-            f"{MIN_TOKEN_CHARS} characters ({first['msg']}{' at an entry' if where else ''})"
+            f"{TOKENS_ENV} {path}: write one `token: identity` or `token: {{identity: NAME, "
+            f"role: viewer|responder|admin}}` or `token: {{identity: NAME, scope: alerts}}` per "
+            f"line, tokens at least {MIN_TOKEN_CHARS} characters ({_reason(exc.errors())})"
         ) from None
-    if not identities:
+    if not entries:
         raise WarroomError(
             f"{TOKENS_ENV} {path}: the file has no tokens: write one `token: identity` per line "
             "(or unset the variable to run without authentication, loopback only)"
         )
-    return Tokens(identities)
+    return Tokens({t: _holder(entry) for t, entry in entries.items()})
+
+
+def _holder(entry: str | Holder) -> str | Principal:
+    if isinstance(entry, str):
+        return entry
+    if entry.scope is not None:
+        return _principal(entry.identity, None, entry.scope)
+    return _principal(entry.identity, Role[entry.role or "responder"])
+
+
+def _reason(errors: list[Any]) -> str:
+    """pydantic's message and field, never the input nor the key (either may be a token);
+    for an entry written as a mapping, what is wrong in the mapping."""
+    mapped = [e for e in errors if len(e["loc"]) > 1 and "Holder" in str(e["loc"][1])]
+    first = mapped[0] if mapped else errors[0]
+    field = ".".join(str(p) for p in first["loc"][2:]) if mapped else ""
+    return f"{first['msg']} at an entry" + (f", field {field!r}" if field else "")

@@ -1,7 +1,7 @@
 """`POST /v1/alerts/*`: Alertmanager, Grafana and generic JSON notifications open or feed
 incidents (see `warroom.intake.delivery`); 2xx only once Temporal stored every alert. With
 tokens, an incident an alert opens is declared by the sender's identity (its token's), never
-by a name in the body."""
+by a name in the body; the token needs the `alerts` scope (or the responder role)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from warroom.api.auth import caller
+from warroom.api.auth import alert_sender
 from warroom.api.errors import responses
 from warroom.intake.delivery import DELIVERY_TIMEOUT, Delivery, Intake, Notification
 from warroom.intake.sources import AlertmanagerNotification, GenericAlert, GrafanaNotification
@@ -18,10 +18,10 @@ from warroom.intake.sources import AlertmanagerNotification, GenericAlert, Grafa
 router = APIRouter(
     prefix="/v1/alerts",
     tags=["alerts"],
-    dependencies=[Depends(caller)],
-    responses=responses(400, 401, 413, 422, 503),
+    dependencies=[Depends(alert_sender)],
+    responses=responses(400, 401, 403, 413, 422, 503),
 )
-Caller = Annotated[str | None, Depends(caller)]
+Caller = Annotated[str | None, Depends(alert_sender)]
 
 
 async def deliver(request: Request, note: Notification, sender: str | None) -> Delivery:

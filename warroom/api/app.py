@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from warroom.access import audit
+from warroom.access.roles import RoleRequired
 from warroom.access.tokens import Tokens
 from warroom.api import alerts, health, incidents, runbooks
 from warroom.api.limits import DEFAULT_MAX_BODY, READ_TIMEOUT, BodyLimit
@@ -102,6 +104,7 @@ def create_app(
     )
     metrics = Metrics()
     app.state.metrics = metrics
+    audit.listen(lambda event, via: metrics.access.labels(event, via).inc())
     app.state.tokens = tokens or Tokens({})
     app.state.catalogue = catalogue
     app.state.temporal = temporal
@@ -167,6 +170,8 @@ def _errors(app: FastAPI) -> None:
             return error(404, str(exc))
         if isinstance(exc, DecisionRefused):
             return error(409, str(exc))
+        if isinstance(exc, RoleRequired):
+            return error(403, str(exc))
         if isinstance(exc, decisions.AppliedUnconfirmed):
             return JSONResponse({"applied": True, "confirmed": False, "message": str(exc)}, 202)
         if isinstance(exc, ServerUnreachable | Busy):

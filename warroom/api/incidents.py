@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field, create_model
 from temporalio.client import Client
 
 import warroom.record.timeline
+from warroom.access.roles import Principal
 from warroom.access.tokens import Tokens
-from warroom.api.auth import caller
+from warroom.api.auth import acting, caller
 from warroom.api.errors import responses
 from warroom.contract.models import HumanDecision, IncidentState, PersonName, StepState
 from warroom.contract.names import INCIDENT_ID
@@ -31,7 +32,8 @@ router = APIRouter(
 )
 
 IncidentId = Annotated[str, Path(pattern=f"^{INCIDENT_ID.pattern}$", description="inc-...")]
-Caller = Annotated[str | None, Depends(caller)]
+#: A caller who may act (a responder or more; None without tokens).
+Acting = Annotated[Principal | None, Depends(acting)]
 
 
 def temporal_of(request: Request) -> Callable[[], Awaitable[Client]]:
@@ -68,10 +70,11 @@ def no_token_in(request: Request, body: BaseModel) -> None:
         raise HTTPException(422, "an API token is never a name or text here: nothing was sent")
 
 
-def actor(identity: str | None, by: str | None) -> str:
+def actor(principal: Principal | None, by: str | None) -> str:
     """Who acts: the token's identity (a body naming someone else is refused); without
     tokens, the body's `by`."""
-    if identity is not None:
+    if principal is not None:
+        identity = principal.identity
         if by is not None and by != identity:
             raise HTTPException(
                 403, f"you are authenticated as {identity!r}: you cannot act as {by!r}"
@@ -127,7 +130,7 @@ class DeclareRequest(Declaration):
 
 @router.post("", status_code=201, summary="Declare an incident (`warroom declare`)")
 async def declare(
-    body: DeclareRequest, request: Request, temporal: Temporal, identity: Caller
+    body: DeclareRequest, request: Request, temporal: Temporal, identity: Acting
 ) -> Declared:
     catalogue: Catalogue = request.app.state.catalogue
     no_token_in(request, body)
@@ -163,11 +166,12 @@ def _decision_route(word: str) -> None:
     body_type = request_body(model)
 
     async def decide(
-        incident_id: IncidentId, body: Any, request: Request, temporal: Temporal, identity: Caller
+        incident_id: IncidentId, body: Any, request: Request, temporal: Temporal, identity: Acting
     ) -> dict[str, Any]:
         no_token_in(request, body)
         who = actor(identity, body.by)
-        decision = model(**body.model_dump(exclude={"by"}), by=who)
+        via = identity.via if identity is not None else "loopback"
+        decision = model(**body.model_dump(exclude={"by"}), by=who, via=via)
         answer = await decisions.send(await temporal(), incident_id, kind, decision)
         if isinstance(answer, IncidentState):
             return views.state_json(answer)

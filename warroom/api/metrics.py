@@ -33,6 +33,12 @@ class Metrics:
             "Requests that failed because Temporal was unreachable or refused.",
             registry=self.registry,
         )
+        self.access = Counter(
+            "warroom_access_events",
+            "Sign-ins, sign-outs, refused sign-ins and refused actions, by how authenticated.",
+            ["event", "via"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "warroom_http_request_duration_seconds",
             "HTTP request latency, by method, route and status.",

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
+from warroom.access.oidc import OidcSettings, Provider, people_for
 from warroom.access.sessions import Sessions
-from warroom.console import live, pages, session
+from warroom.console import live, oidc, pages, session
 
 STATIC = Path(__file__).parent / "static"
 #: Where the console's HTML forms post (urlencoded, each with its CSRF token).
@@ -25,8 +26,13 @@ FORMS_UNDER = (f"{session.PREFIX}/",)
 def mount(app: FastAPI) -> None:
     """The console's pages under /console, its static files, the login redirect, and the
     security headers (CSP without inline script) on every console response."""
-    app.state.sessions = Sessions.for_tokens(app.state.tokens)
+    settings = OidcSettings.from_env()
+    app.state.oidc = Provider(settings, people_for(settings)) if settings else None
+    app.state.sign_in_form = settings is None or settings.keep_token_form
+    secret = settings.client_secret if settings else ""
+    app.state.sessions = Sessions.for_tokens(app.state.tokens, secret)
     app.include_router(pages.router)
+    app.include_router(oidc.router)
     app.include_router(live.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(session.SignInNeeded, session.sign_in_redirect)  # type: ignore[arg-type]

@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from warroom.access import audit
+from warroom.access.roles import Principal, Role, RoleRequired
 from warroom.access.tokens import Tokens
 from warroom.console import render, session
 from warroom.contract.invalid_input import one_line
@@ -49,6 +51,8 @@ class ConsoleRoute(APIRoute):
                 return await handle(request)
             except IncidentNotFound as exc:
                 return render.page(request, "base.html", 404, error=str(exc))
+            except RoleRequired as exc:
+                return render.page(request, "base.html", 403, error=f"{exc}: nothing was done")
             except WarroomError as exc:
                 return render.page(request, "base.html", 503, error=f"{exc}; retry later")
             except (RPCError, TimeoutError) as exc:
@@ -60,6 +64,8 @@ class ConsoleRoute(APIRoute):
 
 router = APIRouter(prefix=session.PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 Who = Annotated[str, Depends(session.who)]
+#: The signed-in person, who may act (a responder or more).
+Actor = Annotated[Principal, Depends(session.actor)]
 IncidentId = Annotated[str, Path(pattern=f"^{INCIDENT_ID.pattern}$")]
 #: The filters of the incidents page, as the API's list takes them.
 FILTERS = ("status", "severity", "service")
@@ -92,29 +98,49 @@ async def listed(request: Request) -> list[views.IncidentSummary]:
 # ---- sign in ---------------------------------------------------------------------------------
 
 
+def sign_in_page(
+    request: Request, status: int = 200, next: str = f"{session.PREFIX}/", error: str = ""
+) -> HTMLResponse:
+    """The sign-in page: the identity provider's button (with OpenID Connect), and the token
+    or name form (unless OpenID Connect turned it off)."""
+    tokens: Tokens = request.app.state.tokens
+    return render.page(
+        request,
+        "sign_in.html",
+        status,
+        tokens=bool(tokens),
+        next=session.local_target(next),
+        oidc=request.app.state.oidc,
+        form=request.app.state.sign_in_form,
+        error=error or None,
+    )
+
+
 @router.get("/sign-in")
 async def sign_in_form(request: Request, next: str = f"{session.PREFIX}/") -> HTMLResponse:
-    tokens: Tokens = request.app.state.tokens
-    return render.page(request, "sign_in.html", tokens=bool(tokens), next=next)
+    return sign_in_page(request, next=next)
 
 
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     tokens: Tokens = request.app.state.tokens
     fields = await session.form(request, ("token" if tokens else "name", "next"))
+    target = session.local_target(fields.get("next", ""))
+    if not request.app.state.sign_in_form:
+        problem = "sign in with the identity provider: the token form is off"
+        return sign_in_page(request, 403, target, problem)
     value = fields.get("token" if tokens else "name", "").strip()
+    person: Principal | None = None
     if tokens:
-        person = tokens.identity(value)
-    else:
-        person = value if session.valid_name(request, value) else None
-    target = fields.get("next", "")
-    if not target.startswith(f"{session.PREFIX}/") or target.startswith("//"):
-        target = f"{session.PREFIX}/"
-    if person is None:
+        person = tokens.principal(value)
+    elif session.valid_name(request, value):
+        person = Principal(value, Role.admin, "session")
+    if person is None or person.role is None:
         problem = "that token is not valid" if tokens else "give a name (1 to 64 characters)"
-        return render.page(
-            request, "sign_in.html", 401, tokens=bool(tokens), next=target, error=problem
-        )
+        if person is not None:
+            problem = f"this token has the {person.scope} scope only: it cannot sign in"
+        audit.sign_in_refused("token" if tokens else "session", problem)
+        return sign_in_page(request, 401, target, problem)
     response = RedirectResponse(target, 303)
     session.start(request, response, person)
     return response
@@ -123,7 +149,12 @@ async def sign_in(request: Request) -> Response:
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
     await session.form(request)
-    response = RedirectResponse(f"{session.PREFIX}/sign-in", 303)
+    oidc = request.app.state.oidc
+    signed_in_with_oidc = (
+        found := session.principal_of(request)
+    ) is not None and found.via == "oidc"
+    ending = await oidc.end_session_url() if oidc is not None and signed_in_with_oidc else None
+    response = RedirectResponse(ending or f"{session.PREFIX}/sign-in", 303)
     session.end(request, response)
     return response
 
@@ -182,7 +213,7 @@ async def incident_page(request: Request, incident_id: IncidentId, me: Who) -> H
 
 
 @router.post("/incidents/{incident_id}/{word}")
-async def decide(request: Request, incident_id: IncidentId, word: str, me: Who) -> Response:
+async def decide(request: Request, incident_id: IncidentId, word: str, me: Actor) -> Response:
     """One human decision, as `POST /v1/incidents/{id}/{word}` takes it, made by `me`."""
     if word not in decisions.WORDS:
         raise HTTPException(404, f"no decision {word!r}")
@@ -193,7 +224,7 @@ async def decide(request: Request, incident_id: IncidentId, word: str, me: Who) 
     if tokens.found_in(*wanted.values()):
         return await _refused(request, incident_id, 422, TOKEN_IN_TEXT)
     try:
-        decision = model(**wanted, by=me)
+        decision = model(**wanted, by=me.identity, via=me.via)
     except ValidationError as exc:
         return await _refused(request, incident_id, 422, one_line(exc.errors()))
     client = await client_of(request)
@@ -257,7 +288,7 @@ async def runbooks_page(request: Request, me: Who) -> HTMLResponse:
 
 
 @router.post("/declare")
-async def declare(request: Request, me: Who) -> Response:
+async def declare(request: Request, me: Actor) -> Response:
     """Declare as `POST /v1/incidents` does, with the form's params (empty ones left out)."""
     fields = await session.form(request, ("runbook", "summary", "severity"), ("param.",))
     tokens: Tokens = request.app.state.tokens
@@ -274,7 +305,7 @@ async def declare(request: Request, me: Who) -> Response:
             params=params,
         )
         entry = catalogue_entry(request.app.state.catalogue, declaration.runbook)
-        declared = await declare_entry(await client_of(request), entry, declaration, me)
+        declared = await declare_entry(await client_of(request), entry, declaration, me.identity)
     except ValidationError as exc:
         return _declare_refused(request, 422, one_line(exc.errors()), fields)
     except WarroomError as exc:

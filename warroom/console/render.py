@@ -18,7 +18,7 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 from warroom.console import session
-from warroom.console.session import csrf_token, identity
+from warroom.console.session import csrf_token, identity, may_act
 from warroom.incidents.views import Shown
 from warroom.record.metrics import duration_text
 
@@ -47,14 +47,16 @@ env.filters["duration"] = duration_text
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = env.get_template(template).render(
-        me=identity(request), csrf=csrf_token(request), **context
+        me=identity(request), csrf=csrf_token(request), may_act=may_act(request), **context
     )
     return HTMLResponse(html, status_code=status)
 
 
 def fragment(request: Request, template: str, **context: Any) -> str:
     """A part of a page (for the live updates): the same template the page includes."""
-    return env.get_template(template).render(csrf=csrf_token(request), **context)
+    return env.get_template(template).render(
+        csrf=csrf_token(request), may_act=may_act(request), **context
+    )
 
 
 def next_update_due(shown: Shown) -> datetime | None:

@@ -1,10 +1,13 @@
 """Who uses the console, and the checks on every form.
 
-With API tokens, a person signs in once with their token; the console keeps a signed session
-naming the token's identity (never the token: `warroom.access.sessions`) in an HttpOnly,
-SameSite=Strict cookie of this server's own name, and every decision is taken as that
-identity (the tokens of `warroom.access.tokens`, as the API's). Without tokens (the API then
-listens on loopback only) a person gives a name, kept the same way. Every form carries the
+With OpenID Connect configured (`warroom.console.oidc`), a person signs in at the identity
+provider; with API tokens, a person signs in once with their token; the console keeps a signed
+session naming the identity, its role and how it signed in (never the token:
+`warroom.access.sessions`) in an HttpOnly, SameSite cookie of this server's own name (Strict;
+Lax with OpenID Connect, whose sign-in comes back from the provider's site), and every decision
+is taken as that identity, if its role allows (`warroom.access.roles`, as the API's). Without
+tokens (the API then listens on loopback only) a person gives a name, kept the same way, and
+may do anything. Every form carries the
 session's CSRF token, which only the server can derive from the session: a cookie or field
 planted by another page on this host matches nothing.
 """
@@ -21,6 +24,8 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from warroom.access import audit
+from warroom.access.roles import Principal, Role, require
 from warroom.access.sessions import Session, Sessions
 from warroom.access.tokens import Tokens
 from warroom.contract.models import PersonName
@@ -73,12 +78,43 @@ def valid_name(request: Request, name: str) -> bool:
     return not tokens.found_in(name)
 
 
-def who(request: Request) -> str:
-    """FastAPI dependency: the signed-in person, or off to the sign-in form."""
-    person = identity(request)
-    if person is None:
+def principal_of(request: Request) -> Principal | None:
+    """The signed-in person, their role and how they signed in; None before sign-in."""
+    session: Session | None = getattr(request.state, "session", None)
+    if session is None or session.identity is None:
+        return None
+    role = Role.__members__.get(session.role or "")
+    return Principal(session.identity, role, session.via or "session")
+
+
+def may_act(request: Request) -> bool:
+    """Whether the page shows the forms that act (a responder or more)."""
+    found = principal_of(request)
+    return found is not None and found.role is not None and found.role >= Role.responder
+
+
+def _signed_in(request: Request, role: Role) -> Principal:
+    found = principal_of(request)
+    if found is None:
         raise SignInNeeded()
-    return person
+    return require(found, role, f"{request.method} {request.url.path}")
+
+
+def who(request: Request) -> str:
+    """FastAPI dependency: the signed-in person (a viewer or more), or off to the sign-in form."""
+    return _signed_in(request, Role.viewer).identity
+
+
+def actor(request: Request) -> Principal:
+    """FastAPI dependency: the signed-in person, who must be a responder or more (403 else)."""
+    return _signed_in(request, Role.responder)
+
+
+def local_target(target: str) -> str:
+    """Where to go after sign-in: a console page, never another site."""
+    if not target.startswith(f"{PREFIX}/") or target.startswith("//") or "\\" in target:
+        return f"{PREFIX}/"
+    return target
 
 
 async def sign_in_redirect(request: Request, _: SignInNeeded) -> Response:
@@ -117,25 +153,38 @@ def _names(fields: list[str]) -> str:
     return ", ".join(repr(f[:40]) for f in fields[:5]) + (", …" if len(fields) > 5 else "")
 
 
-def start(request: Request, response: Response, person: str) -> None:
+def start(request: Request, response: Response, person: Principal) -> None:
     """Sign `person` in: a new session (never the one the browser brought), in the cookie."""
-    _, value = sessions_of(request).new(person)
+    role = person.role.name if person.role is not None else None
+    _, value = sessions_of(request).new(person.identity, role, person.via)
     keep(request, response, sessions_of(request).cookie_name, value)
+    audit.signed_in(person.identity, person.via, role or "none")
 
 
 def end(request: Request, response: Response) -> None:
+    found = principal_of(request)
+    if found is not None:
+        audit.signed_out(found.identity, found.via)
     response.delete_cookie(sessions_of(request).cookie_name, path=PREFIX)
 
 
-def keep(request: Request, response: Response, name: str, value: str) -> None:
-    """A cookie scripts cannot read and other sites cannot send (HTTPS only, behind HTTPS)."""
+def keep(
+    request: Request, response: Response, name: str, value: str, max_age: int | None = None
+) -> None:
+    """A cookie scripts cannot read and other sites cannot send (HTTPS only, behind HTTPS);
+    Lax with OpenID Connect: the provider's redirect back is a navigation from its site."""
+    oidc = getattr(request.app.state, "oidc", None)
+    https = request.url.scheme == "https" or (
+        oidc is not None and oidc.settings.public_url.startswith("https://")
+    )
     response.set_cookie(
         name,
         value,
+        max_age=max_age,
         httponly=True,
-        samesite="strict",
+        samesite="lax" if oidc is not None else "strict",
         path=PREFIX,
-        secure=request.url.scheme == "https",
+        secure=https,
     )
 
 

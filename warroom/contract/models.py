@@ -176,6 +176,9 @@ class HumanDecision(BaseModel):
 
     by: PersonName
     deadline: AwareDatetime | None = None
+    #: How `by` was authenticated (`oidc`, `token:<name>`, `session`, `slack`, `loopback`);
+    #: None in decisions sent before it was recorded.
+    via: str | None = Field(None, max_length=200)
 
 
 class Decision(HumanDecision):

@@ -82,6 +82,8 @@ class TimelineEntry(BaseModel):
     step: str | None = None
     phase: str | None = None
     actor: str | None = None
+    #: How the actor was authenticated (`oidc`, `token:<name>`, `slack`, ...), when recorded.
+    via: str | None = None
     #: Who did it: a person, the runbook's automation, or an alert.
     source: Source = "automation"
     #: One line that says what happened.
@@ -574,6 +576,7 @@ class _Reader:
             event=event,
             step=getattr(payload, "step", None),
             actor=payload.by,
+            via=payload.via,
             source="person",
             detail=detail,
         )

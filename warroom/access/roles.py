@@ -1,0 +1,86 @@
+"""Who may do what: every face asks `require` before it acts, with the caller's `Principal`.
+
+Roles are ordered: a `viewer` reads incidents, timelines, postmortems and on-call; a
+`responder` also declares, decides, notes and acknowledges; an `admin` may also do what needs
+more (schedules for everyone). Runbook approver lists still decide who may approve a step:
+roles decide who may do anything at all. A token with the `alerts` scope may only send alerts
+(a leaked Alertmanager token cannot approve).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal
+
+from warroom.access import audit
+from warroom.errors import WarroomError
+
+
+class Role(IntEnum):
+    viewer = 1
+    responder = 2
+    admin = 3
+
+
+#: The one scope a token may carry instead of a role.
+Scope = Literal["alerts"]
+ALERTS: Scope = "alerts"
+#: How a principal authenticated: `oidc`, `token:<identity>`, `session` (a name given on
+#: loopback), `slack`, `loopback` (the API without tokens).
+Via = str
+
+
+@dataclass(frozen=True)
+class Principal:
+    identity: str
+    role: Role | None
+    via: Via
+    #: Set for a token that may do one thing only (`alerts`); then `role` is None.
+    scope: Scope | None = None
+
+    def describe(self) -> str:
+        return f"{self.identity} ({self.via})"
+
+
+class RoleRequired(WarroomError):
+    """The principal lacks the role (or scope) the action needs: 403, naming it."""
+
+    def __init__(self, message: str, *, needed: str) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
+def require(principal: Principal, needed: Role, action: str) -> Principal:
+    """`principal` if it may do `action` (which needs `needed`); else RoleRequired, audited."""
+    if principal.role is not None and principal.role >= needed:
+        return principal
+    if principal.scope is not None:
+        problem = f"{action} needs the {needed.name} role: this token has the {principal.scope} scope only"
+    else:
+        has = principal.role.name if principal.role else "no role"
+        problem = f"{action} needs the {needed.name} role; {principal.identity} is a {has}"
+    audit.refused(principal.identity, principal.via, action, needed.name)
+    raise RoleRequired(problem, needed=needed.name)
+
+
+def require_scope(principal: Principal, scope: Scope, action: str) -> Principal:
+    """`principal` if it carries `scope`, or is a responder or more (today's tokens send alerts
+    too); else RoleRequired, audited."""
+    if principal.scope == scope or (
+        principal.role is not None and principal.role >= Role.responder
+    ):
+        return principal
+    audit.refused(principal.identity, principal.via, action, f"{scope} scope")
+    raise RoleRequired(
+        f"{action} needs a token with the {scope} scope (or the responder role)", needed=scope
+    )
+
+
+def role_named(name: str) -> Role:
+    try:
+        return Role[name]
+    except KeyError:
+        raise WarroomError(
+            f"unknown role {name!r}: use one of {', '.join(r.name for r in Role)}"
+        ) from None
