@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -224,8 +225,12 @@ class Provider:
         except ExpiredTokenError:
             raise SignInFailed("the ID token has expired: sign in again") from None
         except InvalidClaimError as exc:
-            raise SignInFailed(f"the ID token is not for this sign-in ({exc})") from None
-        except (JoseError, ValueError) as exc:
+            raise SignInFailed(
+                f"the ID token is not for this sign-in ({exc.description})"
+            ) from None
+        except JoseError as exc:
+            raise SignInFailed(f"the ID token is not valid ({exc.description})") from None
+        except ValueError as exc:
             raise SignInFailed(f"the ID token is not valid ({exc})") from None
         return dict(claims)
 
@@ -250,6 +255,15 @@ class Provider:
             )
         return Principal(name, max(roles), "oidc")
 
+    def origins(self) -> list[str]:
+        """The provider's origins the console's sign-out form may lead to (its end-session
+        endpoint's, once the discovery document is in)."""
+        found = [_origin(self.settings.issuer)]
+        ending = self._client.server_metadata.get("end_session_endpoint")
+        if isinstance(ending, str) and _origin(ending) not in found:
+            found.append(_origin(ending))
+        return found
+
     async def end_session_url(self) -> str | None:
         """Where to send the browser to sign out at the provider too (None when it has no
         end-session endpoint)."""
@@ -265,6 +279,11 @@ class Provider:
         )
         url: str = made["url"]
         return url
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def people_for(settings: OidcSettings) -> People:

@@ -39,6 +39,15 @@ CSP = (
 _NAME = TypeAdapter(PersonName)
 
 
+def csp(request: Request) -> str:
+    """CSP; with OpenID Connect, the sign-out form may lead on to the provider's end-session
+    page (a browser checks `form-action` on the redirect too)."""
+    oidc = getattr(request.app.state, "oidc", None)
+    if oidc is None:
+        return CSP
+    return CSP.replace("form-action 'self'", " ".join(["form-action 'self'", *oidc.origins()]))
+
+
 class SignInNeeded(Exception):
     """No (valid) session: the page sends the person to the sign-in form."""
 
@@ -206,7 +215,7 @@ async def secure(request: Request, call_next: Callable[[Request], Awaitable[Any]
         v.startswith(named) for k, v in response.raw_headers if k == b"set-cookie"
     ):
         keep(request, response, sessions.cookie_name, fresh)
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = csp(request)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
