@@ -162,6 +162,11 @@ def test_an_admin_signs_in_and_may_act(room):
     expect(page.locator("form.me")).to_contain_text("Signed in as ada")
     page.goto(f"{room.url}/console/runbooks")
     expect(page.get_by_text("Declare an incident with console-alert")).to_be_visible()
+    metrics = httpx.get(f"{room.url}/metrics", headers={"Authorization": f"Bearer {HARNESS}"}).text
+    signed_in = re.search(
+        r'warroom_access_events_total\{event="sign_in",via="oidc"\} (\S+)', metrics
+    )
+    assert signed_in is not None and float(signed_in[1]) >= 1
 
 
 def test_someone_in_no_mapped_group_is_not_signed_in(room):
@@ -174,6 +179,8 @@ def test_someone_in_no_mapped_group_is_not_signed_in(room):
     )
     page.goto(f"{room.url}/console/")
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
+    metrics = httpx.get(f"{room.url}/metrics", headers={"Authorization": f"Bearer {HARNESS}"}).text
+    assert 'warroom_access_events_total{event="sign_in_refused",via="oidc"}' in metrics
 
 
 def test_the_token_form_is_off_and_its_post_refused(room):
