@@ -186,13 +186,18 @@ def test_someone_in_no_mapped_group_is_not_signed_in(room):
 def test_the_token_form_is_off_and_its_post_refused(room):
     page = room.page()
     page.goto(f"{room.url}/console/sign-in")
+    expect(page.get_by_role("link", name=re.compile("Sign in with"))).to_be_visible()
     expect(page.get_by_label("API token")).to_have_count(0)
-    csrf = page.locator("input[name=csrf]").count()
-    assert csrf == 0
+    page = room.sign_in("vera", page)
     refused = page.request.post(
-        f"{room.url}/console/sign-in", form={"csrf": "x", "token": HARNESS}, max_redirects=0
+        f"{room.url}/console/sign-in",
+        form={"csrf": csrf_of(page), "token": HARNESS, "next": "/console/"},
+        max_redirects=0,
     )
-    assert refused.status == 403  # no CSRF token from any page: refused before anything
+    assert refused.status == 403, refused.text()
+    assert "the token form is off" in refused.text()
+    page.goto(f"{room.url}/console/")
+    expect(page.locator("form.me")).to_contain_text("Signed in as vera")
 
 
 def test_a_callback_with_another_state_or_none_started_signs_nobody_in(room):
