@@ -68,3 +68,25 @@ def task_queue() -> str:
 def fake_http() -> Iterator[FakeHttp]:
     with FakeHttp() as server:
         yield server
+
+
+#: The slow suites (a real browser, PostgreSQL, the fault suite, process-heavy abuse and
+#: property runs): marked `slow`, so `make test` leaves them out and `make test-slow` (and CI,
+#: which runs both) runs them. A single slow test elsewhere says `@pytest.mark.slow` itself.
+SLOW_SUITES = (
+    "archive/",
+    "console/",
+    "faults/",
+    "api/test_docs.py",
+    "cli/test_cli_abuse.py",
+    "cli/test_secrets_e2e.py",
+    "language/test_runbook_properties.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        where = item.path.relative_to(tests).as_posix()
+        if where.startswith(SLOW_SUITES):
+            item.add_marker(pytest.mark.slow)

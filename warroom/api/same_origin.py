@@ -17,13 +17,13 @@ console: the rules every request passes before any route sees it (one ASGI middl
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from warroom.api.errors import send_error_start
 from warroom.errors import WarroomError
 
 #: The URLs people and senders reach this server at, when not a loopback name or the address
@@ -135,18 +135,7 @@ class SameOrigin:
         if refused is None:
             await self.app(scope, receive, send)
             return
-        status, reason = refused
-        payload = json.dumps({"error": reason}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
+        payload = await send_error_start(send, *refused)
         await send({"type": "http.response.body", "body": payload})
 
     def refusal(self, scope: Scope) -> tuple[int, str] | None:
