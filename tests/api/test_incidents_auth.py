@@ -80,6 +80,7 @@ async def test_incident_routes_mirror_the_cli(api):
     shown = (await api.get(f"/v1/incidents/{incident_id}")).json()
     assert shown["declared_by"] == "erin" and shown["severity"] == "SEV2"
     assert shown["pending_approvals"] == ["fix"]
+    assert shown["metrics"]["time_to_acknowledge"] is None  # what `show --json` prints
 
     refused = await api.post(
         f"/v1/incidents/{incident_id}/approve", {"step": "look", "by": "carol"}

@@ -103,7 +103,8 @@ async def list_incidents(
 
 @router.get("/{incident_id}", summary="One incident's state", response_model=None, responses=SHOWN)
 async def show(incident_id: IncidentId, temporal: Temporal) -> dict[str, Any]:
-    return views.state_json(await views.status(await temporal(), incident_id))
+    """What `warroom show --json` prints: the state, `pending_approvals` and the metrics."""
+    return (await views.show(await temporal(), incident_id)).json()
 
 
 @router.get(
