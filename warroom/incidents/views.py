@@ -197,8 +197,9 @@ async def list_incidents(
     severity: str | None = None,
     service: str | None = None,
     runbook: str | None = None,
+    running: bool = False,
 ) -> list[IncidentSummary]:
-    """At most `limit` incidents with the given status, severity, service and runbook, in
+    """At most `limit` incidents (`running`: only those whose run has not completed) with the given status, severity, service and runbook, in
     Temporal's order: open ones first (newest first), then closed ones (most recently closed
     first); Temporal's word on runs it ended or whose workflow task keeps failing.
 
@@ -207,6 +208,8 @@ async def list_incidents(
     after a look), reading further pages until `limit` rows match or none are left."""
     wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
     query = visibility_query(status=status, severity=severity, service=service, runbook=runbook)
+    if running:
+        query += " AND ExecutionStatus = 'Running'"
     found: list[IncidentSummary] = []
     batch: list[WorkflowExecution] = []
     listing = client.list_workflows(query, page_size=min(limit, 1000))
