@@ -118,13 +118,14 @@ def _merged(
     values: list[float], milestone: str, since: datetime, archived: tuple[Archive, Totals]
 ) -> Spread:
     """The spread of these values and the archive's, reading from the archive only the ranks
-    that can be the answer: the k-th smallest of both is among the archive's ranks
-    k - len(values) .. k and the values here."""
+    that can be the answer: at least k - len(values) of the first k of both are the
+    archive's, so the k-th is among the archive's ranks k - len(values) .. k and the values
+    here."""
     archive, totals = archived
     ours = sorted(values)
 
     def kth(k: int) -> float:
-        low = max(0, k - len(ours))
+        low = max(0, k - len(ours) - 1)
         theirs = archive.times(milestone, since, low, k - low)
         return sorted(theirs + ours)[k - low - 1]
 
