@@ -9,6 +9,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
 from tests.api.conftest import serve_api
 from tests.archive.test_fallback import POLLS, archived, declare, delete, run, setting, warroom
@@ -17,6 +18,7 @@ from warroom.incidents import views
 from worker import build_worker
 
 __all__ = ["setting"]  # the fixture, shared with the fallback tests
+pytestmark = pytest.mark.slow  # a worker, incidents closed by hand, the CLI as processes
 
 
 async def close(client, env, runbook, note: str) -> str:
@@ -29,6 +31,13 @@ async def close(client, env, runbook, note: str) -> str:
     await run("approve", incident_id, "fix", "--by", "carol", env=env)
     await client.get_workflow_handle(incident_id).result()
     return incident_id
+
+
+async def read(args: tuple[str, ...], env: dict[str, str]) -> object:
+    got = json.loads(await run(*args, env=env))
+    if isinstance(got, dict):
+        got.pop("since")  # the report's window starts a little later the second time
+    return got
 
 
 async def api_search(client, query: str) -> list[dict]:
@@ -54,7 +63,7 @@ async def test_search_report_and_list_answer_the_same_after_temporal_forgets(
         ("report", "--since", "1d", "--json"),
         ("list", "--archived", "--json"),
     )
-    before = {args: json.loads(await run(*args, env=env)) for args in reads}
+    before = {args: await read(args, env) for args in reads}
     before_api = await api_search(dev_env.client, "rollback")
     found = before[reads[0]]
     assert [(f["incident_id"], f["execution_status"]) for f in found] == [(incident_id, "archived")]
@@ -67,7 +76,7 @@ async def test_search_report_and_list_answer_the_same_after_temporal_forgets(
 
     await delete(dev_env.client, incident_id)
     for args in reads:
-        assert json.loads(await run(*args, env=env)) == before[args], args
+        assert await read(args, env) == before[args], args
     assert await api_search(dev_env.client, "rollback") == before_api
 
 
@@ -81,14 +90,16 @@ async def test_backfill_archives_what_the_archive_lacks_once(
     env = {**env, "WARROOM_ARCHIVE_URL": archive_url}
     filled = await asyncio.to_thread(warroom, "archive", "backfill", "--since", "1d", env=env)
     assert filled.returncode == 0, filled.stderr
-    assert "archiving 1/" in filled.stderr and incident_id in filled.stderr
+    assert f": {incident_id} …" in filled.stderr  # the progress line
+    # Other tests' closed incidents on the same server are archived too: each once.
+    filled_count = int(filled.stdout.split()[0])
     record = await archived(archive_url, incident_id)
     assert record.complete and record.status == "resolved"
     assert "cache flushed by hand" in record.notes
     again = await run("archive", "backfill", "--since", "1d", env=env)
     assert again.startswith("0 incidents")  # idempotent: nothing the archive lacks
     archive = Archive(archive_url)
-    assert archive.count() == 1
+    assert archive.count() == filled_count >= 1
     archive.close()
     unset = await asyncio.to_thread(
         warroom, "archive", "backfill", env={**env, "WARROOM_ARCHIVE_URL": ""}
