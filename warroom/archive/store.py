@@ -10,7 +10,7 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,12 +45,11 @@ class ArchiveUnreadable(WarroomError):
 
 
 @dataclass
-class Record:
-    """One incident chain as archived: its final state, story and raw histories."""
+class Listed:
+    """One archived incident chain as search and `list --archived` show it."""
 
     incident_id: str
     chain_id: str
-    last_run_id: str
     title: str
     summary: str
     service: str
@@ -59,6 +58,13 @@ class Record:
     status: str
     declared_at: datetime
     closed_at: datetime | None
+
+
+@dataclass
+class Record(Listed):
+    """One incident chain as archived: its final state, story and raw histories."""
+
+    last_run_id: str
     state: dict[str, Any]
     metrics: dict[str, Any]
     postmortem: str
@@ -79,22 +85,6 @@ class Record:
         return "\n".join(
             e["detail"] for e in self.timeline if e.get("source") == "person" and e.get("detail")
         )
-
-
-@dataclass
-class Listed:
-    """One archived incident chain as search and `list --archived` show it."""
-
-    incident_id: str
-    chain_id: str
-    title: str
-    summary: str
-    service: str
-    runbook: str
-    severity: str
-    status: str
-    declared_at: datetime
-    closed_at: datetime | None
 
 
 @dataclass
@@ -349,7 +339,7 @@ class Archive:
         )
 
     def _listed(self, where: sa.ColumnElement[bool], order: Any, limit: int) -> list[Listed]:
-        columns = [incidents.c[name] for name in Listed.__dataclass_fields__]
+        columns = [incidents.c[f.name] for f in fields(Listed)]
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(*columns).where(where).order_by(order).limit(limit)).all()
         return [
