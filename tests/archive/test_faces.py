@@ -14,6 +14,7 @@ import pytest
 from tests.api.conftest import serve_api
 from tests.archive.test_fallback import POLLS, archived, declare, delete, run, setting, warroom
 from warroom.archive.store import Archive
+from warroom.entry.devstack import free_port
 from warroom.incidents import views
 from worker import build_worker
 
@@ -103,5 +104,19 @@ async def test_backfill_archives_what_the_archive_lacks_once(
     archive.close()
     unset = await asyncio.to_thread(
         warroom, "archive", "backfill", env={**env, "WARROOM_ARCHIVE_URL": ""}
+    )
+    assert unset.returncode == 1 and "WARROOM_ARCHIVE_URL is not set" in unset.stderr
+
+
+async def test_an_archive_that_cannot_be_reached_is_said_in_one_line(setting):
+    env, _ = setting
+    down = {**env, "WARROOM_ARCHIVE_URL": f"postgresql+psycopg://u@127.0.0.1:{free_port()}/x"}
+    for args in (("list", "--archived"), ("search", "rollback"), ("report", "--since", "1d")):
+        said = await asyncio.to_thread(warroom, *args, env=down)
+        assert said.returncode == 1, (args, said.stdout)
+        assert "the archive cannot be read: " in said.stderr, (args, said.stderr)
+        assert "unexpected" not in said.stderr and "Traceback" not in said.stderr
+    unset = await asyncio.to_thread(
+        warroom, "list", "--archived", env={**env, "WARROOM_ARCHIVE_URL": ""}
     )
     assert unset.returncode == 1 and "WARROOM_ARCHIVE_URL is not set" in unset.stderr

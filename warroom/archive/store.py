@@ -301,15 +301,15 @@ class Archive:
     ) -> list[Listed]:
         """Archived incidents whose title, summary or notes have every word of `text` (stemmed:
         "failed" finds "fails"), newest first. No words: none."""
-        words = [w for w in _WORD.findall(text) if len(w) > 1 or w.isdigit()]  # "checkout's"
-        if not words:
+        found = words(text)
+        if not found:
             return []
         if self.engine.dialect.name == "postgresql":
             matches = sa.literal_column("search").op("@@")(
-                sa.func.plainto_tsquery("english", " ".join(words))
+                sa.func.plainto_tsquery("english", " ".join(found))
             )
         else:
-            phrase = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+            phrase = " ".join(f'"{w}"' for w in found)  # \w+ holds no quote
             matches = sa.literal_column("incidents.rowid").in_(
                 sa.text("SELECT rowid FROM incidents_fts WHERE incidents_fts MATCH :q").bindparams(
                     q=phrase
@@ -435,6 +435,11 @@ class Archive:
 
 #: What search takes as words (FTS5 and tsquery syntax is not passed through).
 _WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """The words search looks for: letters and digits, a lone letter left out ("checkout's")."""
+    return [w for w in _WORD.findall(text) if len(w) > 1 or w.isdigit()]
 
 
 def _narrowed(

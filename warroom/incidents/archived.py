@@ -5,15 +5,15 @@ or summary has every word)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy.exc
 from temporalio.client import Client
 
-from warroom.archive.store import Archive, Listed, configured
+from warroom.archive.store import ARCHIVE_URL, Listed, configured, words
+from warroom.errors import WarroomError
 from warroom.incidents.views import IncidentSummary, list_incidents
-from warroom.record.archived import ArchiveUnavailable
+from warroom.record.archived import unreadable
 
 #: How many open incidents search reads from Temporal (open incidents are few).
 OPEN_SCANNED = 1000
@@ -36,14 +36,23 @@ def summary(found: Listed) -> IncidentSummary:
     )
 
 
-async def _reading(archive: Archive | None, read: str, **kwargs: object) -> list[Listed]:
-    if archive is None:
-        return []
+async def _reading(read: str, *, required: bool, **kwargs: object) -> list[Listed]:
+    """`Archive.<read>(**kwargs)` on the configured archive ([] without one, unless
+    `required`); a database that cannot be reached or opened is said in one line."""
+
+    def go() -> list[Listed]:
+        archive = configured()
+        if archive is None:
+            if required:
+                raise WarroomError(f"{ARCHIVE_URL} is not set: there is no archive to list")
+            return []
+        found: list[Listed] = getattr(archive, read)(**kwargs)
+        return found
+
     try:
-        found: list[Listed] = await asyncio.to_thread(getattr(archive, read), **kwargs)
+        return await asyncio.to_thread(go)
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise ArchiveUnavailable(f"the archive cannot be read: {str(exc).splitlines()[0]}") from exc
-    return found
+        raise unreadable(exc) from exc
 
 
 async def archived_list(
@@ -54,11 +63,10 @@ async def archived_list(
     service: str | None = None,
     runbook: str | None = None,
 ) -> list[IncidentSummary]:
-    """Archived incidents, most recently closed first ([] when no archive is configured)."""
-    archive = await asyncio.to_thread(configured)
+    """Archived incidents, most recently closed first."""
     found = await _reading(
-        archive,
         "listing",
+        required=True,
         limit=limit,
         status=status,
         severity=severity,
@@ -66,10 +74,6 @@ async def archived_list(
         runbook=runbook,
     )
     return [summary(f) for f in found]
-
-
-def words(text: str) -> list[str]:
-    return [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 or w.isdigit()]
 
 
 async def search(
@@ -85,7 +89,7 @@ async def search(
     archived ones (full text: title, summary and the people's notes; stemmed), newest first.
     An incident still open in Temporal whose record is already archived is listed once."""
     start = datetime.now(UTC) - since if since is not None else None
-    wanted = words(text)
+    wanted = [w.lower() for w in words(text)]
     open_ = [
         s
         for s in await list_incidents(
@@ -95,9 +99,14 @@ async def search(
         and all(w in f"{s.title} {s.summary}".lower() for w in wanted)
         and (start is None or (s.started_at is not None and s.started_at >= start))
     ]
-    archive = await asyncio.to_thread(configured)
     found = await _reading(
-        archive, "search", text=text, service=service, runbook=runbook, since=start, limit=limit
+        "search",
+        required=False,
+        text=text,
+        service=service,
+        runbook=runbook,
+        since=start,
+        limit=limit,
     )
     started = {s.incident_id: s.started_at for s in open_}
     archived = [

@@ -12,11 +12,13 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy.exc
 from pydantic import BaseModel
 from temporalio.client import Client
 
 from warroom.archive.store import Archive, Totals, configured
 from warroom.errors import IncidentNotFound
+from warroom.record.archived import unreadable
 from warroom.record.metrics import Metrics, of_story
 from warroom.record.timeline import Story, story
 
@@ -144,13 +146,17 @@ async def incidents_report(
         newest[wf.id] = max(
             newest.get(wf.id, (wf.start_time, wf.run_id)), (wf.start_time, wf.run_id)
         )
-    archive = archive or await asyncio.to_thread(configured)
     archived: tuple[Archive, Totals] | None = None
     ids = list(newest)
-    if archive is not None:
-        done = await asyncio.to_thread(archive.archived_runs, [run for _, run in newest.values()])
-        ids = [i for i in ids if newest[i][1] not in done]  # counted from the archive
-        archived = (archive, await asyncio.to_thread(archive.totals, start))
+    try:
+        archive = archive or await asyncio.to_thread(configured)
+        if archive is not None:
+            runs = [run for _, run in newest.values()]
+            done = await asyncio.to_thread(archive.archived_runs, runs)
+            archived = (archive, await asyncio.to_thread(archive.totals, start))
+            ids = [i for i in ids if newest[i][1] not in done]  # counted from the archive
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise unreadable(exc) from exc
     gate = asyncio.Semaphore(READ_AT_ONCE)
 
     async def read(incident_id: str) -> tuple[Story, Metrics] | None:
