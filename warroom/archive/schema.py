@@ -102,3 +102,10 @@ MILESTONES = ("acknowledge", "mitigate", "resolve")
 INDEXED = ("declared_at", "service", "runbook", "severity", "status", "last_run_id", "closed_at")
 for _column in INDEXED:
     sa.Index(f"ix_incidents_{_column}", incidents.c[_column])
+#: `report`'s percentiles read ranks of these in order (covering: no row is read).
+for _milestone in MILESTONES:
+    sa.Index(
+        f"ix_incidents_time_to_{_milestone}",
+        incidents.c[f"time_to_{_milestone}"],
+        incidents.c.declared_at,
+    )

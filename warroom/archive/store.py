@@ -10,6 +10,7 @@ import json
 import os
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -354,16 +355,12 @@ class Archive:
         ]
 
     def totals(self, since: datetime) -> Totals:
-        """Counts over the archived incidents declared since `since`: SQL aggregates."""
+        """Counts over the archived incidents declared since `since`: SQL aggregates, one
+        GROUP BY over the few (severity, runbook, service, needed a person) combinations,
+        summed here, and one over the failed steps."""
         recent = incidents.c.declared_at >= since
-
-        def counted(conn: Connection, *group: Any, where: Any = recent) -> dict[str, int]:
-            n = sa.func.count().label("n")
-            rows = conn.execute(
-                sa.select(*group, n).where(where).group_by(*group).order_by(n.desc(), *group)
-            ).all()
-            return {"/".join(str(v) for v in row[:-1]): int(row[-1]) for row in rows}
-
+        keys = [incidents.c[k] for k in ("severity", "runbook", "service", "needed_a_person")]
+        reached = [sa.func.count(incidents.c[f"time_to_{m}"]).label(m) for m in MILESTONES]
         failed = incidents.join(
             failed_steps,
             sa.and_(
@@ -372,30 +369,31 @@ class Archive:
             ),
         )
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).where(recent)).scalar_one()
+            groups = conn.execute(
+                sa.select(*keys, sa.func.count().label("n"), *reached).where(recent).group_by(*keys)
+            ).all()
             steps = conn.execute(
-                sa.select(incidents.c.runbook, failed_steps.c.step, sa.func.count().label("n"))
+                sa.select(incidents.c.runbook, failed_steps.c.step, sa.func.count())
                 .select_from(failed)
                 .where(recent)
                 .group_by(incidents.c.runbook, failed_steps.c.step)
-                .order_by(sa.text("n DESC"), incidents.c.runbook, failed_steps.c.step)
             ).all()
-            reached = conn.execute(
-                sa.select(
-                    *(sa.func.count(incidents.c[f"time_to_{m}"]).label(m) for m in MILESTONES)
-                ).where(recent)
-            ).one()
-            return Totals(
-                incidents=int(total),
-                by_severity=counted(conn, incidents.c.severity),
-                by_runbook=counted(conn, incidents.c.runbook),
-                by_service=counted(conn, incidents.c.service),
-                failing_steps={f"{r.runbook}/{r.step}": int(r.n) for r in steps},
-                needed_a_person=counted(
-                    conn, incidents.c.runbook, where=sa.and_(recent, incidents.c.needed_a_person)
-                ),
-                reached={m: int(reached._mapping[m]) for m in MILESTONES},
-            )
+        counts: dict[str, Counter[str]] = {k: Counter() for k in ("sev", "rb", "svc", "person")}
+        for g in groups:
+            counts["sev"][g.severity] += g.n
+            counts["rb"][g.runbook] += g.n
+            counts["svc"][g.service] += g.n
+            if g.needed_a_person:
+                counts["person"][g.runbook] += g.n
+        return Totals(
+            incidents=sum(counts["sev"].values()),
+            by_severity=_most_first(counts["sev"]),
+            by_runbook=_most_first(counts["rb"]),
+            by_service=_most_first(counts["svc"]),
+            failing_steps=_most_first(Counter({f"{rb}/{step}": n for rb, step, n in steps})),
+            needed_a_person=_most_first(counts["person"]),
+            reached={m: sum(int(g._mapping[m]) for g in groups) for m in MILESTONES},
+        )
 
     def times(self, milestone: str, since: datetime, offset: int, limit: int) -> list[float]:
         """The archived incidents' times to `milestone`, smallest first, `limit` of them from
@@ -440,6 +438,11 @@ _WORD = re.compile(r"\w+")
 def words(text: str) -> list[str]:
     """The words search looks for: letters and digits, a lone letter left out ("checkout's")."""
     return [w for w in _WORD.findall(text) if len(w) > 1 or w.isdigit()]
+
+
+def _most_first(counts: Counter[str]) -> dict[str, int]:
+    """Most first, then by name (the same order from every database)."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _narrowed(
