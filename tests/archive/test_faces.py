@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import httpx
 import pytest
@@ -41,13 +42,24 @@ async def read(args: tuple[str, ...], env: dict[str, str]) -> object:
     return got
 
 
-async def api_search(client, query: str) -> list[dict]:
+async def api_search(client, query: str) -> tuple[list[dict], dict[str, list[str]]]:
+    """The API's search, and the incidents the console's list links to with the search box
+    and with the Archived box (signed in through the sign-in form)."""
     async with await serve_api(client) as url, httpx.AsyncClient(timeout=30) as http:
         got = await http.get(f"{url}/v1/incidents/search", params={"q": query})
         assert got.status_code == 200, got.text
         bad = await http.get(f"{url}/v1/incidents/search", params={"q": "x", "since": "soon"})
         assert bad.status_code == 422 and "since" in bad.text
-    return list(got.json())
+        form = await http.get(f"{url}/console/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None, form.text
+        await http.post(f"{url}/console/sign-in", data={"csrf": csrf.group(1), "name": "carol"})
+        console = {}
+        for params in ({"q": query}, {"archived": "1"}, {"q": "nothing-like-this"}):
+            page = await http.get(f"{url}/console/", params=params)
+            assert page.status_code == 200, page.text
+            console[str(params)] = re.findall(r'<a href="/console/incidents/([^"]+)">', page.text)
+    return list(got.json()), console
 
 
 async def test_search_report_and_list_answer_the_same_after_temporal_forgets(
@@ -68,7 +80,8 @@ async def test_search_report_and_list_answer_the_same_after_temporal_forgets(
     before_api = await api_search(dev_env.client, "rollback")
     found = before[reads[0]]
     assert [(f["incident_id"], f["execution_status"]) for f in found] == [(incident_id, "archived")]
-    assert [f["incident_id"] for f in before_api] == [incident_id]
+    assert [f["incident_id"] for f in before_api[0]] == [incident_id]
+    assert list(before_api[1].values()) == [[incident_id], [incident_id], []]
     told = before[reads[1]]
     assert told["incidents"] == 1  # in Temporal and in the archive: counted once
     assert told["by_runbook"] == {"archived": 1} and told["time_to"]["resolve"]["incidents"] == 1

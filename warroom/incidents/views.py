@@ -199,9 +199,10 @@ async def list_incidents(
     runbook: str | None = None,
     running: bool = False,
 ) -> list[IncidentSummary]:
-    """At most `limit` incidents (`running`: only those whose run has not completed) with the given status, severity, service and runbook, in
+    """At most `limit` incidents with the given status, severity, service and runbook, in
     Temporal's order: open ones first (newest first), then closed ones (most recently closed
     first); Temporal's word on runs it ended or whose workflow task keeps failing.
+    `running`: only the incidents whose run has not completed (search reads those).
 
     The filters go into the visibility query, so the limit counts matching incidents; each
     row is checked again against them (a stalled or server-ended run's status is known only
