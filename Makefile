@@ -39,7 +39,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Every benchmark, each writing bench/results/<name>.json (about 8 minutes on 2 cores).
+# Every benchmark, each writing bench/results/<name>.json (about 12 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_incident
 	$(BIN)/python -m bench.decision_latency
