@@ -13,7 +13,16 @@ import httpx
 import pytest
 
 from tests.api.conftest import serve_api
-from tests.archive.test_fallback import POLLS, archived, declare, delete, run, setting, warroom
+from tests.archive.test_fallback import (
+    POLLS,
+    archived,
+    declare,
+    delete,
+    run,
+    setting,
+    sign_in,
+    warroom,
+)
 from warroom.archive.store import Archive
 from warroom.entry.devstack import free_port
 from warroom.incidents import views
@@ -50,10 +59,7 @@ async def api_search(client, query: str) -> tuple[list[dict], dict[str, list[str
         assert got.status_code == 200, got.text
         bad = await http.get(f"{url}/v1/incidents/search", params={"q": "x", "since": "soon"})
         assert bad.status_code == 422 and "since" in bad.text
-        form = await http.get(f"{url}/console/sign-in")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf is not None, form.text
-        await http.post(f"{url}/console/sign-in", data={"csrf": csrf.group(1), "name": "carol"})
+        await sign_in(http, url)
         console = {}
         for params in ({"q": query}, {"archived": "1"}, {"q": "nothing-like-this"}):
             page = await http.get(f"{url}/console/", params=params)
