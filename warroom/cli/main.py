@@ -363,7 +363,9 @@ def report(
     since: Annotated[str, typer.Option("--since", help="How far back: 30d, 12h.")] = "30d",
     as_json: JsonFlag = False,
 ) -> None:
-    """Across incidents: counts, median and p90 times, failing steps, who needed people."""
+    """Across incidents: counts, median and p90 times, failing steps, who needed people.
+    Archived incidents are counted from the archive (WARROOM_ARCHIVE_URL), the rest from
+    Temporal's histories; each incident once."""
     window = story.since(since)
     with_client(lambda c: story.show_report(c, window, as_json))
 
