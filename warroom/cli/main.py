@@ -1,5 +1,6 @@
 """The `warroom` command line face: declare, list, show, human decisions (approve, reject, retry,
-skip, abort, ack, assign, note, severity, resolve), timeline, postmortem, report, search, archive, runbooks.
+skip, abort, ack, assign, note, severity, resolve), timeline, postmortem, report, search,
+archive, runbooks.
 The commands that start servers (dev, worker, serve, demo) and `rehearse` are added by
 `warroom.entry.main`, the console script."""
 
