@@ -44,6 +44,7 @@ from warroom.intake.delivery import (
     Intake,
 )
 from warroom.language.catalogue import Catalogue
+from warroom.record.archived import ArchiveUnavailable
 
 #: Where the docs pages' scripts and styles are served from.
 DOCS_STATIC = "/docs/static"
@@ -169,7 +170,7 @@ def _errors(app: FastAPI) -> None:
             return error(409, str(exc))
         if isinstance(exc, decisions.AppliedUnconfirmed):
             return JSONResponse({"applied": True, "confirmed": False, "message": str(exc)}, 202)
-        if isinstance(exc, ServerUnreachable | Busy):
+        if isinstance(exc, ServerUnreachable | Busy | ArchiveUnavailable):
             return unavailable(str(exc))
         if isinstance(exc, NoWorker | decisions.NotApplied):
             return error(503, str(exc), {"Retry-After": "5"})

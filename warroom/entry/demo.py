@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from warroom.archive.store import configured
 from warroom.cli import render
 from warroom.contract.models import Decision, IncidentState
 from warroom.entry.demo_service import RECOVERY_SECONDS, CheckoutService
@@ -85,6 +86,30 @@ def demo_catalogue() -> Catalogue:
     return Catalogue([Entry(runbook), *shipped.entries.values()], shipped.fallback)
 
 
+#: How long the demo waits for the archive to hold the closed incident's whole record.
+ARCHIVE_WAIT_SECONDS = 30.0
+
+
+async def _archived_where(incident_id: str, tmp: str) -> str:
+    """Where the incident's record was archived, once the archive holds it whole; "" if not."""
+    archive = configured()
+    if archive is None:
+        return ""
+    deadline = time.monotonic() + ARCHIVE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        record = await asyncio.to_thread(archive.latest, incident_id)
+        if record is not None and record.complete:
+            said = f"record of {incident_id} archived in {archive.where} (schema "
+            if tmp in archive.where:
+                return said + (
+                    f"{archive.schema_version()}; the demo's temporary directory, removed when "
+                    "it ends: set WARROOM_ARCHIVE_URL=sqlite:////path/archive.db to keep it)"
+                )
+            return said + f"{archive.schema_version()})"
+        await asyncio.sleep(0.2)
+    return ""
+
+
 async def run_demo(*, alertmanager: bool = False) -> int:
     started = time.monotonic()
     # The progress lines and the timeline tell the story; the SDK's retry warnings would repeat it.
@@ -125,12 +150,15 @@ async def run_demo(*, alertmanager: bool = False) -> int:
             if drafted:
                 print(drafted)
                 print()
+            where = await _archived_where(state.incident_id, tmp)
+            say(where or f"FAILED: {state.incident_id} was not archived")
             alerts_resolved = bool(state.alerts) and not state.firing_alerts
             ok = (
                 state.status == "resolved"
                 and len(svc.updates) > 0
                 and alerts_resolved
                 and bool(drafted)
+                and bool(where)
             )
             say(
                 f"{'OK' if ok else 'FAILED'}: incident {state.status}, checkout at "

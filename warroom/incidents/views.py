@@ -197,16 +197,20 @@ async def list_incidents(
     severity: str | None = None,
     service: str | None = None,
     runbook: str | None = None,
+    running: bool = False,
 ) -> list[IncidentSummary]:
     """At most `limit` incidents with the given status, severity, service and runbook, in
     Temporal's order: open ones first (newest first), then closed ones (most recently closed
     first); Temporal's word on runs it ended or whose workflow task keeps failing.
+    `running`: only the incidents whose run has not completed (search reads those).
 
     The filters go into the visibility query, so the limit counts matching incidents; each
     row is checked again against them (a stalled or server-ended run's status is known only
     after a look), reading further pages until `limit` rows match or none are left."""
     wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
     query = visibility_query(status=status, severity=severity, service=service, runbook=runbook)
+    if running:
+        query += " AND ExecutionStatus = 'Running'"
     found: list[IncidentSummary] = []
     batch: list[WorkflowExecution] = []
     listing = client.list_workflows(query, page_size=min(limit, 1000))
