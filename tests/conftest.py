@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fakehttp import FakeHttp
 from warroom.contract import client as temporal_client
 from warroom.contract import search_attributes
+from warroom.contract.converter import data_converter
 from warroom.errors import WarroomError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (timers complete at once while a client waits)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
     )
     await search_attributes.register(env.client)
     yield env
@@ -52,7 +52,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (`temporal server start-dev`) on a free loopback port."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         search_attributes=search_attributes.ALL,
     )
     yield env
