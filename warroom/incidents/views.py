@@ -83,8 +83,13 @@ class Shown:
         return of_story(self.story)
 
     def json(self) -> dict[str, Any]:
-        """`show --json`: the state, `pending_approvals` and the metrics."""
-        return {**state_json(self.state), "metrics": self.metrics.model_dump(mode="json")}
+        """`show --json`: the state, `pending_approvals`, the metrics and each run's payload
+        key id (`payload_keys`, null for a run stored plain)."""
+        return {
+            **state_json(self.state),
+            "metrics": self.metrics.model_dump(mode="json"),
+            "payload_keys": self.story.run_keys,
+        }
 
 
 class _History:

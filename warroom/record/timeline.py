@@ -14,6 +14,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from warroom.contract.codec import key_id_of
 from warroom.contract.converter import plain_failure
 from warroom.contract.models import (
     ALERTS_PER_SIGNAL,
@@ -110,6 +111,8 @@ class Story(BaseModel):
     #: Each step's last recorded outcome, and the last status and phase the workflow published.
     step_status: dict[str, StepStatus] = {}
     published: dict[str, str] = {}
+    #: Each run's payload key id, first run first (None: that run's payloads are plain).
+    run_keys: list[str | None] = []
 
 
 async def story(client: Client, incident_id: str) -> Story:
@@ -125,6 +128,7 @@ def told(incident_id: str, reader: _Reader) -> Story:
         activity_steps=reader.step_of_activity,
         step_status=reader.step_status,
         published=reader.published,
+        run_keys=reader.run_keys,
     )
 
 
@@ -289,6 +293,7 @@ class _Reader:
         #: Each step's last recorded outcome, and the last published status and phase.
         self.step_status: dict[str, StepStatus] = {}
         self.published: dict[str, str] = {}
+        self.run_keys: list[str | None] = []
 
     async def _decode(self, payloads: list[Payload]) -> list[Any]:
         return list(await self._converter.decode(payloads)) if payloads else []
@@ -347,6 +352,9 @@ class _Reader:
             )
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
+            self.run_keys.append(
+                key_id_of(attrs.input.payloads[0]) if attrs.input.payloads else None
+            )
             if attrs.continued_execution_run_id:
                 return None  # a later run of the same incident, announced above
             (inp,) = await self._decode(list(attrs.input.payloads)) or [{}]
