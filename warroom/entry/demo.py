@@ -24,9 +24,11 @@ import httpx
 from temporalio.client import Client
 
 from warroom.cli import render
+from warroom.contract.codec import ENCODING
 from warroom.contract.models import Decision, IncidentState
 from warroom.entry.demo_service import RECOVERY_SECONDS, CheckoutService
 from warroom.entry.devstack import DevServer, Monitoring, dev_stack, free_port
+from warroom.entry.devstack import encrypt as encrypted
 from warroom.entry.serve import api
 from warroom.incidents import decisions, views
 from warroom.language.catalogue import Catalogue, Entry
@@ -85,7 +87,7 @@ def demo_catalogue() -> Catalogue:
     return Catalogue([Entry(runbook), *shipped.entries.values()], shipped.fallback)
 
 
-async def run_demo(*, alertmanager: bool = False) -> int:
+async def run_demo(*, alertmanager: bool = False, encrypt: bool = False) -> int:
     started = time.monotonic()
     # The progress lines and the timeline tell the story; the SDK's retry warnings would repeat it.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
@@ -102,13 +104,19 @@ async def run_demo(*, alertmanager: bool = False) -> int:
     ):
         svc.export_secrets()
         server = DevServer(Path(tmp), port=free_port(), ui_port=free_port())
+        api_port = free_port()
+        if encrypt:
+            keys = encrypted(server, f"http://127.0.0.1:{api_port}")
+            say(
+                f"payload encryption on: key {keys.current}; the Temporal UI decodes through the codec server"
+            )
         say(
             f"demo checkout service at {svc.url}: deploy {svc.version}, error rate {svc.error_rate():.0%}"
         )
         say("starting the embedded Temporal dev server, worker and HTTP API …")
         async with (
             dev_stack(server) as client,
-            api(say, client=client, port=free_port(), catalogue=demo_catalogue()) as url,
+            api(say, client=client, port=api_port, catalogue=demo_catalogue()) as url,
         ):
             say(f"Temporal UI at {server.ui_url} (open it to watch the workflow)")
             if alertmanager:
@@ -125,6 +133,8 @@ async def run_demo(*, alertmanager: bool = False) -> int:
             if drafted:
                 print(drafted)
                 print()
+            if encrypt:
+                say(await _stored_encrypted(client, state))
             alerts_resolved = bool(state.alerts) and not state.firing_alerts
             ok = (
                 state.status == "resolved"
@@ -139,6 +149,19 @@ async def run_demo(*, alertmanager: bool = False) -> int:
                 f"{'resolved' if alerts_resolved else 'still firing'}"
             )
             return 0 if ok else 1
+
+
+async def _stored_encrypted(client: Client, state: IncidentState) -> str:
+    """What Temporal stores of the incident: how many payloads are encrypted and how many
+    plain, and whether its title or summary appears anywhere in the stored bytes."""
+    history = await client.get_workflow_handle(state.incident_id).fetch_history()
+    stored = b"".join(event.SerializeToString() for event in history.events)
+    encrypted, plain = stored.count(ENCODING), stored.count(b"json/plain")
+    seen = state.title.encode() in stored or state.summary.encode() in stored
+    return (
+        f"Temporal stores {encrypted} encrypted payloads and {plain} plain ones for the "
+        f"incident; its title or summary in the stored bytes: {'YES' if seen else 'nowhere'}"
+    )
 
 
 def _postmortem_excerpt(incident_id: str) -> str:
