@@ -15,7 +15,6 @@ from warroom.contract.codec import (
     COMPRESSION,
     KEY_ID,
     CodecKeyError,
-    EncryptionCodec,
     Keys,
     key_id_of,
     load_keys,
@@ -144,6 +143,13 @@ def test_missing_keys_file_is_named(tmp_path: Path) -> None:
         load_keys(tmp_path / "nowhere")
 
 
-def test_codec_is_off_without_keys() -> None:
-    assert data_converter().payload_codec is None
-    assert isinstance(data_converter(Keys.of([K1])).payload_codec, EncryptionCodec)
+async def test_codec_is_off_without_keys_and_says_what_an_encrypted_payload_needs() -> None:
+    (plain,) = await data_converter().encode([SECRET])
+    assert plain.metadata["encoding"] == b"json/plain"
+    assert not encrypts(data_converter())
+    (sealed,) = await data_converter(Keys.of([K1])).encode([SECRET])
+    with pytest.raises(
+        CodecKeyError,
+        match="encrypted with key k1, which this process does not have: set WARROOM_CODEC_KEYS",
+    ):
+        await data_converter().decode([sealed])

@@ -120,17 +120,23 @@ def key_id_of(payload: Payload) -> str | None:
 
 
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, keys: Keys, compress_above: int | None = COMPRESS_ABOVE) -> None:
+    """Encrypts with the current key of `keys`; without keys it encrypts nothing, and says
+    clearly that an encrypted payload needs them (a process started without
+    WARROOM_CODEC_KEYS reading an encrypted incident)."""
+
+    def __init__(self, keys: Keys | None, compress_above: int | None = COMPRESS_ABOVE) -> None:
         self.keys, self._compress_above = keys, compress_above
-        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.keys.items()}
+        known = keys.keys if keys is not None else {}
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in known.items()}
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.encrypt(p) for p in payloads]
+        return [self.encrypt(p) for p in payloads] if self.keys is not None else list(payloads)
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.decrypt(p) for p in payloads]
 
     def encrypt(self, payload: Payload) -> Payload:
+        assert self.keys is not None
         key_id = self.keys.current
         plain = payload.SerializeToString()
         metadata = {"encoding": ENCODING, KEY_ID: key_id.encode()}
@@ -147,9 +153,14 @@ class EncryptionCodec(PayloadCodec):
             return payload  # written before encryption was on
         cipher = self._ciphers.get(key_id)
         if cipher is None:
+            where = (
+                f"add it to {self.keys.source} ({KEYS_ENV}) below the current key"
+                if self.keys is not None
+                else f"set {KEYS_ENV} to the keys file"
+            )
             raise CodecKeyError(
                 f"a payload is encrypted with key {key_id}, which this process does not have: "
-                f"add it to {self.keys.source} ({KEYS_ENV}) below the current key"
+                + where
             )
         try:
             plain = cipher.decrypt(
@@ -158,7 +169,8 @@ class EncryptionCodec(PayloadCodec):
         except InvalidTag as exc:
             raise CodecKeyError(
                 f"a payload encrypted with key {key_id} does not decrypt: it was altered, or "
-                f"key {key_id} in {self.keys.source} is not the key that encrypted it"
+                f"key {key_id} in {self.keys.source if self.keys else KEYS_ENV} is not the key "
+                "that encrypted it"
             ) from exc
         if payload.metadata.get(COMPRESSION) == ZLIB:
             inflate = zlib.decompressobj()

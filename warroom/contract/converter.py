@@ -18,9 +18,12 @@ from warroom.contract.codec import EncryptionCodec, Keys, configured_keys
 
 
 def data_converter(keys: Keys | None = None) -> DataConverter:
-    """Pydantic payloads, encrypted with `keys` when given."""
+    """Pydantic payloads, encrypted with `keys` when given (without, an encrypted payload is
+    an error that says to set WARROOM_CODEC_KEYS)."""
     if keys is None:
-        return DataConverter(payload_converter_class=PydanticPayloadConverter)
+        return DataConverter(
+            payload_converter_class=PydanticPayloadConverter, payload_codec=EncryptionCodec(None)
+        )
     return DataConverter(
         payload_converter_class=PydanticPayloadConverter,
         payload_codec=EncryptionCodec(keys),
@@ -35,7 +38,8 @@ def configured_converter() -> DataConverter:
 
 
 def encrypts(converter: DataConverter) -> bool:
-    return isinstance(converter.payload_codec, EncryptionCodec)
+    codec = converter.payload_codec
+    return isinstance(codec, EncryptionCodec) and codec.keys is not None
 
 
 async def plain_failure(converter: DataConverter, failure: Failure) -> Failure:
