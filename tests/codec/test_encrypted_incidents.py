@@ -6,6 +6,7 @@ the codec server decodes for the people who may read, and only for them."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.codec.conftest import (
     Stack,
     readable,
 )
+from warroom.contract import search_attributes as sa
 from warroom.contract.codec import load_keys
 from warroom.contract.converter import data_converter
 from warroom.incidents import views
@@ -220,3 +222,38 @@ async def test_a_declared_incident_stores_no_title_summary_or_reason(
     shown = await stack.warroom("show", incident_id)
     assert SECRETS["summary"] in shown.stdout and SECRETS["title"] in shown.stdout
     assert reason in (await stack.warroom("timeline", incident_id)).stdout
+
+
+def plain_payloads(history_json: str) -> set[str]:
+    """Where the history holds a payload that is not encrypted: its field's path (list
+    indices left out)."""
+    found: set[str] = set()
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            metadata = node.get("metadata")
+            if isinstance(metadata, dict) and "encoding" in metadata and "data" in node:
+                if base64.b64decode(metadata["encoding"]) != b"binary/encrypted":
+                    found.add(path)
+                return
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, path)
+
+    walk(json.loads(history_json), "")
+    return found
+
+
+async def test_only_search_attributes_and_patch_markers_stay_plain(stack: Stack) -> None:
+    """What the README lists as plain: the search attributes (the SDK's patch versions among
+    them) and the patch markers' ids; user metadata (the UI's summaries) is encrypted too."""
+    incident_id = await opened(stack)
+    plain = plain_payloads(await stack.temporal_show(incident_id))
+    attributes = ".events.upsertWorkflowSearchAttributesEventAttributes.searchAttributes"
+    assert plain <= {
+        *(f"{attributes}.indexedFields.{name}" for name in (*sa.NAMES, "TemporalChangeVersion")),
+        ".events.markerRecordedEventAttributes.details.patch-data.payloads",
+    }
+    assert f"{attributes}.indexedFields.IncidentSeverity" in plain  # the check sees them
