@@ -26,6 +26,7 @@ from warroom.contract import search_attributes as sa
 from warroom.contract.codec import load_keys
 from warroom.contract.converter import data_converter
 from warroom.incidents import views
+from warroom.record.timeline import timeline
 from workflows.incident import IncidentWorkflow
 
 #: What an alert-opened incident carries (its summary is the alert's annotation).
@@ -117,9 +118,7 @@ async def test_show_timeline_postmortem_and_the_api_read_it_as_ever(stack: Stack
     for word in ("title", "annotation", "note"):
         assert SECRETS[word] in shown.stdout, word
     assert "payloads: encrypted with key k1" in shown.stdout
-    assert json.loads((await stack.warroom("show", incident_id, "--json")).stdout)[
-        "payload_keys"
-    ] == ["k1"]
+    assert (await views.show(stack.env.client, incident_id)).json()["payload_keys"] == ["k1"]
     timeline = await stack.warroom("timeline", incident_id)
     assert timeline.returncode == 0, timeline.stderr
     for word in ("annotation", "note", "comment", "error"):
@@ -215,13 +214,15 @@ async def test_a_declared_incident_stores_no_title_summary_or_reason(
     incident_id = declared.stdout.strip().split()[-1]
     await _until(stack, incident_id, lambda s: s.status == "awaiting_approval")
     reason = "reasonword7309"
-    aborted = await stack.warroom("abort", incident_id, "--by", "carol", "--reason", reason)
-    assert aborted.returncode == 0, aborted.stderr
+    aborted = await stack.post(
+        f"/v1/incidents/{incident_id}/abort", {"reason": reason}, headers=CAROL
+    )
+    assert aborted.status_code == 200, aborted.text
     stored = readable(await stack.temporal_show(incident_id))
     assert [w for w in (SECRETS["title"], SECRETS["summary"], reason) if w in stored] == []
-    shown = await stack.warroom("show", incident_id)
-    assert SECRETS["summary"] in shown.stdout and SECRETS["title"] in shown.stdout
-    assert reason in (await stack.warroom("timeline", incident_id)).stdout
+    state = await views.status(stack.env.client, incident_id)
+    assert (state.title, state.summary) == (SECRETS["title"], SECRETS["summary"])
+    assert any(reason in e.detail for e in await timeline(stack.env.client, incident_id))
 
 
 def plain_payloads(history_json: str) -> set[str]:
