@@ -4,6 +4,9 @@ compression, and each key error naming the key id or the file."""
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,3 +156,18 @@ async def test_codec_is_off_without_keys_and_says_what_an_encrypted_payload_need
         match="encrypted with key k1, which this process does not have: set WARROOM_CODEC_KEYS",
     ):
         await data_converter().decode([sealed])
+
+
+def test_the_worker_refuses_to_start_without_a_usable_key(tmp_path: Path) -> None:
+    exe = str(Path(sys.executable).parent / "warroom")
+    bad = _keys_file(tmp_path, "k1: " + base64.b64encode(b"x" * 16).decode() + "\n")
+    for keys, error in [
+        (str(tmp_path / "gone"), f"cannot read the keys file {tmp_path / 'gone'}"),
+        (str(bad), f"{bad}:1: key k1 is 16 bytes; AES-256 needs 32"),
+    ]:
+        env = {**os.environ, "WARROOM_CODEC_KEYS": keys, "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+        done = subprocess.run(
+            [exe, "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 1
+        assert error in done.stderr and "Traceback" not in done.stderr
