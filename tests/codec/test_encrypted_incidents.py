@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
+import re
 from typing import Any
 
+import httpx
 from temporalio.worker import Replayer
 
 from tests.codec.conftest import (
     ALERTMANAGER,
     CAROL,
+    CAROL_TOKEN,
     MALLORY_TOKEN,
     RUNBOOK,
     SECRETS,
@@ -258,3 +262,20 @@ async def test_only_search_attributes_and_patch_markers_stay_plain(stack: Stack)
         ".events.markerRecordedEventAttributes.details.patch-data.payloads",
     }
     assert f"{attributes}.indexedFields.IncidentSeverity" in plain  # the check sees them
+
+
+async def test_the_console_pages_read_it_as_ever(stack: Stack) -> None:
+    incident_id = await opened(stack)
+    async with httpx.AsyncClient(base_url=stack.api, timeout=30) as console:
+        form = (await console.get("/console/sign-in")).text
+        found = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert found is not None
+        signed = await console.post(
+            "/console/sign-in", data={"csrf": found.group(1), "token": CAROL_TOKEN}
+        )
+        assert signed.status_code == 303, signed.text
+        page = (await console.get(f"/console/incidents/{incident_id}")).text
+        for word in ("title", "annotation", "note", "comment"):
+            assert html.escape(SECRETS[word]) in page, word
+        postmortem = (await console.get(f"/console/incidents/{incident_id}/postmortem")).text
+        assert SECRETS["title"] in postmortem
