@@ -67,8 +67,8 @@ def dev(
     os.environ.setdefault("WARROOM_TEMPORAL_UI", server.ui_url)  # the console links to it
     if encrypt:
         keys = encrypted(server, f"http://127.0.0.1:{api_port}")
-        typer.echo(f"encryption:   on, key {keys.current} of {keys.source} (other shells: export")
-        typer.echo(f"              WARROOM_CODEC_KEYS={keys.source})")
+        typer.echo(f"encryption:   payloads encrypted with key {keys.current} of {keys.source}")
+        typer.echo(f"other shells: export WARROOM_CODEC_KEYS={keys.source}")
 
     async def go() -> None:
         stop = stop_signal()  # before "ready.", so a stop sent in reply is never lost
