@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 import httpx
+import pytest
+from temporalio.client import Client
 from temporalio.worker import Replayer
 
 from tests.codec.conftest import (
@@ -27,10 +29,12 @@ from tests.codec.conftest import (
     readable,
 )
 from warroom.contract import search_attributes as sa
-from warroom.contract.codec import load_keys
+from warroom.contract.codec import CodecKeyError, load_keys
 from warroom.contract.converter import data_converter
 from warroom.incidents import views
-from warroom.record.timeline import timeline
+from warroom.record.archived import archived_runs
+from warroom.record.archiver import build
+from warroom.record.timeline import read_runs, timeline, told
 from workflows.incident import IncidentWorkflow
 
 #: What an alert-opened incident carries (its summary is the alert's annotation).
@@ -279,3 +283,21 @@ async def test_the_console_pages_read_it_as_ever(stack: Stack) -> None:
             assert html.escape(SECRETS[word]) in page, word
         postmortem = (await console.get(f"/console/incidents/{incident_id}/postmortem")).text
         assert SECRETS["title"] in postmortem
+
+
+async def test_the_archived_record_reads_back_with_the_keys(stack: Stack) -> None:
+    """The archive keeps the histories as Temporal gave them, encrypted: read back with the
+    keys they tell the story whole; without them, the reader says which key it needs."""
+    incident_id = await opened(stack)
+    client = stack.env.client
+    described = await client.get_workflow_handle(incident_id).describe()
+    state = await views.status(client, incident_id)
+    record = await build(client, incident_id, described.run_id, state, complete=True)
+    assert [w for w in IN_TEMPORAL if w in "".join(text for _, text in record.runs)] == []
+    runs = archived_runs(record)
+    story = told(incident_id, await read_runs(client, runs))
+    assert any(SECRETS["note"] in e.detail for e in story.entries)
+    assert story.run_keys == ["k1"]
+    keyless = await Client.connect(stack.address, data_converter=data_converter())
+    with pytest.raises(CodecKeyError, match=r"encrypted with key k1.*set WARROOM_CODEC_KEYS"):
+        await read_runs(keyless, runs)
