@@ -14,6 +14,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
+from warroom.cli.render import encryption_line
 from warroom.contract.codec import (
     COMPRESSION,
     KEY_ID,
@@ -171,3 +172,9 @@ def test_the_worker_refuses_to_start_without_a_usable_key(tmp_path: Path) -> Non
         )
         assert done.returncode == 1
         assert error in done.stderr and "Traceback" not in done.stderr
+
+
+def test_show_says_which_runs_are_encrypted() -> None:
+    assert encryption_line([None]) == "  payloads: plain (not encrypted)"
+    assert encryption_line(["k1", "k1"]) == "  payloads: encrypted with key k1"
+    assert encryption_line([None, "k2"]) == "  payloads: encrypted, run 1: plain, run 2: key k2"
