@@ -208,7 +208,15 @@ def show(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(shown.json())
     else:
-        typer.echo("\n".join([render.incident_text(shown.state), *metrics_lines(shown.metrics)]))
+        typer.echo(
+            "\n".join(
+                [
+                    render.incident_text(shown.state),
+                    *metrics_lines(shown.metrics),
+                    render.encryption_line(shown.story.run_keys),
+                ]
+            )
+        )
 
 
 def _decide(

@@ -25,9 +25,11 @@ from temporalio.client import Client
 
 from warroom.archive.store import configured
 from warroom.cli import render
+from warroom.contract.codec import ENCODING
 from warroom.contract.models import Decision, IncidentState
 from warroom.entry.demo_service import RECOVERY_SECONDS, CheckoutService
 from warroom.entry.devstack import DevServer, Monitoring, dev_stack, free_port
+from warroom.entry.devstack import encrypt as encrypted
 from warroom.entry.serve import api
 from warroom.incidents import decisions, views
 from warroom.language.catalogue import Catalogue, Entry
@@ -110,7 +112,7 @@ async def _archived_where(incident_id: str, tmp: str) -> str:
     return ""
 
 
-async def run_demo(*, alertmanager: bool = False) -> int:
+async def run_demo(*, alertmanager: bool = False, encrypt: bool = False) -> int:
     started = time.monotonic()
     # The progress lines and the timeline tell the story; the SDK's retry warnings would repeat it.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
@@ -127,13 +129,19 @@ async def run_demo(*, alertmanager: bool = False) -> int:
     ):
         svc.export_secrets()
         server = DevServer(Path(tmp), port=free_port(), ui_port=free_port())
+        api_port = free_port()
+        if encrypt:
+            keys = encrypted(server, f"http://127.0.0.1:{api_port}")
+            say(
+                f"payload encryption on: key {keys.current}; the Temporal UI decodes through the codec server"
+            )
         say(
             f"demo checkout service at {svc.url}: deploy {svc.version}, error rate {svc.error_rate():.0%}"
         )
         say("starting the embedded Temporal dev server, worker and HTTP API …")
         async with (
             dev_stack(server) as client,
-            api(say, client=client, port=free_port(), catalogue=demo_catalogue()) as url,
+            api(say, client=client, port=api_port, catalogue=demo_catalogue()) as url,
         ):
             say(f"Temporal UI at {server.ui_url} (open it to watch the workflow)")
             if alertmanager:
@@ -152,6 +160,8 @@ async def run_demo(*, alertmanager: bool = False) -> int:
                 print()
             where = await _archived_where(state.incident_id, tmp)
             say(where or f"FAILED: {state.incident_id} was not archived")
+            if encrypt:
+                say(await _stored_encrypted(client, state))
             alerts_resolved = bool(state.alerts) and not state.firing_alerts
             ok = (
                 state.status == "resolved"
@@ -167,6 +177,19 @@ async def run_demo(*, alertmanager: bool = False) -> int:
                 f"{'resolved' if alerts_resolved else 'still firing'}"
             )
             return 0 if ok else 1
+
+
+async def _stored_encrypted(client: Client, state: IncidentState) -> str:
+    """What Temporal stores of the incident: how many payloads are encrypted and how many
+    plain, and whether its title or summary appears anywhere in the stored bytes."""
+    history = await client.get_workflow_handle(state.incident_id).fetch_history()
+    stored = b"".join(event.SerializeToString() for event in history.events)
+    encrypted, plain = stored.count(ENCODING), stored.count(b"json/plain")
+    seen = state.title.encode() in stored or state.summary.encode() in stored
+    return (
+        f"Temporal stores {encrypted} encrypted payloads and {plain} plain ones for the "
+        f"incident; its title or summary in the stored bytes: {'YES' if seen else 'nowhere'}"
+    )
 
 
 def _postmortem_excerpt(incident_id: str) -> str:

@@ -18,6 +18,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from warroom.contract.converter import plain_failure
 from warroom.contract.models import IncidentState
 from warroom.errors import IncidentNotFound, WarroomError
 
@@ -153,7 +154,7 @@ async def run_truth(client: Client, described: WorkflowExecutionDescription) -> 
     if truth.ended_by_server or stalled:
         for event in await _recent_events(client, described):
             if truth.ended_by_server:
-                truth.reason = _close_reason(event)
+                truth.reason = await _close_reason(client, event)
                 break
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
                 break  # a task went through since: nothing is failing
@@ -161,6 +162,7 @@ async def run_truth(client: Client, described: WorkflowExecutionDescription) -> 
                 if event.workflow_task_failed_event_attributes.cause in SERVER_CAUSES:
                     break  # the server asked for the task again (a signal came meanwhile)
                 failure = event.workflow_task_failed_event_attributes.failure
+                failure = await plain_failure(client.data_converter, failure)
                 truth.task_failure = failure.message or "workflow task failed"
                 truth.task_attempts = raw.pending_workflow_task.attempt - 1
                 break
@@ -181,14 +183,15 @@ async def _recent_events(
     return list(answer.history.events)
 
 
-def _close_reason(event: HistoryEvent) -> str | None:
+async def _close_reason(client: Client, event: HistoryEvent) -> str | None:
     t = event.event_type
     if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
         term = event.workflow_execution_terminated_event_attributes
         by = f" (by {term.identity})" if term.identity else ""
         return (term.reason or "no reason given") + by
     if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-        return event.workflow_execution_failed_event_attributes.failure.message or None
+        failure = event.workflow_execution_failed_event_attributes.failure
+        return (await plain_failure(client.data_converter, failure)).message or None
     if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
         return "its run timeout passed"
     if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
