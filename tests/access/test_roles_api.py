@@ -89,7 +89,7 @@ async def test_each_token_may_do_what_its_role_allows_and_no_more(roles_api):
     )
     assert reply.status_code == 200, reply.text
     approved = [e for e in await timeline(api.client, incident_id) if e.event == "approved"]
-    assert [(e.actor, e.via) for e in approved] == [("carol", "token:carol")]
+    assert [(e.actor, e.authenticated) for e in approved] == [("carol", "token:carol")]
 
     after = refused((await api.get("/metrics", headers=bearer(ADMIN_TOKEN))).text, "token")
     assert after - before == 8

@@ -153,7 +153,7 @@ def test_a_responder_approves_and_the_timeline_says_how_they_signed_in(room):
     page.get_by_role("button", name="Approve hold").click()
     expect(page.get_by_role("status")).to_contain_text("Done: approve hold")
     entries = room.api("GET", f"/v1/incidents/{incident_id}/timeline")
-    approved = [(e["actor"], e["via"]) for e in entries if e["event"] == "approved"]
+    approved = [(e["actor"], e["authenticated"]) for e in entries if e["event"] == "approved"]
     assert approved == [("dana-oncall", "oidc")]
 
 

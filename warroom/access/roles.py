@@ -39,9 +39,6 @@ class Principal:
     #: Set for a token that may do one thing only (`alerts`); then `role` is None.
     scope: Scope | None = None
 
-    def describe(self) -> str:
-        return f"{self.identity} ({self.via})"
-
 
 class RoleRequired(WarroomError):
     """The principal lacks the role (or scope) the action needs: 403, naming it."""

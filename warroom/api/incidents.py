@@ -196,7 +196,7 @@ def _decision_route(word: str) -> None:
         no_token_in(request, body)
         who = actor(identity, body.by)
         via = identity.via if identity is not None else "loopback"
-        decision = model(**body.model_dump(exclude={"by"}), by=who, via=via)
+        decision = model(**body.model_dump(exclude={"by"}), by=who, authenticated=via)
         answer = await decisions.send(await temporal(), incident_id, kind, decision)
         if isinstance(answer, IncidentState):
             return views.state_json(answer)

@@ -231,7 +231,7 @@ async def decide(request: Request, incident_id: IncidentId, word: str, me: Actor
     if tokens.found_in(*wanted.values()):
         return await _refused(request, incident_id, 422, TOKEN_IN_TEXT)
     try:
-        decision = model(**wanted, by=me.identity, via=me.via)
+        decision = model(**wanted, by=me.identity, authenticated=me.via)
     except ValidationError as exc:
         return await _refused(request, incident_id, 422, one_line(exc.errors()))
     client = await client_of(request)

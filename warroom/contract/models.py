@@ -181,7 +181,7 @@ class HumanDecision(BaseModel):
     deadline: AwareDatetime | None = None
     #: How `by` was authenticated (`oidc`, `token:<name>`, `session`, `slack`, `loopback`);
     #: None in decisions sent before it was recorded.
-    via: str | None = Field(None, max_length=200)
+    authenticated: str | None = Field(None, max_length=200)
 
 
 class Decision(HumanDecision):

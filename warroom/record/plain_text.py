@@ -28,7 +28,7 @@ def table(raw: Sequence[tuple[str, ...]]) -> str:
 
 
 def timeline_row(e: TimelineEntry) -> tuple[str, ...]:
-    source = f"{e.source}, {e.via}" if e.via else e.source
+    source = f"{e.source}, {e.authenticated}" if e.authenticated else e.source
     who = f"{e.actor} ({source})" if e.actor and e.source != "automation" else e.actor or ""
     elapsed = f"+{duration_text(e.elapsed)}"
     return (clock(e.time), elapsed, who or e.source, e.event, e.step or "", e.phase or "", e.detail)

@@ -86,7 +86,7 @@ class TimelineEntry(BaseModel):
     phase: str | None = None
     actor: str | None = None
     #: How the actor was authenticated (`oidc`, `token:<name>`, `slack`, ...), when recorded.
-    via: str | None = None
+    authenticated: str | None = None
     #: Who did it: a person, the runbook's automation, or an alert.
     source: Source = "automation"
     #: One line that says what happened.
@@ -596,7 +596,7 @@ class _Reader:
             event=event,
             step=getattr(payload, "step", None),
             actor=payload.by,
-            via=payload.via,
+            authenticated=payload.authenticated,
             source="person",
             detail=detail,
         )
