@@ -75,10 +75,11 @@ class ChatRoom:
                 workflow.upsert_memo({"slack_channel": opened.channel})
                 self.incident.record("chat room opened", detail=f"Slack #{opened.name}")
             while True:
+                # What this sync shows: a change while it runs is shown by the next one.
+                seen, closing = self._view(), self.incident.state.is_closed
                 await self._sync()
-                if self.incident.state.is_closed:
+                if closing:
                     break
-                seen = self._view()
                 await workflow.wait_condition(
                     lambda: self._view() != seen or self.incident.state.is_closed  # noqa: B023
                 )
