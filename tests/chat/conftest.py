@@ -78,9 +78,7 @@ def click_body(
         "channel": {"id": channel},
         "trigger_id": f"trigger-{time.monotonic_ns()}",
         "response_url": response_url,
-        "actions": [
-            {"action_id": action_id, "value": value, "action_ts": str(time.time_ns())}
-        ],
+        "actions": [{"action_id": action_id, "value": value, "action_ts": str(time.time_ns())}],
     }
     return urlencode({"payload": json.dumps(payload)}).encode()
 
@@ -123,7 +121,9 @@ async def room(dev_env, slack, slack_env) -> AsyncIterator[Room]:
         mp.setenv("WARROOM_TASK_QUEUE", queue)
         runbook = parse_runbook(ROOM, teams={"sre": ["dana", "erin"]})
         entry = Entry(runbook, teams={"sre": ["dana", "erin"]})
-        app = web_app(Catalogue([entry], fallback="roomed"), Temporal(dev_env.client), tokens=Tokens({}))
+        app = web_app(
+            Catalogue([entry], fallback="roomed"), Temporal(dev_env.client), tokens=Tokens({})
+        )
         async with (
             build_worker(dev_env.client, queue),
             running(app, "127.0.0.1", free_port()) as url,

@@ -6,15 +6,27 @@ are updated → the incident closes → the channel is archived. Then the refusa
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT
 from tests.api.conftest import am
-from tests.chat.conftest import DANA, ERIN, MALLORY, STRANGER, Room, buttons, click_body, sign, texts
+from tests.chat.conftest import (
+    DANA,
+    ERIN,
+    MALLORY,
+    STRANGER,
+    Room,
+    buttons,
+    click_body,
+    sign,
+    texts,
+)
 from tests.chat.fakeslack import Channel
 from warroom.incidents import views
 
@@ -93,3 +105,94 @@ async def test_alert_to_room_click_to_archived(room: Room) -> None:
     # One channel, one card: nothing posted twice.
     cards = [m for m in channel.messages if ACKNOWLEDGE in buttons(m) or m["ts"] in channel.pins]
     assert len(cards) == 1
+
+
+def responses_to(room: Room, url: str) -> list[dict[str, Any]]:
+    path = url.removeprefix(room.slack.server.url)
+    return [r for r in room.slack.responses if r["path"] == path]
+
+
+async def refusal(room: Room, url: str) -> str:
+    found = await until(lambda: responses_to(room, url), "the ephemeral refusal")
+    assert found[0]["response_type"] == "ephemeral" and found[0]["replace_original"] is False
+    return str(found[0]["text"])
+
+
+async def test_refusals_apply_nothing(room: Room) -> None:
+    incident, channel = await open_room(room, "e2e-refusals")
+    asking = await until(lambda: approval_message(channel), "the approval message")
+    value = buttons(asking)[APPROVE]
+    url = room.slack.response_url()
+    body = click_body(DANA, APPROVE, value, url)
+
+    bad = await room.post(INTERACTIONS, body, sign(body, secret="not-the-signing-secret"))
+    assert bad.status_code == 401 and "does not match" in bad.json()["error"]
+    missing = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert (await room.post(INTERACTIONS, body, missing)).status_code == 401
+    old = await room.post(INTERACTIONS, body, sign(body, at=time.time() - 6 * 60))
+    assert old.status_code == 401 and "5 minutes" in old.json()["error"]
+    junk = b"payload=%7Bnot+json"
+    assert (await room.post(INTERACTIONS, junk, sign(junk))).status_code == 400
+    foreign = click_body(DANA, APPROVE, '{"no": "incident"}', url)
+    assert (await room.post(INTERACTIONS, foreign, sign(foreign))).status_code == 400
+
+    answer, _, stranger_url = await click(room, STRANGER, APPROVE, value)
+    assert answer.status_code == 200
+    assert "not in people.yaml" in await refusal(room, stranger_url)
+
+    mallory_url = room.slack.response_url()
+    mallory = click_body(MALLORY, APPROVE, value, mallory_url)
+    headers = sign(mallory)
+    assert (await room.post(INTERACTIONS, mallory, headers)).status_code == 200
+    assert "not an approver" in await refusal(room, mallory_url)
+    replayed = await room.post(INTERACTIONS, mallory, headers)
+    assert replayed.status_code == 409 and "replay" in replayed.json()["error"]
+
+    state = await views.status(room.client, incident)
+    step = next(s for s in state.steps if s.id == "rollback")
+    assert step.status == "awaiting_approval" and step.approved_by == []
+
+    # Erin decides; then Dana's click on the same (now stale) button is refused.
+    await click(room, ERIN, APPROVE, value)
+    await until(lambda: "approved by erin" in texts(channel.message(asking["ts"]) or {}), "outcome")
+    _, _, late_url = await click(room, DANA, APPROVE, value)
+    assert "Not applied" in await refusal(room, late_url)
+    state = await views.status(room.client, incident)
+    step = next(s for s in state.steps if s.id == "rollback")
+    assert step.approved_by == ["erin"]
+
+
+async def test_a_slack_retry_of_a_click_decides_once(room: Room) -> None:
+    incident, channel = await open_room(room, "e2e-retried")
+    asking = await until(lambda: approval_message(channel), "the approval message")
+    body = click_body(DANA, APPROVE, buttons(asking)[APPROVE], room.slack.response_url())
+    first = await room.post(INTERACTIONS, body, sign(body))
+    retry = await room.post(INTERACTIONS, body, {**sign(body), "X-Slack-Retry-Num": "1"})
+    assert first.status_code == retry.status_code == 200
+    await until(lambda: channel.archived, "the close")
+    state = await views.status(room.client, incident)
+    assert [d.by for d in state.decisions if d.kind == "approve"] == ["dana"]
+
+
+async def test_reject_asks_for_a_reason_in_a_modal(room: Room) -> None:
+    incident, channel = await open_room(room, "e2e-reject")
+    asking = await until(lambda: approval_message(channel), "the approval message")
+    opened = len(room.slack.views)
+    await click(room, DANA, REJECT, buttons(asking)[REJECT], channel=channel.id)
+    view = (await until(lambda: room.slack.views[opened:], "the modal"))[0]
+    submitted = {
+        "type": "view_submission",
+        "user": {"id": DANA},
+        "view": {
+            "callback_id": view["callback_id"],
+            "private_metadata": view["private_metadata"],
+            "state": {"values": {"reason": {"reason": {"value": "error rate is falling"}}}},
+        },
+    }
+    body = urlencode({"payload": json.dumps(submitted)}).encode()
+    answer = await room.post(INTERACTIONS, body, sign(body))
+    assert answer.status_code == 200 and answer.json() == {}
+    await until(lambda: channel.archived, "the close")
+    outcome = texts(channel.message(asking["ts"]) or {})
+    assert "rejected by dana: error rate is falling" in outcome
+    assert (await views.status(room.client, incident)).status == "aborted"
