@@ -12,8 +12,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
-
 from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT
 from tests.api.conftest import am
 from tests.chat.conftest import (
@@ -33,8 +31,8 @@ from warroom.incidents import views
 INTERACTIONS = "/v1/chat/slack/interactions"
 
 
-async def until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
+async def until(check: Callable[[], Any], what: str, within: float = 20) -> Any:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if found := check():
             return found
