@@ -26,7 +26,9 @@ from tests.chat.conftest import (
     texts,
 )
 from tests.chat.fakeslack import Channel
-from warroom.incidents import views
+from warroom.contract.models import Decision
+from warroom.incidents import decisions, views
+from warroom.record.timeline import timeline
 
 INTERACTIONS = "/v1/chat/slack/interactions"
 
@@ -194,3 +196,26 @@ async def test_reject_asks_for_a_reason_in_a_modal(room: Room) -> None:
     outcome = texts(channel.message(asking["ts"]) or {})
     assert "rejected by dana: error rate is falling" in outcome
     assert (await views.status(room.client, incident)).status == "aborted"
+
+
+async def test_a_slack_error_retrying_cannot_fix_stops_the_room_not_the_incident(
+    room: Room,
+) -> None:
+    room.slack.fail_next["auth.test"] = "invalid_auth"
+    answer = await room.http.post(f"{room.url}/v1/alerts/alertmanager", json=am("e2e-broken"))
+    incident = answer.json()["incident_id"]
+
+    async def stopped() -> str | None:
+        state = await views.status(room.client, incident)
+        return state.chat.stopped if state.chat else None
+
+    deadline = time.monotonic() + 20
+    while (why := await stopped()) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert why is not None and "invalid_auth" in why
+    entries = await timeline(room.client, incident)
+    assert any(e.event == "chat room stopped" and "invalid_auth" in e.detail for e in entries)
+    # The incident goes on without its room: it still takes a decision and closes.
+    await decisions.send(room.client, incident, "approve", Decision(step="rollback", by="dana"))
+    await room.client.get_workflow_handle(incident).result()
+    assert (await views.status(room.client, incident)).status == "resolved"

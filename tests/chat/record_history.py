@@ -1,0 +1,66 @@
+"""Record the history of an incident with a Slack room, for the replay tests:
+`.venv/bin/python -m tests.chat.record_history` writes tests/workflows/histories/chat-room.json
+(the room opened, card and approval message posted, approved, messages edited, channel
+archived), against the fake Slack on a real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.chat.conftest import PEOPLE, ROOM, TEAMS
+from tests.chat.fakeslack import TOKEN, FakeSlack
+from warroom.contract import search_attributes
+from warroom.contract.client import installed_binary
+from warroom.contract.models import Decision
+from warroom.incidents import decisions, views
+from warroom.incidents.declare import declare
+from warroom.language.loader import parse_runbook
+from worker import build_worker
+
+TARGET = Path(__file__).resolve().parents[1] / "workflows" / "histories" / "chat-room.json"
+
+
+async def main(directory: Path) -> None:
+    (directory / "people.yaml").write_text(PEOPLE)
+    (directory / "teams.yaml").write_text(TEAMS)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+    )
+    queue = f"record-{uuid.uuid4().hex[:8]}"
+    os.environ["WARROOM_TASK_QUEUE"] = queue
+    with FakeSlack() as slack:
+        os.environ.update(
+            WARROOM_SLACK_BOT_TOKEN=TOKEN,
+            WARROOM_SLACK_API_URL=slack.api_url,
+            WARROOM_RUNBOOKS=str(directory),
+        )
+        async with build_worker(env.client, queue):
+            runbook = parse_runbook(ROOM, teams={"sre": ["dana", "erin"]})
+            incident = await declare(env.client, runbook, "checkout 5xx", declared_by="carol")
+            while not any(c.messages and len(c.messages) > 1 for c in slack.channels.values()):
+                await asyncio.sleep(0.1)
+            await decisions.send(
+                env.client, incident, "approve", Decision(step="rollback", by="dana")
+            )
+            while not any(c.archived for c in slack.channels.values()):
+                await asyncio.sleep(0.1)
+            await env.client.get_workflow_handle(incident).result()
+            history = await env.client.get_workflow_handle(incident).fetch_history()
+            print((await views.status(env.client, incident)).status)
+    TARGET.write_text(history.to_json())
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(main(Path(tmp)))
