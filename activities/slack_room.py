@@ -7,7 +7,7 @@ another."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -140,7 +140,7 @@ async def close_room(req: CloseRoom) -> None:
             raise
 
 
-SLACK_ROOM_ACTIVITIES = [open_room, post_card, post_step, close_room]
+SLACK_ROOM_ACTIVITIES: list[Callable[..., Any]] = [open_room, post_card, post_step, close_room]
 
 
 async def _find_channel(client: AsyncWebClient, name: str) -> dict[str, Any] | None:

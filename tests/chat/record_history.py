@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.chat.conftest import PEOPLE, ROOM, TEAMS
 from tests.chat.fakeslack import TOKEN, FakeSlack
+from tests.chat.test_room_e2e import until
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
 from warroom.contract.models import Decision
@@ -45,13 +46,12 @@ async def main(directory: Path) -> None:
         async with build_worker(env.client, queue):
             runbook = parse_runbook(ROOM, teams={"sre": ["dana", "erin"]})
             incident = await declare(env.client, runbook, "checkout 5xx", declared_by="carol")
-            while not any(c.messages and len(c.messages) > 1 for c in slack.channels.values()):
-                await asyncio.sleep(0.1)
+            channels = slack.channels.values
+            await until(lambda: any(len(c.messages) > 1 for c in channels()), "asking")
             await decisions.send(
                 env.client, incident, "approve", Decision(step="rollback", by="dana")
             )
-            while not any(c.archived for c in slack.channels.values()):
-                await asyncio.sleep(0.1)
+            await until(lambda: any(c.archived for c in channels()), "the archived room")
             await env.client.get_workflow_handle(incident).result()
             history = await env.client.get_workflow_handle(incident).fetch_history()
             print((await views.status(env.client, incident)).status)

@@ -6,6 +6,7 @@ are updated → the incident closes → the channel is archived. Then the refusa
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -34,9 +35,13 @@ INTERACTIONS = "/v1/chat/slack/interactions"
 
 
 async def until(check: Callable[[], Any], what: str, within: float = 20) -> Any:
+    """What `check()` (or the awaitable it returns) gives once it is truthy."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if found := check():
+        found = check()
+        if inspect.isawaitable(found):
+            found = await found
+        if found:
             return found
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
@@ -209,10 +214,8 @@ async def test_a_slack_error_retrying_cannot_fix_stops_the_room_not_the_incident
         state = await views.status(room.client, incident)
         return state.chat.stopped if state.chat else None
 
-    deadline = time.monotonic() + 20
-    while (why := await stopped()) is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    assert why is not None and "invalid_auth" in why
+    why = await until(stopped, "the room stopped")
+    assert "invalid_auth" in why
     entries = await timeline(room.client, incident)
     assert any(e.event == "chat room stopped" and "invalid_auth" in e.detail for e in entries)
     # The incident goes on without its room: it still takes a decision and closes.
