@@ -89,3 +89,22 @@ async def test_declare_from_slack_opens_a_room(room: Room) -> None:
     await until(lambda: len(room.slack.channels) > before, "a new channel")
     unknown = await answer(room, await command(room, DANA, "declare nosuch x", "C0"))
     assert "Not declared" in unknown["text"]
+
+
+async def test_a_slack_retry_of_a_command_applies_once(room: Room) -> None:
+    """A note repeated would be two notes: Slack's retry (same body) becomes the same update."""
+    incident, channel = await open_room(room, "e2e-note-retried")
+    form = {
+        "command": "/warroom",
+        "text": "note customers notified",
+        "user_id": DANA,
+        "channel_id": channel.id,
+        "response_url": room.slack.response_url(),
+    }
+    body = urlencode(form).encode()
+    first = await room.post(COMMANDS, body, sign(body))
+    retried = await room.post(COMMANDS, body, {**sign(body), "X-Slack-Retry-Num": "1"})
+    assert first.status_code == retried.status_code == 200
+    await until(lambda: len(responses_to(room, form["response_url"])) == 2, "both answers")
+    state = await views.status(room.client, incident)
+    assert len([d for d in state.decisions if d.kind == "note"]) == 1
