@@ -42,7 +42,8 @@ SLACK_RETRY = RetryPolicy(
     maximum_attempts=6,
     non_retryable_error_types=["NotFoundError"],
 )
-SLACK_ATTEMPT = timedelta(seconds=30)
+#: One attempt (a few Slack calls): a worker that died in one is replaced within this.
+SLACK_ATTEMPT = timedelta(seconds=10)
 SLACK_GIVE_UP = timedelta(minutes=3)
 
 

@@ -10,6 +10,7 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -72,6 +73,9 @@ class FakeSlack:
         self.rate_limited: dict[str, int] = {}
         #: method → a Slack error code its next call answers with (once).
         self.fail_next: dict[str, str] = {}
+        #: method → called (once) after its next call acted, before the answer leaves: a test
+        #: kills the caller there, so that Slack did the work and the caller never heard.
+        self.after_next: dict[str, Callable[[], None]] = {}
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -139,7 +143,10 @@ class FakeSlack:
                 self.calls.append(Call(method, args, False, err.code))
                 return Reply(200, {"ok": False, "error": err.code})
             self.calls.append(Call(method, args, True))
-            return Reply(200, {"ok": True, **answer})
+            hook = self.after_next.pop(method, None)
+        if hook is not None:
+            hook()
+        return Reply(200, {"ok": True, **answer})
 
     def _auth(self, request: Request) -> None:
         header = request.headers.get("Authorization", "")
