@@ -3,31 +3,25 @@ web process (API + chat face) with a worker, on the dev server, configured for S
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from temporalio.client import Client
 
-from tests.chat.fakeslack import TOKEN, FakeSlack
 from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal
 from warroom.api.server import running
 from warroom.entry.devstack import free_port
+from warroom.entry.fakeslack import SECRET, TOKEN, FakeSlack
 from warroom.entry.web import web_app
 from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import parse_runbook
 from worker import build_worker
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 DANA, ERIN, MALLORY, STRANGER = "U024BE7LH", "U0ERIN0001", "U0MALL0001", "U0STRANGER"
 PEOPLE = f"""
 dana: {{name: Dana Ortiz, slack: {DANA}, email: dana@example.com}}
@@ -54,33 +48,6 @@ steps:
     action: note
     with: {text: rolled back}
 """
-
-
-def sign(body: bytes, *, at: float | None = None, secret: str = SECRET) -> dict[str, str]:
-    """The headers Slack sends with `body`, signed as Slack signs (v0, HMAC-SHA256)."""
-    timestamp = str(int(at if at is not None else time.time()))
-    base = b"v0:" + timestamp.encode() + b":" + body
-    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-
-
-def click_body(
-    user: str, action_id: str, value: str, response_url: str, *, channel: str = "C1"
-) -> bytes:
-    """A block_actions payload as Slack posts it for a button click."""
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower()},
-        "channel": {"id": channel},
-        "trigger_id": f"trigger-{time.monotonic_ns()}",
-        "response_url": response_url,
-        "actions": [{"action_id": action_id, "value": value, "action_ts": str(time.time_ns())}],
-    }
-    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 @dataclass
@@ -130,22 +97,3 @@ async def room(dev_env, slack, slack_env) -> AsyncIterator[Room]:
             httpx.AsyncClient(timeout=30) as http,
         ):
             yield Room(url, http, dev_env.client, slack)
-
-
-def texts(message: dict[str, Any]) -> str:
-    """Everything a person reads in a message."""
-    parts = [message.get("text", "")]
-    for block in message.get("blocks", []):
-        for item in [block.get("text") or {}, *(block.get("fields") or [])]:
-            parts.append(item.get("text", ""))
-    return "\n".join(parts)
-
-
-def buttons(message: dict[str, Any]) -> dict[str, str]:
-    """action_id → value of the message's buttons."""
-    return {
-        e["action_id"]: e["value"]
-        for b in message.get("blocks", [])
-        if b["type"] == "actions"
-        for e in b["elements"]
-    }

@@ -14,11 +14,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.chat.conftest import PEOPLE, ROOM, TEAMS
-from tests.chat.fakeslack import TOKEN, FakeSlack
 from tests.chat.test_room_e2e import until
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
 from warroom.contract.models import Decision
+from warroom.entry.fakeslack import TOKEN, FakeSlack
 from warroom.incidents import decisions, views
 from warroom.incidents.declare import declare
 from warroom.language.loader import parse_runbook

@@ -7,8 +7,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.chat.conftest import DANA, ERIN, STRANGER, Room, sign
+from tests.chat.conftest import DANA, ERIN, STRANGER, Room
 from tests.chat.test_room_e2e import approval_message, open_room, refusal, responses_to, until
+from warroom.entry.fakeslack import sign
 from warroom.incidents import views
 
 COMMANDS = "/v1/chat/slack/commands"

@@ -15,19 +15,9 @@ from urllib.parse import urlencode
 
 from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT
 from tests.api.conftest import am
-from tests.chat.conftest import (
-    DANA,
-    ERIN,
-    MALLORY,
-    STRANGER,
-    Room,
-    buttons,
-    click_body,
-    sign,
-    texts,
-)
-from tests.chat.fakeslack import Channel
+from tests.chat.conftest import DANA, ERIN, MALLORY, STRANGER, Room
 from warroom.contract.models import Decision
+from warroom.entry.fakeslack import Channel, buttons, click_body, sign, texts
 from warroom.incidents import decisions, views
 from warroom.record.timeline import timeline
 

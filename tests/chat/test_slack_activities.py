@@ -12,8 +12,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.slack_blocks import MAX_TEXT, step_blocks
 from activities.slack_room import channel_name, close_room, open_room, post_card, post_step
-from tests.chat.fakeslack import TOKEN, FakeSlack
 from warroom.contract.chat import Card, CloseRoom, OpenRoom, StepMessage
+from warroom.entry.fakeslack import TOKEN, FakeSlack
 
 OPEN = OpenRoom(
     incident_id="inc-alert-f4417a3a2412bea4",

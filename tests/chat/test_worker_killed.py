@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.chat.conftest import PEOPLE, TEAMS
-from tests.chat.fakeslack import TOKEN, Channel, FakeSlack
 from tests.chat.test_room_e2e import approval_message, until
+from warroom.entry.fakeslack import TOKEN, Channel, FakeSlack
 from warroom.incidents.declare import declare
 from warroom.language.loader import load_runbook_file
 

@@ -100,11 +100,17 @@ def demo(
             "--alertmanager", help="Drive a real Prometheus and Alertmanager (Debian packages)."
         ),
     ] = False,
+    slack: Annotated[
+        bool,
+        typer.Option(
+            "--slack", help="With the incident's room in a fake Slack (approve by click)."
+        ),
+    ] = False,
 ) -> None:
     """The main job end to end on a throwaway dev server (what `make demo` runs)."""
     from warroom.entry.demo import run_demo
 
-    raise typer.Exit(run(lambda: run_demo(alertmanager=alertmanager)))
+    raise typer.Exit(run(lambda: run_demo(alertmanager=alertmanager, slack=slack)))
 
 
 def main() -> None:

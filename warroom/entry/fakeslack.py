@@ -1,4 +1,4 @@
-"""A fake of the Slack Web API on a loopback port, answering the methods warroom calls the way
+"""A fake of the Slack Web API on a loopback port (for `warroom demo --slack` and the tests), answering the methods warroom calls the way
 Slack documents them: bearer token (`not_authed`, `invalid_auth`), required arguments, `ok:
 false` with Slack's error codes, channels and messages kept, Block Kit limits checked
 (`invalid_blocks`, `msg_too_long`), 429 with Retry-After on demand. Every call is recorded.
@@ -6,18 +6,23 @@ false` with Slack's error codes, channels and messages kept, Block Kit limits ch
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from warroom.entry.jsonserver import JsonServer, Reply, Request
 
 TOKEN = "xoxb-fake-bot-token"
+#: The signing secret the fake signs its users' requests with (as Slack does).
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_USER = "UBOTWARROOM"
 CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 #: Block Kit limits (api.slack.com/reference/block-kit).
@@ -367,3 +372,74 @@ def _channel_json(channel: Channel) -> dict[str, Any]:
         "is_member": BOT_USER in channel.members,
         "topic": {"value": channel.topic},
     }
+
+
+def sign(body: bytes, *, at: float | None = None, secret: str = SECRET) -> dict[str, str]:
+    """The headers Slack sends with `body`, signed as Slack signs (v0, HMAC-SHA256)."""
+    timestamp = str(int(at if at is not None else time.time()))
+    base = b"v0:" + timestamp.encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def click_body(
+    user: str, action_id: str, value: str, response_url: str, *, channel: str = "C1"
+) -> bytes:
+    """A block_actions payload as Slack posts it for a button click."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower()},
+        "channel": {"id": channel},
+        "trigger_id": f"trigger-{time.monotonic_ns()}",
+        "response_url": response_url,
+        "actions": [{"action_id": action_id, "value": value, "action_ts": str(time.time_ns())}],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def texts(message: dict[str, Any]) -> str:
+    """Everything a person reads in a message."""
+    parts = [message.get("text", "")]
+    for block in message.get("blocks", []):
+        for item in [block.get("text") or {}, *(block.get("fields") or [])]:
+            parts.append(item.get("text", ""))
+    return "\n".join(parts)
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """action_id → value of the message's buttons."""
+    return {
+        e["action_id"]: e["value"]
+        for b in message.get("blocks", [])
+        if b["type"] == "actions"
+        for e in b["elements"]
+    }
+
+
+def transcript(channel: Channel) -> str:
+    """The channel as a person sees it: its name, topic, and each message's blocks (pinned
+    and edited ones marked, buttons in brackets)."""
+    state = " (archived)" if channel.archived else ""
+    lines = [f"#{channel.name}{state} — topic: {channel.topic}"]
+    for message in channel.messages:
+        marks = " ".join(
+            m
+            for m, on in (
+                ("📌", message["ts"] in channel.pins),
+                ("(edited)", message.get("edited")),
+            )
+            if on
+        )
+        lines.append(f"── {message['ts']} {marks}".rstrip())
+        for block in message.get("blocks", []):
+            if block["type"] == "actions":
+                lines.append("   " + " ".join(f"[{e['text']['text']}]" for e in block["elements"]))
+                continue
+            for item in [block.get("text") or {}, *(block.get("fields") or [])]:
+                for line in str(item.get("text", "")).splitlines():
+                    lines.append(f"   {line}")
+    return "\n".join(lines)
