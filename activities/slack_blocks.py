@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from warroom.contract.chat import Card, StepMessage
+from warroom.contract.chat import Card, StatusPost, StepMessage
 
 #: Block Kit limits.
 MAX_BLOCKS, MAX_TEXT, MAX_HEADER, MAX_BUTTON, MAX_VALUE, MAX_FIELD = 50, 3000, 150, 75, 2000, 2000
@@ -35,6 +35,10 @@ def card_id(incident_id: str) -> str:
 
 def step_id(incident_id: str, step: str) -> str:
     return cut(f"step:{incident_id}:{step}", 255)
+
+
+def update_id(incident_id: str, number: int) -> str:
+    return cut(f"update:{incident_id}:{number}", 255)
 
 
 def button_value(incident_id: str, step: str | None = None) -> str:
@@ -93,6 +97,11 @@ def step_blocks(msg: StepMessage) -> list[dict[str, Any]]:
     if buttons:
         blocks.append(_actions(msg.incident_id, msg.step, buttons))
     return blocks
+
+
+def status_blocks(post: StatusPost) -> list[dict[str, Any]]:
+    block_id = update_id(post.incident_id, post.number)
+    return [{"type": "section", "block_id": block_id, "text": _md(post.text)}]
 
 
 def step_text(msg: StepMessage) -> str:

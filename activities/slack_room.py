@@ -15,17 +15,29 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.slack_api import ERROR_TYPE, call, error_code, web_client
-from activities.slack_blocks import card_blocks, card_id, card_text, step_blocks, step_id, step_text
-from warroom.contract.chat import Card, CloseRoom, OpenedRoom, OpenRoom, StepMessage
+from activities.slack_blocks import (
+    MAX_TEXT,
+    card_blocks,
+    card_id,
+    card_text,
+    cut,
+    status_blocks,
+    step_blocks,
+    step_id,
+    step_text,
+    update_id,
+)
+from warroom.contract.chat import Card, CloseRoom, OpenedRoom, OpenRoom, StatusPost, StepMessage
 from warroom.language.loader import load_teams_for, runbook_dirs
 from warroom.language.people import People, find_people
 from warroom.language.teams import resolve_approvers
 
 #: Activity names (the workflow calls them by name: workflows/chat_room.py).
-OPEN, CARD, STEP, CLOSE = (
+OPEN, CARD, STEP, POST, CLOSE = (
     "slack.room.open",
     "slack.room.card",
     "slack.room.step",
+    "slack.room.post",
     "slack.room.close",
 )
 #: Suffixes tried when a channel name is taken by someone else (-2 … -9).
@@ -126,6 +138,18 @@ async def post_step(msg: StepMessage) -> str:
     return ts
 
 
+@activity.defn(name=POST)
+async def post_status(post: StatusPost) -> str:
+    """A status update in the channel (once, across retries: found again by its block id)."""
+    client = web_client()
+    block_id = update_id(post.incident_id, post.number)
+    ts = await _posted(client, post.channel, block_id)
+    if ts:
+        return ts
+    message = {"text": cut(post.text, MAX_TEXT), "blocks": status_blocks(post)}
+    return str((await call(client, "chat.postMessage", channel=post.channel, **message))["ts"])
+
+
 @activity.defn(name=CLOSE)
 async def close_room(req: CloseRoom) -> None:
     client = web_client()
@@ -140,7 +164,13 @@ async def close_room(req: CloseRoom) -> None:
             raise
 
 
-SLACK_ROOM_ACTIVITIES: list[Callable[..., Any]] = [open_room, post_card, post_step, close_room]
+SLACK_ROOM_ACTIVITIES: list[Callable[..., Any]] = [
+    open_room,
+    post_card,
+    post_step,
+    post_status,
+    close_room,
+]
 
 
 async def _find_channel(client: AsyncWebClient, name: str) -> dict[str, Any] | None:

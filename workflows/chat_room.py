@@ -1,6 +1,7 @@
 """The incident room in Slack, for IncidentWorkflow: a background task that opens the room
 (channel, topic, people, pinned card), keeps the card and the step messages (approve / reject,
-retry / skip) in step with the incident, and at the close posts the final card and archives
+retry / skip) in step with the incident, posts a status update in the channel at the
+severity's cadence, and at the close posts the final card and archives
 or renames the channel. Every Slack call is an activity; the channel and the messages' `ts`
 live in the incident's state (`state.chat`), so a restarted worker or the next run edits the
 same messages. A Slack error retrying cannot fix stops the room with a timeline record; the
@@ -18,7 +19,15 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from warroom.contract.chat import Card, CloseRoom, OpenedRoom, OpenRoom, RoomState, StepMessage
+from warroom.contract.chat import (
+    Card,
+    CloseRoom,
+    OpenedRoom,
+    OpenRoom,
+    RoomState,
+    StatusPost,
+    StepMessage,
+)
 from warroom.contract.models import StepState
 from warroom.language.durations import format_duration
 from warroom.language.runbook import SlackRoom
@@ -27,10 +36,11 @@ from workflows.context import IncidentContext, failure_message
 #: The patch that gives runbooks with `chat:` their room.
 PATCH_CHAT_ROOM = "chat-room"
 #: Activity names (activities/slack_room.py).
-OPEN, CARD, STEP, CLOSE = (
+OPEN, CARD, STEP, POST, CLOSE = (
     "slack.room.open",
     "slack.room.card",
     "slack.room.step",
+    "slack.room.post",
     "slack.room.close",
 )
 #: One Slack call: a few retries (429 honours Retry-After), bounded, so a Slack outage delays
@@ -81,9 +91,14 @@ class ChatRoom:
                 await self._sync()
                 if closing:
                     break
-                await workflow.wait_condition(
-                    lambda: self._view() != seen or self.incident.state.is_closed  # noqa: B023
-                )
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._view() != seen or self.incident.state.is_closed,  # noqa: B023
+                        timeout=self._until_update(),
+                        timeout_summary="next status update in Slack",
+                    )
+                except TimeoutError:
+                    await self._post_update()
             if self.spec.creates and self.spec.at_close != "keep":
                 close = CloseRoom(
                     channel=room.channel, name=room.name or "", at_close=self.spec.at_close
@@ -93,6 +108,35 @@ class ChatRoom:
         except ActivityError as err:
             room.stopped = failure_message(err)
             self.incident.record("chat room stopped", detail=room.stopped)
+
+    # ---- status updates on cadence ----------------------------------------------------
+
+    def _until_update(self) -> timedelta:
+        """Time until the next status update in the channel, at the current severity's
+        cadence (a change of severity to a shorter one brings it closer)."""
+        room, now = self.room, workflow.now()
+        interval = self.incident.runbook.cadence.get(
+            self.incident.state.severity, timedelta(hours=1)
+        )
+        if room.next_update is None or room.next_update > now + interval:
+            room.next_update = now + interval
+        return max(room.next_update - now, timedelta(seconds=1))
+
+    async def _post_update(self) -> None:
+        s, room = self.incident.state, self.room
+        assert room.channel is not None
+        room.next_update = None
+        waiting = ", ".join(p.id for p in s.pending_approvals) or "none"
+        text = (
+            f"🕒 Status update: {s.severity} · {s.status.replace('_', ' ')} · phase {s.phase} · "
+            f"commander {s.roles.get('commander', 'nobody yet')} · waiting for approval: "
+            f"{waiting} · {s.alerts_firing} alert(s) firing"
+        )
+        post = StatusPost(
+            incident_id=s.incident_id, channel=room.channel, number=room.updates + 1, text=text
+        )
+        await self._call(POST, post, str, "status update")
+        room.updates += 1
 
     # ---- what the room shows ---------------------------------------------------------
 

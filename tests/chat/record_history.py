@@ -1,13 +1,14 @@
 """Record the history of an incident with a Slack room, for the replay tests:
 `.venv/bin/python -m tests.chat.record_history` writes tests/workflows/histories/chat-room.json
-(the room opened, card and approval message posted, approved, messages edited, channel
-archived), against the fake Slack on a real dev server."""
+(the room opened, card and approval message posted, a status update on cadence, approved,
+messages edited, channel archived), against the fake Slack on a real dev server."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -45,9 +46,16 @@ async def main(directory: Path) -> None:
         )
         async with build_worker(env.client, queue):
             runbook = parse_runbook(ROOM, teams={"sre": ["dana", "erin"]})
+            # A status update in the channel before the approval (below the language's floor).
+            fast = {sev: timedelta(seconds=1) for sev in ("SEV1", "SEV2", "SEV3", "SEV4")}
+            runbook = runbook.model_copy(update={"cadence": fast})
             incident = await declare(env.client, runbook, "checkout 5xx", declared_by="carol")
             channels = slack.channels.values
-            await until(lambda: any(len(c.messages) > 1 for c in channels()), "asking")
+
+            def posted(text: str) -> bool:
+                return any(text in str(m) for c in list(channels()) for m in c.messages)
+
+            await until(lambda: posted("Approval needed") and posted("Status update"), "asking")
             await decisions.send(
                 env.client, incident, "approve", Decision(step="rollback", by="dana")
             )

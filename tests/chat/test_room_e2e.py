@@ -10,15 +10,18 @@ import inspect
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT
 from tests.api.conftest import am
-from tests.chat.conftest import DANA, ERIN, MALLORY, STRANGER, Room
-from warroom.contract.models import Decision
+from tests.chat.conftest import DANA, ERIN, MALLORY, ROOM, STRANGER, Room
+from warroom.contract.models import Decision, Resolve
 from warroom.entry.fakeslack import Channel, buttons, click_body, sign, texts
 from warroom.incidents import decisions, views
+from warroom.incidents.declare import declare
+from warroom.language.loader import parse_runbook
 from warroom.record.timeline import timeline
 
 INTERACTIONS = "/v1/chat/slack/interactions"
@@ -212,3 +215,22 @@ async def test_a_slack_error_retrying_cannot_fix_stops_the_room_not_the_incident
     await decisions.send(room.client, incident, "approve", Decision(step="rollback", by="dana"))
     await room.client.get_workflow_handle(incident).result()
     assert (await views.status(room.client, incident)).status == "resolved"
+
+
+async def test_status_updates_are_posted_in_the_channel_on_cadence(room: Room) -> None:
+    runbook = parse_runbook(ROOM, teams={"sre": ["dana", "erin"]})
+    fast = {sev: timedelta(seconds=2) for sev in ("SEV1", "SEV2", "SEV3", "SEV4")}
+    runbook = runbook.model_copy(update={"cadence": fast})  # below the language's floor
+    incident = await declare(room.client, runbook, "cadence", declared_by="carol")
+    short = "".join(c for c in incident if c.isalnum())[-6:]
+
+    def updates() -> list[dict[str, Any]]:
+        found = [c for c in list(room.slack.channels.values()) if c.name.endswith(short)]
+        return [m for c in found for m in c.messages if "Status update" in m.get("text", "")]
+
+    posted = await until(lambda: len(updates()) >= 2 and updates(), "two status updates")
+    assert "SEV2 · awaiting approval · phase mitigate" in posted[0]["text"]
+    assert "waiting for approval: rollback" in posted[0]["text"]
+    await decisions.send(room.client, incident, "resolve", Resolve(by="dana"))
+    state = await views.status(room.client, incident)
+    assert state.chat is not None and state.chat.updates >= 2

@@ -12,14 +12,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.workflows.test_replay import HISTORIES, memo_events, patches
 from warroom.record.timeline import read_runs, told
-from workflows.chat_room import CARD, CLOSE, OPEN, PATCH_CHAT_ROOM, STEP
+from workflows.chat_room import CARD, CLOSE, OPEN, PATCH_CHAT_ROOM, POST, STEP
 
 
 def test_the_chat_room_history_takes_the_room_patch_and_its_activities() -> None:
     path = next(p for p in HISTORIES if p.name == "chat-room.json")
     assert PATCH_CHAT_ROOM in patches(path)
     text = path.read_text()
-    for activity in (OPEN, CARD, STEP, CLOSE):
+    for activity in (OPEN, CARD, STEP, POST, CLOSE):
         assert f'"{activity}"' in text, activity
     assert "chat room opened" in memo_events(path)
     # No secret in history: the token stays on the worker.

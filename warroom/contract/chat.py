@@ -18,6 +18,10 @@ class RoomState(BaseModel):
     card_ts: str | None = None
     #: The message asking people about each step (approval, or retry/skip), by step id.
     messages: dict[str, str] = Field(default_factory=dict)
+    #: When the next status update is due in the channel (the severity's cadence).
+    next_update: datetime | None = None
+    #: Status updates posted in the channel so far.
+    updates: int = 0
     #: The room stopped working (a Slack error retrying cannot fix): why.
     stopped: str | None = None
     closed: bool = False
@@ -80,6 +84,15 @@ class StepMessage(BaseModel):
     #: How long the gate waits ("10m"), when it says.
     within: str | None = None
     notify: list[str] = Field(default_factory=list)
+
+
+class StatusPost(BaseModel):
+    """A status update posted in the channel on the incident's cadence (the `number`th)."""
+
+    incident_id: str
+    channel: str
+    number: int
+    text: str
 
 
 class CloseRoom(BaseModel):
