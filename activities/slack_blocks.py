@@ -70,6 +70,12 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     return blocks
 
 
+def topic(severity: str, status: str, title: str, incident_id: str, commander: str | None) -> str:
+    """The channel's topic (Slack allows 250 characters)."""
+    lead = f" · commander {commander}" if commander else ""
+    return cut(f"{severity} · {status.replace('_', ' ')}{lead} · {title} · {incident_id}", 250)
+
+
 def card_text(card: Card) -> str:
     """The notification text (and what screen readers say)."""
     return cut(f"{card.severity} {card.status}: {card.title}", MAX_TEXT)

@@ -25,6 +25,7 @@ from activities.slack_blocks import (
     step_blocks,
     step_id,
     step_text,
+    topic,
     update_id,
 )
 from warroom.contract.chat import Card, CloseRoom, OpenedRoom, OpenRoom, StatusPost, StepMessage
@@ -94,7 +95,8 @@ async def open_room(req: OpenRoom) -> OpenedRoom:
             non_retryable=True,
         )
     room = OpenedRoom(channel=channel["id"], name=name)
-    await call(client, "conversations.setTopic", channel=room.channel, topic=_topic(req))
+    about = topic(req.severity, req.status, req.title, req.incident_id, None)
+    await call(client, "conversations.setTopic", channel=room.channel, topic=about)
     users = _slack_ids(req.invite)
     if users:
         try:
@@ -113,13 +115,16 @@ async def post_card(card: Card) -> str:
     ts = card.ts or await _posted(client, card.channel, card_id(card.incident_id))
     if ts:
         await call(client, "chat.update", channel=card.channel, ts=ts, **message)
-        return ts
-    ts = str((await call(client, "chat.postMessage", channel=card.channel, **message))["ts"])
-    try:
-        await call(client, "pins.add", channel=card.channel, timestamp=ts)
-    except ApplicationError as err:
-        if error_code(err) != "already_pinned":
-            raise
+    else:
+        ts = str((await call(client, "chat.postMessage", channel=card.channel, **message))["ts"])
+        try:
+            await call(client, "pins.add", channel=card.channel, timestamp=ts)
+        except ApplicationError as err:
+            if error_code(err) != "already_pinned":
+                raise
+    if card.set_topic:
+        about = topic(card.severity, card.status, card.title, card.incident_id, card.commander)
+        await call(client, "conversations.setTopic", channel=card.channel, topic=about)
     return ts
 
 
@@ -196,10 +201,6 @@ async def _posted(client: AsyncWebClient, channel: str, block_id: str) -> str | 
         if any(b.get("block_id") == block_id for b in message.get("blocks", [])):
             return str(message["ts"])
     return None
-
-
-def _topic(req: OpenRoom) -> str:
-    return f"{req.severity} · {req.status} · {req.title} · {req.incident_id}"[:250]
 
 
 def _slack_ids(names: list[str]) -> list[str]:

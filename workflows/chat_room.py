@@ -81,7 +81,9 @@ class ChatRoom:
             return
         try:
             if room.channel is None:
-                opened = await self._call(OPEN, self._open_input(), OpenedRoom, "open")
+                opening = self._open_input()
+                opened = await self._call(OPEN, opening, OpenedRoom, "open")
+                self._shown["topic"] = (opening.severity, opening.status, None)
                 room.channel, room.name = opened.channel, opened.name
                 workflow.upsert_memo({"slack_channel": opened.channel})
                 self.incident.record("chat room opened", detail=f"Slack #{opened.name}")
@@ -167,11 +169,15 @@ class ChatRoom:
         ]
 
     async def _sync(self) -> None:
-        room = self.room
+        room, s = self.room, self.incident.state
         card = self._card()
-        if room.card_ts is None or self._shown.get("card") != card:
-            room.card_ts = await self._call(CARD, card, str, "card")
+        about = (s.severity, s.status, s.roles.get("commander"))
+        set_topic = self.spec.creates and self._shown.get("topic") != about
+        if room.card_ts is None or set_topic or self._shown.get("card") != card:
+            update = {"set_topic": set_topic}
+            room.card_ts = await self._call(CARD, card.model_copy(update=update), str, "card")
             self._shown["card"] = card.model_copy(update={"ts": room.card_ts})
+            self._shown["topic"] = about
         for step in self._asking():
             first = step.id not in room.messages
             msg = self._step_message(step, notify=first)

@@ -76,6 +76,8 @@ async def test_commands_in_the_room_and_by_incident_id(room: Room) -> None:
 
     await until(lambda: "SEV1" in card_now() and "dana" in card_now(), "the card updated")
     assert "warroom.acknowledge" not in card_now()
+    await until(lambda: channel.topic.startswith("SEV1 · "), "the topic")
+    assert "commander dana" in channel.topic and incident in channel.topic
 
     said = await answer(room, await command(room, DANA, "resolve all good", channel.id))
     assert said["response_type"] == "in_channel"

@@ -63,6 +63,8 @@ class Card(BaseModel):
     alerts_firing: int = 0
     alerts_total: int = 0
     outcome: str | None = None
+    #: Set the channel's topic from the card too (severity, status or commander changed).
+    set_topic: bool = False
 
 
 class StepMessage(BaseModel):
