@@ -28,7 +28,15 @@ from activities.slack_blocks import (
     topic,
     update_id,
 )
-from warroom.contract.chat import Card, CloseRoom, OpenedRoom, OpenRoom, StatusPost, StepMessage
+from warroom.contract.chat import (
+    Card,
+    CloseRoom,
+    OpenedRoom,
+    OpenRoom,
+    StatusPost,
+    StepMessage,
+    StepPosted,
+)
 from warroom.language.loader import load_teams_for, runbook_dirs
 from warroom.language.people import People, find_people
 from warroom.language.teams import resolve_approvers
@@ -129,18 +137,27 @@ async def post_card(card: Card) -> str:
 
 
 @activity.defn(name=STEP)
-async def post_step(msg: StepMessage) -> str:
-    """Post a step's message (and DM `notify`), or edit it to what the step shows now."""
+async def post_step(msg: StepMessage) -> StepPosted:
+    """Post a step's message (and DM `notify` a copy), or edit it and its copies to what the
+    step shows now."""
     client = web_client()
     message = {"text": step_text(msg), "blocks": step_blocks(msg)}
     ts = msg.ts or await _posted(client, msg.channel, step_id(msg.incident_id, msg.step))
     if ts:
         await call(client, "chat.update", channel=msg.channel, ts=ts, **message)
-        return ts
+        for channel, copy in msg.copies:
+            try:
+                await call(client, "chat.update", channel=channel, ts=copy, **message)
+            except ApplicationError as err:
+                if not err.non_retryable:
+                    raise  # a copy that is gone is no reason to stop the room
+        return StepPosted(ts=ts, copies=msg.copies)
     ts = str((await call(client, "chat.postMessage", channel=msg.channel, **message))["ts"])
+    copies = []
     for user in _slack_ids(msg.notify):
-        await call(client, "chat.postMessage", channel=user, **message)
-    return ts
+        sent = await call(client, "chat.postMessage", channel=user, **message)
+        copies.append((str(sent["channel"]), str(sent["ts"])))
+    return StepPosted(ts=ts, copies=copies)
 
 
 @activity.defn(name=POST)

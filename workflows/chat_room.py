@@ -27,6 +27,7 @@ from warroom.contract.chat import (
     RoomState,
     StatusPost,
     StepMessage,
+    StepPosted,
 )
 from warroom.contract.models import StepState
 from warroom.language.durations import format_duration
@@ -184,8 +185,11 @@ class ChatRoom:
             shown = msg.model_copy(update={"notify": []})
             if self._shown.get(step.id) == shown:
                 continue
-            room.messages[step.id] = await self._call(STEP, msg, str, f"step {step.id}")
-            self._shown[step.id] = shown.model_copy(update={"ts": room.messages[step.id]})
+            posted = await self._call(STEP, msg, StepPosted, f"step {step.id}")
+            room.messages[step.id], room.copies[step.id] = posted.ts, posted.copies
+            self._shown[step.id] = shown.model_copy(
+                update={"ts": posted.ts, "copies": posted.copies}
+            )
 
     def _card(self) -> Card:
         s, room = self.incident.state, self.room
@@ -218,6 +222,7 @@ class ChatRoom:
             incident_id=self.incident.state.incident_id,
             channel=room.channel,
             ts=room.messages.get(step.id),
+            copies=room.copies.get(step.id, []),
             step=step.id,
             title=spec.title if spec else None,
             status=status,

@@ -92,6 +92,10 @@ async def test_alert_to_room_click_to_archived(room: Room) -> None:
     outcome = channel.message(asking["ts"])
     assert outcome is not None and not buttons(outcome)  # a decided gate has no buttons left
     assert "(1 of 1)" in texts(outcome)
+    for dm in (slack.channels["D" + DANA[1:]], slack.channels["D" + ERIN[1:]]):
+        copy = dm.messages[0]  # the DMed copies follow the message: no stale buttons
+        await until(lambda c=copy: "approved by dana" in texts(c), "the DM copy edited")
+        assert not buttons(copy)
 
     await until(lambda: channel.archived, "the channel archived at the close")
     final = channel.message(channel.pins[0])

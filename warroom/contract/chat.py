@@ -18,6 +18,8 @@ class RoomState(BaseModel):
     card_ts: str | None = None
     #: The message asking people about each step (approval, or retry/skip), by step id.
     messages: dict[str, str] = Field(default_factory=dict)
+    #: Its copies sent to people directly (DM channel, ts), by step id: edited along.
+    copies: dict[str, list[tuple[str, str]]] = Field(default_factory=dict)
     #: When the next status update is due in the channel (the severity's cadence).
     next_update: datetime | None = None
     #: Status updates posted in the channel so far.
@@ -86,6 +88,15 @@ class StepMessage(BaseModel):
     #: How long the gate waits ("10m"), when it says.
     within: str | None = None
     notify: list[str] = Field(default_factory=list)
+    #: The DM copies to edit along (channel, ts).
+    copies: list[tuple[str, str]] = Field(default_factory=list)
+
+
+class StepPosted(BaseModel):
+    """The step's message, and the copies DMed when it was first posted."""
+
+    ts: str
+    copies: list[tuple[str, str]] = Field(default_factory=list)
 
 
 class StatusPost(BaseModel):
