@@ -238,3 +238,16 @@ async def test_status_updates_are_posted_in_the_channel_on_cadence(room: Room) -
     await decisions.send(room.client, incident, "resolve", Resolve(by="dana"))
     state = await views.status(room.client, incident)
     assert state.chat is not None and state.chat.updates >= 2
+
+
+async def test_acknowledge_on_the_card(room: Room) -> None:
+    incident, channel = await open_room(room, "e2e-ack")
+    card = channel.message(channel.pins[0])
+    assert card is not None
+    answer, took, _ = await click(room, ERIN, ACKNOWLEDGE, buttons(card)[ACKNOWLEDGE])
+    assert answer.status_code == 200 and took < 3
+    await until(lambda: ACKNOWLEDGE not in buttons(channel.message(channel.pins[0]) or {}), "ack")
+    state = await views.status(room.client, incident)
+    assert state.milestones.acknowledged is not None
+    assert [d.by for d in state.decisions if d.kind == "acknowledge"] == ["erin"]
+    await decisions.send(room.client, incident, "resolve", Resolve(by="erin"))

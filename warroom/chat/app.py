@@ -45,13 +45,17 @@ def _refusal(err: Refused) -> JSONResponse:
 
 
 def _later(work: Callable[[], Awaitable[None]] | None) -> BackgroundTask | None:
+    """`work` run after the answer has gone to Slack; its failure is logged."""
+    if work is None:
+        return None
+
     async def run() -> None:
         try:
-            await work()  # type: ignore[misc]
+            await work()
         except Exception:
             log.exception("a Slack request's work failed after it was acknowledged")
 
-    return BackgroundTask(run) if work is not None else None
+    return BackgroundTask(run)
 
 
 @router.post("/interactions")
