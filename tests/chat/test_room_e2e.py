@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT
+from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT, RETRY, SKIP
 from tests.api.conftest import am
 from tests.chat.conftest import DANA, ERIN, MALLORY, ROOM, STRANGER, Room
 from warroom.contract.models import Decision, Resolve
@@ -251,3 +251,38 @@ async def test_acknowledge_on_the_card(room: Room) -> None:
     assert state.milestones.acknowledged is not None
     assert [d.by for d in state.decisions if d.kind == "acknowledge"] == ["erin"]
     await decisions.send(room.client, incident, "resolve", Resolve(by="erin"))
+
+
+FAILING = """
+name: failing
+title: A step fails and waits
+chat: {slack: {channel: create}}
+steps:
+  - id: flaky
+    phase: mitigate
+    action: http.request
+    with: {url: "http://127.0.0.1:9/nothing-listens"}
+    retry: {max_attempts: 1}
+    on_failure: pause
+"""
+
+
+async def test_a_paused_step_is_skipped_by_button(room: Room) -> None:
+    incident = await declare(room.client, parse_runbook(FAILING), "paused", declared_by="carol")
+    short = "".join(c for c in incident if c.isalnum())[-6:]
+
+    def asking_skip() -> tuple[Channel, dict[str, Any]] | None:
+        for channel in list(room.slack.channels.values()):
+            if channel.name.endswith(short):
+                for message in channel.messages:
+                    if SKIP in buttons(message):
+                        return channel, message
+        return None
+
+    channel, message = await until(asking_skip, "the Retry / Skip message")
+    assert RETRY in buttons(message) and "flaky failed" in texts(message)
+    await click(room, DANA, SKIP, buttons(message)[SKIP], channel=channel.id)
+    await until(lambda: "skipped by dana" in texts(channel.message(message["ts"]) or {}), "skip")
+    await until(lambda: channel.archived, "the close")
+    state = await views.status(room.client, incident)
+    assert next(s for s in state.steps if s.id == "flaky").status == "skipped"
