@@ -39,7 +39,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Every benchmark, each writing bench/results/<name>.json (about 8 minutes on 2 cores).
+# Every benchmark, each writing bench/results/<name>.json (about 12 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python -m bench.bench_incident
 	$(BIN)/python -m bench.decision_latency
@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.history_size
 	$(BIN)/python -m bench.rehearse_3day
 	$(BIN)/python -m bench.open_incidents
+	$(BIN)/python -m bench.archive
 	$(BIN)/python -m bench.slack_click
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.

@@ -6,7 +6,12 @@ N incidents of a K-step runbook (`http.request` GETs, no approvals) vs N plain w
 the CPU milliseconds per step of the worker process and of the dev server (steadier than wall
 time on a busy machine: other processes' load shows in the wall time, much less in the CPU).
 Results go to bench/results/bench_incident.json with the machine they were measured on.
-Usage: .venv/bin/python -m bench.bench_incident [--incidents N] [--steps K] [--rounds R]
+
+`--encrypt` adds a third side, the same incidents with payload encryption on (a client and a
+worker with a random key, on the same server), its per-step cost against warroom without it,
+and the history bytes of one incident: plain, encrypted, and encrypted without compression
+(results: bench/results/bench_incident_encrypted.json).
+Usage: .venv/bin/python -m bench.bench_incident [--incidents N] [--steps K] [--rounds R] [--encrypt]
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -27,10 +35,15 @@ from bench.machine import dev_server, run, write_results
 from bench.measure import children_cpu, process_cpu, table
 from bench.plain_activity import plain_get
 from bench.plain_workflow import PlainSteps
+from warroom.contract.codec import EncryptionCodec, Keys
+from warroom.contract.converter import data_converter
 from warroom.entry.jsonserver import JsonServer, Reply
 from warroom.incidents.declare import declare
 from warroom.language.loader import parse_runbook
 from worker import build_worker
+
+#: The encrypted side's task queue, and the one of the incident measured without compression.
+ENCRYPTED, UNZIPPED = "bench-encrypted", "bench-uncompressed"
 
 
 def runbook_text(steps: int) -> str:
@@ -43,13 +56,20 @@ def runbook_text(steps: int) -> str:
     return "\n".join(lines)
 
 
-async def time_warroom(env: WorkflowEnvironment, n: int, steps: int) -> float:
+async def run_warroom(client: Client, queue: str, n: int, steps: int) -> list[str]:
+    """N incidents on `queue`, declared and waited for; their ids."""
     runbook = parse_runbook(runbook_text(steps))
-    start = time.perf_counter()
+    os.environ["WARROOM_TASK_QUEUE"] = queue
     ids = await asyncio.gather(
-        *(declare(env.client, runbook, "bench", declared_by="bench") for _ in range(n))
+        *(declare(client, runbook, "bench", declared_by="bench") for _ in range(n))
     )
-    await asyncio.gather(*(env.client.get_workflow_handle(i).result() for i in ids))
+    await asyncio.gather(*(client.get_workflow_handle(i).result() for i in ids))
+    return ids
+
+
+async def time_warroom(client: Client, n: int, steps: int, queue: str = "bench-warroom") -> float:
+    start = time.perf_counter()
+    await run_warroom(client, queue, n, steps)
     return time.perf_counter() - start
 
 
@@ -91,7 +111,14 @@ class Side:
         return 1000 * statistics.median(values) / steps
 
 
-async def main(n: int, steps: int, rounds: int) -> None:
+async def history_bytes(client: Client, queue: str, steps: int) -> int:
+    """The stored size of one incident's history (its events, serialized)."""
+    (incident_id,) = await run_warroom(client, queue, 1, steps)
+    history = await client.get_workflow_handle(incident_id).fetch_history()
+    return sum(event.ByteSize() for event in history.events)
+
+
+async def main(n: int, steps: int, rounds: int, encrypt: bool = False) -> None:
     server = JsonServer(lambda req: Reply(200, {"ok": True}))
     server.start()
     os.environ["WARROOM_SECRET_BENCH_URL"] = server.url
@@ -102,28 +129,84 @@ async def main(n: int, steps: int, rounds: int) -> None:
         env.client, task_queue="bench-plain", workflows=[PlainSteps], activities=[plain_get]
     )
     url = f"{server.url}/ok"
-    warroom = Side("warroom", lambda: time_warroom(env, n, steps))
+    warroom = Side("warroom", lambda: time_warroom(env.client, n, steps))
     plain = Side("plain Temporal", lambda: time_plain(env, url, n, steps))
+    keys = Keys.of([("bench", AESGCM.generate_key(bit_length=256))])
+    address = env.client.service_client.config.target_host
+    sealed = await Client.connect(address, data_converter=data_converter(keys))
+    unzipped = await Client.connect(
+        address,
+        data_converter=replace(
+            data_converter(keys), payload_codec=EncryptionCodec(keys, compress_above=None)
+        ),
+    )
+    encrypted = Side("warroom encrypted", lambda: time_warroom(sealed, n, steps, ENCRYPTED))
+    sides = [warroom, plain, encrypted] if encrypt else [warroom, plain]
+    sizes: dict[str, int] = {}
     try:
-        async with env, build_worker(env.client), plain_worker:
-            await time_warroom(env, 2, steps)  # warm up both paths
+        async with (
+            env,
+            build_worker(env.client, "bench-warroom"),
+            build_worker(sealed, ENCRYPTED),
+            build_worker(unzipped, UNZIPPED),
+            plain_worker,
+        ):
+            await time_warroom(env.client, 2, steps)  # warm up every path
             await time_plain(env, url, 2, steps)
+            if encrypt:
+                await time_warroom(sealed, 2, steps, ENCRYPTED)
             for r in range(1, rounds + 1):
-                # Alternate which goes first, so neither always meets a warmer server.
-                first, second = (warroom, plain) if r % 2 else (plain, warroom)
-                await first.round()
-                await second.round()
-                w, p = warroom.wall[-1], plain.wall[-1]
+                # Rotate which goes first, so none always meets a warmer server.
+                for side in sides[r % len(sides) :] + sides[: r % len(sides)]:
+                    await side.round()
                 print(
-                    f"round {r}: warroom {w:6.2f}s ({n * steps / w:6.1f} steps/s)   "
-                    f"plain {p:6.2f}s ({n * steps / p:6.1f} steps/s)   ratio {w / p:4.2f}",
+                    f"round {r}: "
+                    + "   ".join(
+                        f"{s.name} {s.wall[-1]:6.2f}s ({n * steps / s.wall[-1]:6.1f} steps/s)"
+                        for s in sides
+                    ),
                     flush=True,
                 )
+            if encrypt:
+                sizes = {
+                    "plain": await history_bytes(env.client, "bench-warroom", steps),
+                    "encrypted": await history_bytes(sealed, ENCRYPTED, steps),
+                    "encrypted_uncompressed": await history_bytes(unzipped, UNZIPPED, steps),
+                }
     finally:
         server.stop()
     results = report(warroom, plain, n * steps)
     results.update(incidents=n, steps=steps, rounds=rounds)
-    print(f"results: {write_results('bench_incident', results)}")
+    if encrypt:
+        results["encryption"] = encryption_report(warroom, encrypted, n * steps, sizes)
+    name = "bench_incident_encrypted" if encrypt else "bench_incident"
+    print(f"results: {write_results(name, results)}")
+
+
+def encryption_report(
+    off: Side, on: Side, total_steps: int, sizes: dict[str, int]
+) -> dict[str, Any]:
+    """Per-step cost of encryption (warroom with it against without) and history bytes."""
+    measured = {
+        "wall_ms_per_step": (off.wall, on.wall),
+        "worker_cpu_ms_per_step": (off.cpu, on.cpu),
+        "server_cpu_ms_per_step": (off.server_cpu, on.server_cpu),
+    }
+    rows: list[tuple[str, ...]] = [("", "off", "on", "on - off")]
+    out: dict[str, Any] = {}
+    for key, (a, b) in measured.items():
+        without, with_ = off.per_step_ms(a, total_steps), on.per_step_ms(b, total_steps)
+        out[key] = {
+            "off": round(without, 2),
+            "on": round(with_, 2),
+            "added": round(with_ - without, 2),
+        }
+        rows.append((key, f"{without:.2f}", f"{with_:.2f}", f"{with_ - without:+.2f}"))
+    print("payload encryption, per step:")
+    print(table(rows))
+    print("history bytes of one incident: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    out["history_bytes"] = sizes
+    return out
 
 
 def report(warroom: Side, plain: Side, total_steps: int) -> dict[str, Any]:
@@ -155,5 +238,6 @@ if __name__ == "__main__":
     parser.add_argument("--incidents", type=int, default=20)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--encrypt", action="store_true", help="add a side with encryption on")
     args = parser.parse_args()
-    run(main(args.incidents, args.steps, args.rounds))
+    run(main(args.incidents, args.steps, args.rounds, args.encrypt))

@@ -27,12 +27,12 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.machine import dev_server, run, write_results
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
+from warroom.contract.converter import data_converter
 from warroom.contract.models import Decision, Note
 from warroom.entry.jsonserver import JsonServer, Reply
 from warroom.incidents.declare import declare
@@ -117,7 +117,7 @@ async def slow_sev3(env: WorkflowEnvironment, days: int) -> dict[str, Any]:
 async def growth(days: int) -> dict[str, Any]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
     )
     await search_attributes.register(env.client)
     async with env, build_worker(env.client):

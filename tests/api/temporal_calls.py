@@ -8,8 +8,9 @@ from collections import Counter
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
+
+from warroom.contract.converter import data_converter
 
 
 class TemporalCalls:
@@ -38,7 +39,7 @@ async def counted_client(like: Client) -> tuple[Client, TemporalCalls]:
     client = await Client.connect(
         like.service_client.config.target_host,
         namespace=like.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
     )
     return client, TemporalCalls(client)
 

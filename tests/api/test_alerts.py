@@ -10,6 +10,7 @@ import json
 import uuid
 
 import httpx
+import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
@@ -325,6 +326,7 @@ def compact(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+@pytest.mark.slow
 async def test_twenty_notifications_of_a_thousand_big_alerts_never_stall_the_incident(api):
     key = group()
     bodies = [big_notification(key, n) for n in range(NOTIFICATIONS)]

@@ -80,6 +80,7 @@ async def test_incident_routes_mirror_the_cli(api):
     shown = (await api.get(f"/v1/incidents/{incident_id}")).json()
     assert shown["declared_by"] == "erin" and shown["severity"] == "SEV2"
     assert shown["pending_approvals"] == ["fix"]
+    assert shown["metrics"]["time_to_acknowledge"] is None  # what `show --json` prints
 
     refused = await api.post(
         f"/v1/incidents/{incident_id}/approve", {"step": "look", "by": "carol"}
@@ -145,7 +146,7 @@ async def test_runbooks_and_openapi_list_everything(api):
     expected = {
         "/v1/alerts/alertmanager", "/v1/alerts/grafana", "/v1/alerts", "/v1/incidents",
         "/v1/incidents/{incident_id}", "/v1/incidents/{incident_id}/timeline", "/v1/runbooks",
-        "/healthz", "/readyz", "/metrics",
+        "/healthz", "/readyz", "/metrics", "/codec/decode", "/codec/encode",
         *(f"/v1/incidents/{{incident_id}}/{w}" for w in words),
     }  # fmt: skip
     assert set(spec["paths"]) == expected

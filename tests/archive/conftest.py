@@ -17,7 +17,7 @@ def postgres() -> Iterator[Cluster]:
     cluster.remove()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def archive_url(request, tmp_path) -> str:
     """A fresh, empty archive's URL, in each database the archive supports."""
     if request.param == "sqlite":

@@ -125,15 +125,20 @@ async def delete(client, incident_id: str) -> None:
 HTTP_READS = ("/v1/incidents/{id}", "/v1/incidents/{id}/timeline", "/console/incidents/{id}")
 
 
+async def sign_in(http: httpx.AsyncClient, url: str) -> None:
+    """Sign in to the console as carol through its sign-in form."""
+    form = await http.get(f"{url}/console/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf is not None, form.text
+    signed = await http.post(
+        f"{url}/console/sign-in", data={"csrf": csrf.group(1), "name": "carol"}
+    )
+    assert signed.status_code == 303, signed.text
+
+
 async def http_reads(client, incident_id: str) -> dict[str, tuple[int, str]]:
     async with await serve_api(client) as url, httpx.AsyncClient(timeout=30) as http:
-        form = await http.get(f"{url}/console/sign-in")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-        assert csrf is not None, form.text
-        signed = await http.post(
-            f"{url}/console/sign-in", data={"csrf": csrf.group(1), "name": "carol"}
-        )
-        assert signed.status_code == 303, signed.text
+        await sign_in(http, url)
         got = {}
         for path in HTTP_READS:
             response = await http.get(url + path.format(id=incident_id))

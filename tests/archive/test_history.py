@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.workflows.test_replay import patches
+from warroom.contract.converter import data_converter
 from workflows.incident import ARCHIVE_ACTIVITY, PATCH_ARCHIVE, IncidentWorkflow
 
 HISTORY = (
@@ -32,6 +32,6 @@ def test_the_archive_history_carries_the_patch_and_schedules_the_activity_once()
 
 async def test_the_archive_history_replays():
     history = WorkflowHistory.from_json(HISTORY.stem, json.loads(HISTORY.read_text()))
-    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=data_converter())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

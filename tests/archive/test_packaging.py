@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.language.test_runbook_packaging import _clean_copy
+from warroom.archive.store import SCHEMA_VERSION
 
 
 def test_a_non_editable_install_migrates_a_fresh_archive(tmp_path: Path):
@@ -22,7 +23,8 @@ def test_a_non_editable_install_migrates_a_fresh_archive(tmp_path: Path):
         check=True,
         timeout=120,
     )  # fmt: skip
-    assert (target / "warroom/archive/migrations/versions/0001_initial.py").is_file()
+    for revision in ("0001_initial.py", "0002_search_and_report.py"):
+        assert (target / "warroom/archive/migrations/versions" / revision).is_file()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     done = subprocess.run(
@@ -35,4 +37,4 @@ def test_a_non_editable_install_migrates_a_fresh_archive(tmp_path: Path):
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "0001"
+    assert done.stdout.strip() == SCHEMA_VERSION

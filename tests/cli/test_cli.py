@@ -11,6 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import installed_binary
 from tests.fakehttp import Reply
 from warroom.entry.devstack import free_port
@@ -178,6 +180,7 @@ async def test_plain_temporal_cli_signal_approves(cli, dev_env):
     assert len(fake.calls("POST", "/fix")) == 1
 
 
+@pytest.mark.slow
 async def test_read_command_exits_cleanly_every_time(cli):
     """temporalio/sdk-python#300: teardown can abort a short-lived client; the CLI must not care."""
     env, runbook, _ = cli

@@ -38,3 +38,7 @@ def test_demo_opens_the_incident_from_an_alert_resolves_it_and_prints_the_timeli
     assert "postmortem written" in timeline
     assert "closed: resolved" in timeline
     assert "OK: incident resolved, checkout at v2.4.0" in out and "alert resolved" in out
+    # Where the record went: the archive in the demo's data dir, at the newest schema.
+    assert re.search(
+        r"record of inc-alert-\S+ archived in sqlite:////\S+/archive\.db \(schema 0002", out
+    )

@@ -20,7 +20,12 @@ from warroom.entry.devstack import free_port
 
 
 def start_dev(
-    data_dir: Path, port: int, env: dict[str, str], api_port: int | None = None
+    data_dir: Path,
+    port: int,
+    env: dict[str, str],
+    api_port: int | None = None,
+    *extra: str,
+    ui_port: int | None = None,
 ) -> subprocess.Popen[str]:
     exe = str(Path(sys.executable).parent / "warroom")
     api_port = api_port or free_port()  # parallel tests cannot all use 8080
@@ -33,9 +38,10 @@ def start_dev(
             "--port",
             str(port),
             "--ui-port",
-            str(free_port()),
+            str(ui_port or free_port()),
             "--api-port",
             str(api_port),
+            *extra,
         ],
         env=env,
         stdout=subprocess.PIPE,

@@ -140,3 +140,24 @@ async def test_abort_update_answers_with_the_closed_incident(
         result = await finish(handle)
     assert outcomes(result.decisions) == [("abort", "bo", "update", None)]
     assert fake_http.calls("GET", "/verify") == []
+
+
+async def test_the_state_keeps_the_latest_decisions_and_counts_the_older_ones(
+    dev_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    from warroom.contract.models import DECISIONS_KEPT
+
+    async with worker(dev_env.client, task_queue):
+        handle = await start(dev_env.client, task_queue, gated_runbook(fake_http))
+        await awaiting_rollback(handle, fake_http)
+        extra = 7
+        for i in range(DECISIONS_KEPT + extra):  # in order, so "the oldest" is known
+            await handle.signal(IncidentWorkflow.approve, Decision(step="nope", by=f"p{i}"))
+        state = await wait_for(
+            handle, lambda s: s.decisions_not_kept == extra, "older decisions counted"
+        )
+    assert len(state.decisions) == DECISIONS_KEPT
+    assert {d.by for d in state.decisions} == {
+        f"p{i}" for i in range(extra, DECISIONS_KEPT + extra)
+    }
+    assert all(d.refused for d in state.decisions)

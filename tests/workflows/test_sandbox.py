@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from warroom.contract.converter import data_converter
 from workflows.incident import IncidentWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -293,7 +293,7 @@ async def test_each_run_executes_only_the_thin_workflow_module(executed: Counter
         for path in sorted((Path(__file__).parent / "histories").glob("*-v3.json"))
     ]
     assert len(histories) >= 4
-    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[IncidentWorkflow], data_converter=data_converter())
     for _round in (1, 2):  # the first round also imports what the host had not imported yet
         executed.clear()
         for history in histories:

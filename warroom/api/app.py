@@ -18,12 +18,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.access.tokens import Tokens
-from warroom.api import alerts, health, incidents, runbooks
+from warroom.api import alerts, codec, health, incidents, runbooks
 from warroom.api.limits import DEFAULT_MAX_BODY, READ_TIMEOUT, BodyLimit
 from warroom.api.metrics import Measured, Metrics
 from warroom.api.same_origin import SameOrigin, Served
 from warroom.contract import invalid_input
 from warroom.contract.client import connect
+from warroom.contract.codec import EncryptionCodec, Keys
 from warroom.errors import (
     DecisionRefused,
     IncidentNotFound,
@@ -44,6 +45,7 @@ from warroom.intake.delivery import (
     Intake,
 )
 from warroom.language.catalogue import Catalogue
+from warroom.record.archived import ArchiveUnavailable
 
 #: Where the docs pages' scripts and styles are served from.
 DOCS_STATIC = "/docs/static"
@@ -86,11 +88,14 @@ def create_app(
     served: Served | None = None,
     forms_under: tuple[str, ...] = (),
     mount: Callable[[FastAPI], None] | None = None,
+    codec_keys: Keys | None = None,
+    codec_origins: frozenset[str] = frozenset(),
 ) -> FastAPI:
     """The API app; `mount` adds another face to it (the entry point passes the web console's),
     inside the API's same-origin rules, body limit and latency measurement. `served`: the names
     the server answers to (default: loopback); `forms_under`: path prefixes that take HTML
-    forms instead of JSON (the console's)."""
+    forms instead of JSON (the console's); `codec_keys`: the codec server's (`/codec`, for the
+    Temporal UI at `codec_origins`; without keys it answers 404)."""
     # /docs and /redoc load Swagger UI and ReDoc from the package (/docs/static), never from a
     # CDN, so they work offline; Swagger UI's validator badge (an external call) is off.
     app = FastAPIOffline(
@@ -104,6 +109,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.tokens = tokens or Tokens({})
     app.state.catalogue = catalogue
+    app.state.codec = EncryptionCodec(codec_keys) if codec_keys is not None else None
     app.state.temporal = temporal
     app.state.intake = Intake(
         temporal,
@@ -112,14 +118,20 @@ def create_app(
         remember_for=remember_for,
         on_collapsed=metrics.duplicates_collapsed.inc,
     )
-    for module in (alerts, incidents, runbooks, health):
+    for module in (alerts, incidents, runbooks, health, codec):
         app.include_router(module.router)
     _errors(app)
     if mount is not None:
         mount(app)
     app.add_middleware(Measured, latency=metrics.latency)
     app.add_middleware(BodyLimit, max_bytes=max_body, read_timeout=read_timeout)
-    app.add_middleware(SameOrigin, served=served, forms_under=forms_under)
+    app.add_middleware(
+        SameOrigin,
+        served=served,
+        forms_under=forms_under,
+        cross_origin={codec.PREFIX + "/": codec_origins},
+    )
+    app.add_middleware(codec.CodecCors, origins=codec_origins)
     return app
 
 
@@ -169,7 +181,7 @@ def _errors(app: FastAPI) -> None:
             return error(409, str(exc))
         if isinstance(exc, decisions.AppliedUnconfirmed):
             return JSONResponse({"applied": True, "confirmed": False, "message": str(exc)}, 202)
-        if isinstance(exc, ServerUnreachable | Busy):
+        if isinstance(exc, ServerUnreachable | Busy | ArchiveUnavailable):
             return unavailable(str(exc))
         if isinstance(exc, NoWorker | decisions.NotApplied):
             return error(503, str(exc), {"Retry-After": "5"})

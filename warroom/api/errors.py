@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel
+from starlette.types import Send
 
 WHY = {
     400: "The body is not JSON.",
@@ -24,3 +26,17 @@ class ErrorBody(BaseModel):
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": WHY[code]} for code in codes}
+
+
+async def send_error_start(send: Send, status: int, reason: str, *, close: bool = False) -> bytes:
+    """Start a raw ASGI answer in the error shape (for middleware that answers before the app);
+    returns the body, which the caller sends."""
+    payload = json.dumps({"error": reason}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    return payload

@@ -19,9 +19,10 @@ from warroom.api.auth import caller
 from warroom.api.errors import responses
 from warroom.contract.models import HumanDecision, IncidentState, PersonName, StepState
 from warroom.contract.names import INCIDENT_ID
-from warroom.incidents import decisions, views
+from warroom.incidents import archived, decisions, views
 from warroom.incidents.declare import Declaration, Declared, catalogue_entry, declare_entry
 from warroom.language.catalogue import Catalogue
+from warroom.language.durations import parse_duration
 
 router = APIRouter(
     prefix="/v1/incidents",
@@ -101,9 +102,33 @@ async def list_incidents(
     )
 
 
+@router.get(
+    "/search",  # before /{incident_id}, which would take "search" for an id and refuse it
+    summary="Find incidents: archived ones by full text, open ones by title (`warroom search`)",
+)
+async def search(
+    temporal: Temporal,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="Words to find.")],
+    service: str | None = None,
+    runbook: str | None = None,
+    since: Annotated[
+        str | None, Query(description="Only incidents declared this recently: 90d.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[views.IncidentSummary]:
+    try:
+        window = parse_duration(since) if since is not None else None
+    except ValueError as exc:
+        raise HTTPException(422, f"since: {since!r} is not a duration like 90d or 12h") from exc
+    return await archived.search(
+        await temporal(), q, service=service, runbook=runbook, since=window, limit=limit
+    )
+
+
 @router.get("/{incident_id}", summary="One incident's state", response_model=None, responses=SHOWN)
 async def show(incident_id: IncidentId, temporal: Temporal) -> dict[str, Any]:
-    return views.state_json(await views.status(await temporal(), incident_id))
+    """What `warroom show --json` prints: the state, `pending_approvals` and the metrics."""
+    return (await views.show(await temporal(), incident_id)).json()
 
 
 @router.get(

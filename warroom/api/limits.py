@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from warroom.api.errors import send_error_start
 
 #: Largest request body accepted by default.
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -95,18 +96,7 @@ class BodyLimit:
     ) -> None:
         """Answer `status` at once and close; with `receive`, drain the body's rest first (the
         client has the whole answer meanwhile: its length is said)."""
-        payload = json.dumps({"error": reason}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+        payload = await send_error_start(send, status, reason, close=True)
         await send({"type": "http.response.body", "body": payload, "more_body": True})
         if receive is not None and message is not None:
             await self._drain(receive, message, deadline)

@@ -7,7 +7,8 @@ console: the rules every request passes before any route sees it (one ASGI middl
 - A request that may change something (any method but GET, HEAD and OPTIONS) is refused (403)
   when the browser says it comes from another site or origin: `Sec-Fetch-Site` other than
   `same-origin` or `none`, or an `Origin` that is not this server's. Alertmanager, Grafana and
-  curl send neither header, and pass.
+  curl send neither header, and pass. The one exception: under a path of `cross_origin` (the
+  codec server's), a browser request from one of that path's origins (the Temporal UI's).
 - Its body must be what the route reads, else 415: JSON (`Content-Type: application/json`)
   for the API, an urlencoded form (with its CSRF token) under `forms_under` (the console). A
   cross-site HTML form can send text/plain or a form without asking the server first, never
@@ -17,13 +18,13 @@ console: the rules every request passes before any route sees it (one ASGI middl
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from warroom.api.errors import send_error_start
 from warroom.errors import WarroomError
 
 #: The URLs people and senders reach this server at, when not a loopback name or the address
@@ -123,9 +124,14 @@ class SameOrigin:
     """ASGI middleware: the module's rules, for every route of the app (API and console)."""
 
     def __init__(
-        self, app: ASGIApp, served: Served | None = None, forms_under: tuple[str, ...] = ()
+        self,
+        app: ASGIApp,
+        served: Served | None = None,
+        forms_under: tuple[str, ...] = (),
+        cross_origin: dict[str, frozenset[str]] | None = None,
     ) -> None:
         self.app, self.served, self.forms_under = app, served or Served(), forms_under
+        self.cross_origin = cross_origin or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,19 +141,15 @@ class SameOrigin:
         if refused is None:
             await self.app(scope, receive, send)
             return
-        status, reason = refused
-        payload = json.dumps({"error": reason}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
+        payload = await send_error_start(send, *refused)
         await send({"type": "http.response.body", "body": payload})
+
+    def _let_through(self, path: str, origin: bytes) -> bool:
+        given = origin.decode("latin-1").lower()
+        return any(
+            path.startswith(prefix) and given in origins
+            for prefix, origins in self.cross_origin.items()
+        )
 
     def refusal(self, scope: Scope) -> tuple[int, str] | None:
         """(status, reason) when the request breaks a rule; None when it may go on."""
@@ -162,13 +164,15 @@ class SameOrigin:
             )
         if scope["method"] in SAFE_METHODS:
             return None
+        origin = headers.get(b"origin")
         site = headers.get(b"sec-fetch-site")
+        if origin is not None and self._let_through(scope["path"], origin):
+            site = origin = None  # a page of an origin this path serves cross-origin
         if site is not None and site.lower() not in OWN_FETCH_SITES:
             return 403, (
                 f"cross-site request refused (Sec-Fetch-Site: {site.decode('latin-1')}): "
                 "only this server's own pages, or clients that are no browser, may change things"
             )
-        origin = headers.get(b"origin")
         if origin is not None:
             given = origin.decode("latin-1").lower()
             own = {f"{scope['scheme']}://{host.lower()}", *self.served.origins}

@@ -35,6 +35,16 @@ incidents = sa.Table(
     sa.Column("fingerprints", sa.Text, nullable=False),
     #: False while the history stops at the archive activity (the run had not completed yet).
     sa.Column("complete", sa.Boolean, nullable=False),
+    # Revision 0002: what search and `report` read without parsing the JSON above.
+    #: The people's words in the timeline (notes, comments, reasons), one per line: searched.
+    sa.Column("notes", sa.Text, nullable=False, server_default=""),
+    sa.Column("time_to_acknowledge", sa.Float, nullable=True),
+    sa.Column("time_to_mitigate", sa.Float, nullable=True),
+    sa.Column("time_to_resolve", sa.Float, nullable=True),
+    #: The incident waited on a person, or one retried or skipped a step (`report`).
+    sa.Column("needed_a_person", sa.Boolean, nullable=False, server_default=sa.false()),
+    # PostgreSQL also has `search`, a generated tsvector over title, summary and notes (GIN
+    # index); SQLite has the FTS5 table `incidents_fts` (external content: this table's rowid).
 )
 
 timeline_entries = sa.Table(
@@ -73,6 +83,29 @@ histories = sa.Table(
     ),
 )
 
-INDEXED = ("declared_at", "service", "runbook", "severity", "status")
+#: The steps that failed in each incident (revision 0002; `report`'s failing steps).
+failed_steps = sa.Table(
+    "failed_steps",
+    metadata,
+    sa.Column("incident_id", sa.String(200), primary_key=True),
+    sa.Column("chain_id", sa.String(64), primary_key=True),
+    sa.Column("step", sa.String(200), primary_key=True),
+    sa.ForeignKeyConstraint(
+        ["incident_id", "chain_id"],
+        ["incidents.incident_id", "incidents.chain_id"],
+        ondelete="CASCADE",
+    ),
+)
+
+#: The milestones whose times `report` reads (`time_to_<name>` columns).
+MILESTONES = ("acknowledge", "mitigate", "resolve")
+INDEXED = ("declared_at", "service", "runbook", "severity", "status", "last_run_id", "closed_at")
 for _column in INDEXED:
     sa.Index(f"ix_incidents_{_column}", incidents.c[_column])
+#: `report`'s percentiles read ranks of these in order (covering: no row is read).
+for _milestone in MILESTONES:
+    sa.Index(
+        f"ix_incidents_time_to_{_milestone}",
+        incidents.c[f"time_to_{_milestone}"],
+        incidents.c.declared_at,
+    )

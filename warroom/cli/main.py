@@ -1,5 +1,6 @@
 """The `warroom` command line face: declare, list, show, human decisions (approve, reject, retry,
-skip, abort, ack, assign, note, severity, resolve), timeline, postmortem, report, runbooks.
+skip, abort, ack, assign, note, severity, resolve), timeline, postmortem, report, search,
+archive, runbooks.
 The commands that start servers (dev, worker, serve, demo) and `rehearse` are added by
 `warroom.entry.main`, the console script."""
 
@@ -17,6 +18,7 @@ import typer
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from warroom.cli import archive as cli_archive
 from warroom.cli import render, story
 from warroom.cli import runbooks as cli_runbooks
 from warroom.cli.errors import (
@@ -37,7 +39,7 @@ from warroom.contract.models import (
     SetSeverity,
     StepCommand,
 )
-from warroom.incidents import decisions, views
+from warroom.incidents import archived, decisions, views
 from warroom.incidents.declare import Declared
 from warroom.incidents.declare import declare as declare_incident
 from warroom.language.loader import load_with_teams
@@ -57,6 +59,8 @@ app = typer.Typer(
 )
 
 app.add_typer(cli_runbooks.app, name="runbooks")
+app.add_typer(cli_archive.app, name="archive")
+app.command("search")(cli_archive.search)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 IncidentId = Annotated[
@@ -171,14 +175,26 @@ def list_(
     ] = None,
     service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
     runbook: Annotated[str | None, typer.Option("--runbook", help="Only this runbook.")] = None,
+    from_archive: Annotated[
+        bool,
+        typer.Option(
+            "--archived",
+            help="List the archive (WARROOM_ARCHIVE_URL) instead of Temporal: closed incidents,"
+            " kept after Temporal's retention, most recently closed first.",
+        ),
+    ] = False,
 ) -> None:
     """List incidents: open ones first (newest first), then closed ones (most recently closed
-    first); the filters apply before the limit."""
-    found = with_client(
-        lambda c: views.list_incidents(
-            c, limit=limit, status=status, severity=severity, service=service, runbook=runbook
+    first); the filters apply before the limit. Temporal's, or with --archived the archive's."""
+    wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
+    if from_archive:
+        found = run(lambda: archived.archived_list(limit=limit, **wanted))
+    else:
+        found = with_client(
+            lambda c: views.list_incidents(
+                c, limit=limit, status=status, severity=severity, service=service, runbook=runbook
+            )
         )
-    )
     if as_json:
         emit_json([i.model_dump(mode="json") for i in found])
     else:
@@ -192,7 +208,15 @@ def show(incident_id: IncidentId, as_json: JsonFlag = False) -> None:
     if as_json:
         emit_json(shown.json())
     else:
-        typer.echo("\n".join([render.incident_text(shown.state), *metrics_lines(shown.metrics)]))
+        typer.echo(
+            "\n".join(
+                [
+                    render.incident_text(shown.state),
+                    *metrics_lines(shown.metrics),
+                    render.encryption_line(shown.story.run_keys),
+                ]
+            )
+        )
 
 
 def _decide(
@@ -348,7 +372,9 @@ def report(
     since: Annotated[str, typer.Option("--since", help="How far back: 30d, 12h.")] = "30d",
     as_json: JsonFlag = False,
 ) -> None:
-    """Across incidents: counts, median and p90 times, failing steps, who needed people."""
+    """Across incidents: counts, median and p90 times, failing steps, who needed people.
+    Archived incidents are counted from the archive (WARROOM_ARCHIVE_URL), the rest from
+    Temporal's histories; each incident once."""
     window = story.since(since)
     with_client(lambda c: story.show_report(c, window, as_json))
 

@@ -88,6 +88,16 @@ def step_status(step: StepState) -> str:
     return text
 
 
+def encryption_line(run_keys: list[str | None]) -> str:
+    """Which of the incident's runs Temporal stores encrypted (`warroom.contract.codec`)."""
+    if not any(run_keys):
+        return "  payloads: plain (not encrypted)"
+    said = [f"run {n}: {f'key {k}' if k else 'plain'}" for n, k in enumerate(run_keys, 1)]
+    if len(set(run_keys)) == 1:
+        return f"  payloads: encrypted with key {run_keys[0]}"
+    return "  payloads: encrypted, " + ", ".join(said)
+
+
 def incident_text(state: IncidentState) -> str:
     inc = esc(state.incident_id)
     lines = [

@@ -66,7 +66,9 @@ def since(value: str) -> timedelta:
 
 async def show_report(client: Client, window: timedelta, as_json: bool) -> None:
     typer.echo(
-        f"reading the histories of incidents of the last {format_duration(window)} …", err=True
+        f"reading incidents of the last {format_duration(window)}"
+        " (the archive's, then the others' histories) …",
+        err=True,
     )
     found = await incidents_report(client, window)
     typer.echo(found.model_dump_json(indent=2) if as_json else report_text(found))

@@ -25,7 +25,7 @@ from warroom.contract.invalid_input import one_line
 from warroom.contract.models import HumanDecision
 from warroom.contract.names import INCIDENT_ID
 from warroom.errors import DecisionRefused, IncidentNotFound, WarroomError
-from warroom.incidents import decisions, execution, views
+from warroom.incidents import archived, decisions, execution, views
 from warroom.incidents.declare import (
     Declaration,
     approvers_of,
@@ -61,8 +61,9 @@ class ConsoleRoute(APIRoute):
 router = APIRouter(prefix=session.PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 Who = Annotated[str, Depends(session.who)]
 IncidentId = Annotated[str, Path(pattern=f"^{INCIDENT_ID.pattern}$")]
-#: The filters of the incidents page, as the API's list takes them.
-FILTERS = ("status", "severity", "service")
+#: The filters of the incidents page, as the API's list takes them; `q` searches (`warroom
+#: search`), `archived` lists the archive (`warroom list --archived`).
+FILTERS = ("status", "severity", "service", "q", "archived")
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 ROLES = ("commander", "comms", "ops")
 TOKEN_IN_TEXT = "an API token is never a name or text here: nothing was sent"
@@ -80,12 +81,18 @@ def filters_of(request: Request) -> dict[str, str]:
 async def listed(request: Request) -> list[views.IncidentSummary]:
     """The incidents the filters select, as `GET /v1/incidents` lists them."""
     wanted = filters_of(request)
+    status, severity, service = (wanted.get(k) for k in FILTERS[:3])
+    if "q" in wanted:
+        found = await archived.search(
+            await client_of(request), wanted["q"], service=service, limit=100
+        )
+        return [f for f in found if status in (None, f.status) and severity in (None, f.severity)]
+    if "archived" in wanted:
+        return await archived.archived_list(
+            limit=100, status=status, severity=severity, service=service
+        )
     return await views.list_incidents(
-        await client_of(request),
-        limit=100,
-        status=wanted.get("status"),
-        severity=wanted.get("severity"),
-        service=wanted.get("service"),
+        await client_of(request), limit=100, status=status, severity=severity, service=service
     )
 
 

@@ -1,4 +1,5 @@
-"""The one Temporal client factory: Temporal's own client configuration plus the pydantic converter."""
+"""The one Temporal client factory: Temporal's own client configuration plus the data converter
+(`warroom.contract.converter`: pydantic, encrypted when `WARROOM_CODEC_KEYS` is set)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 from shutil import which
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig, ClientConnectConfig
 
+from warroom.contract.converter import configured_converter
 from warroom.errors import ServerUnreachable, WarroomError
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -74,8 +75,9 @@ def connect_config(address: str | None = None) -> ClientConnectConfig:
 
 async def connect(address: str | None = None) -> Client:
     config = connect_config(address)
+    converter = configured_converter()
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        return await Client.connect(**config, data_converter=converter)
     except (RuntimeError, ValueError) as exc:  # the bridge raises both for a failed connect
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ServerUnreachable(config["target_host"], reason) from exc

@@ -38,6 +38,9 @@ ALERTS_PER_SIGNAL = 1_000
 #: annotations in the state (the first to join, and the latest ones), within ALERTS_KEPT_BYTES
 #: of JSON; the others are summarised (counted, and said so on the timeline). A status query
 #: answers with the state and continue-as-new carries it, both under the 2 MiB payload limit.
+#: The latest decisions an incident's state keeps (its history keeps every one; the timeline
+#: reads them there): a flood of refused plain signals cannot grow the state without end.
+DECISIONS_KEPT = 200
 ALERTS_KEPT_FIRST = 100
 ALERTS_KEPT_LATEST = 200
 ALERTS_KEPT_BYTES = 384 * 1024
@@ -330,8 +333,10 @@ class IncidentState(BaseModel):
     updates_posted: int = 0
     updates_failed: int = 0
     steps: list[StepState]
-    #: Every human decision that reached the workflow, accepted or refused, oldest first.
+    #: The latest DECISIONS_KEPT human decisions that reached the workflow, accepted or
+    #: refused, oldest first; `decisions_not_kept` counts the older ones (in the timeline).
     decisions: list[DecisionRecord] = Field(default_factory=list)
+    decisions_not_kept: int = 0
     milestones: Milestones = Field(default_factory=Milestones)
     #: Incident roles (commander, comms, ops) → who holds them.
     roles: dict[str, str] = Field(default_factory=dict)

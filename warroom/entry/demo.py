@@ -23,11 +23,14 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from warroom.archive.store import configured
 from warroom.cli import render
+from warroom.contract.codec import ENCODING
 from warroom.contract.models import Decision, IncidentState
 from warroom.entry import slack_demo
 from warroom.entry.demo_service import RECOVERY_SECONDS, CheckoutService
 from warroom.entry.devstack import DevServer, Monitoring, dev_stack, free_port
+from warroom.entry.devstack import encrypt as encrypted
 from warroom.entry.serve import api
 from warroom.incidents import decisions, views
 from warroom.language.catalogue import Catalogue, Entry
@@ -89,13 +92,43 @@ def demo_catalogue(room: slack_demo.Room | None = None) -> Catalogue:
     return Catalogue([Entry(runbook), *shipped.entries.values()], shipped.fallback)
 
 
-async def run_demo(*, alertmanager: bool = False, slack: bool = False) -> int:
+#: How long the demo waits for the archive to hold the closed incident's whole record.
+ARCHIVE_WAIT_SECONDS = 30.0
+
+
+async def _archived_where(incident_id: str, tmp: str) -> str:
+    """Where the incident's record was archived, once the archive holds it whole; "" if not."""
+    archive = configured()
+    if archive is None:
+        return ""
+    deadline = time.monotonic() + ARCHIVE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        record = await asyncio.to_thread(archive.latest, incident_id)
+        if record is not None and record.complete:
+            said = f"record of {incident_id} archived in {archive.where} (schema "
+            if tmp in archive.where:
+                return said + (
+                    f"{archive.schema_version()}; the demo's temporary directory, removed when "
+                    "it ends: set WARROOM_ARCHIVE_URL=sqlite:////path/archive.db to keep it)"
+                )
+            return said + f"{archive.schema_version()})"
+        await asyncio.sleep(0.2)
+    return ""
+
+
+async def run_demo(
+    *, alertmanager: bool = False, encrypt: bool = False, slack: bool = False
+) -> int:
     if slack:
-        return await slack_demo.run(lambda room: _run_demo(alertmanager=alertmanager, room=room))
-    return await _run_demo(alertmanager=alertmanager)
+        return await slack_demo.run(
+            lambda room: _run_demo(alertmanager=alertmanager, encrypt=encrypt, room=room)
+        )
+    return await _run_demo(alertmanager=alertmanager, encrypt=encrypt)
 
 
-async def _run_demo(*, alertmanager: bool, room: slack_demo.Room | None = None) -> int:
+async def _run_demo(
+    *, alertmanager: bool, encrypt: bool, room: slack_demo.Room | None = None
+) -> int:
     started = time.monotonic()
     # The progress lines and the timeline tell the story; the SDK's retry warnings would repeat it.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
@@ -112,13 +145,19 @@ async def _run_demo(*, alertmanager: bool, room: slack_demo.Room | None = None) 
     ):
         svc.export_secrets()
         server = DevServer(Path(tmp), port=free_port(), ui_port=free_port())
+        api_port = free_port()
+        if encrypt:
+            keys = encrypted(server, f"http://127.0.0.1:{api_port}")
+            say(
+                f"payload encryption on: key {keys.current}; the Temporal UI decodes through the codec server"
+            )
         say(
             f"demo checkout service at {svc.url}: deploy {svc.version}, error rate {svc.error_rate():.0%}"
         )
         say("starting the embedded Temporal dev server, worker and HTTP API …")
         async with (
             dev_stack(server) as client,
-            api(say, client=client, port=free_port(), catalogue=demo_catalogue(room)) as url,
+            api(say, client=client, port=api_port, catalogue=demo_catalogue(room)) as url,
         ):
             approve = room.approver(client, url, say) if room else _approve(client, say)
             say(f"Temporal UI at {server.ui_url} (open it to watch the workflow)")
@@ -139,12 +178,17 @@ async def _run_demo(*, alertmanager: bool, room: slack_demo.Room | None = None) 
             if room:
                 print(room.transcript())
                 print()
+            where = await _archived_where(state.incident_id, tmp)
+            say(where or f"FAILED: {state.incident_id} was not archived")
+            if encrypt:
+                say(await _stored_encrypted(client, state))
             alerts_resolved = bool(state.alerts) and not state.firing_alerts
             ok = (
                 state.status == "resolved"
                 and len(svc.updates) > 0
                 and alerts_resolved
                 and bool(drafted)
+                and bool(where)
             )
             say(
                 f"{'OK' if ok else 'FAILED'}: incident {state.status}, checkout at "
@@ -153,6 +197,19 @@ async def _run_demo(*, alertmanager: bool, room: slack_demo.Room | None = None) 
                 f"{'resolved' if alerts_resolved else 'still firing'}"
             )
             return 0 if ok else 1
+
+
+async def _stored_encrypted(client: Client, state: IncidentState) -> str:
+    """What Temporal stores of the incident: how many payloads are encrypted and how many
+    plain, and whether its title or summary appears anywhere in the stored bytes."""
+    history = await client.get_workflow_handle(state.incident_id).fetch_history()
+    stored = b"".join(event.SerializeToString() for event in history.events)
+    encrypted, plain = stored.count(ENCODING), stored.count(b"json/plain")
+    seen = state.title.encode() in stored or state.summary.encode() in stored
+    return (
+        f"Temporal stores {encrypted} encrypted payloads and {plain} plain ones for the "
+        f"incident; its title or summary in the stored bytes: {'YES' if seen else 'nowhere'}"
+    )
 
 
 def _postmortem_excerpt(incident_id: str) -> str:

@@ -22,10 +22,13 @@ from temporalio.client import Client
 from warroom.archive.store import ARCHIVE_URL, sqlite_url
 from warroom.contract import search_attributes
 from warroom.contract.client import connect, installed_binary
+from warroom.contract.codec import KEYS_ENV, Keys, load_keys, new_key_line
 from warroom.errors import ServerUnreachable, WarroomError
 from worker import build_worker
 
 STARTUP_TIMEOUT = 60.0
+#: The keys file `warroom dev --encrypt` makes in the data dir.
+KEYS_FILE = "codec-keys"
 
 
 def free_port(ip: str = "127.0.0.1") -> int:
@@ -68,6 +71,8 @@ class DevServer:
         self.data_dir, self.port, self.ip = data_dir, port, ip
         self.ui_port = ui_port if ui_port is not None else port + 1000
         self.log_path = data_dir / "temporal.log"
+        #: The codec server the Web UI decodes payloads with (`--encrypt`).
+        self.codec_endpoint: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,6 +96,8 @@ class DevServer:
         ]  # fmt: skip
         for name in search_attributes.NAMES:
             cmd += ["--search-attribute", f"{name}=Keyword"]
+        if self.codec_endpoint:
+            cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         return cmd
 
     def start(self) -> None:
@@ -135,6 +142,27 @@ class DevServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def encrypt(server: DevServer, api_url: str) -> Keys:
+    """`--encrypt`: this process's clients, worker and API encrypt with $WARROOM_CODEC_KEYS, or
+    with the keys file in the data dir (one random key, made on first use, readable by its
+    owner only); the dev server's Web UI decodes through the API's codec server, which answers
+    CORS for the UI's origin unless WARROOM_CODEC_CORS_ORIGINS says otherwise."""
+    from warroom.api.codec import CORS_ENV, PREFIX
+
+    path = Path(os.environ.get(KEYS_ENV) or server.data_dir / KEYS_FILE)
+    if not os.environ.get(KEYS_ENV) and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("# warroom payload keys: `id: base64-key`, the first one current\n")
+            out.write(new_key_line("k1"))
+    keys = load_keys(path)
+    os.environ[KEYS_ENV] = str(path)
+    os.environ.setdefault(CORS_ENV, server.ui_url)
+    server.codec_endpoint = api_url + PREFIX
+    return keys
 
 
 class DataDirInUse(WarroomError):

@@ -44,9 +44,18 @@ def dev(
             "the archive keeps the record after.",
         ),
     ] = "30d",
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt",
+            help="Encrypt payloads (keys: $WARROOM_CODEC_KEYS or DATA_DIR/codec-keys, made "
+            "if missing); the Temporal UI decodes through the API's codec server.",
+        ),
+    ] = False,
 ) -> None:
     """Run the embedded stack: Temporal dev server + worker + HTTP API, until Ctrl-C."""
     from warroom.entry.devstack import DevServer, dev_stack
+    from warroom.entry.devstack import encrypt as encrypted
     from warroom.entry.stopping import stop_signal
     from warroom.language.durations import format_duration, parse_duration
 
@@ -56,6 +65,10 @@ def dev(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--retention") from exc
     os.environ.setdefault("WARROOM_TEMPORAL_UI", server.ui_url)  # the console links to it
+    if encrypt:
+        keys = encrypted(server, f"http://127.0.0.1:{api_port}")
+        typer.echo(f"encryption:   payloads encrypted with key {keys.current} of {keys.source}")
+        typer.echo(f"other shells: export WARROOM_CODEC_KEYS={keys.source}")
 
     async def go() -> None:
         stop = stop_signal()  # before "ready.", so a stop sent in reply is never lost
@@ -100,6 +113,12 @@ def demo(
             "--alertmanager", help="Drive a real Prometheus and Alertmanager (Debian packages)."
         ),
     ] = False,
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt", help="Encrypt payloads; the Temporal UI decodes through the codec server."
+        ),
+    ] = False,
     slack: Annotated[
         bool,
         typer.Option(
@@ -110,7 +129,7 @@ def demo(
     """The main job end to end on a throwaway dev server (what `make demo` runs)."""
     from warroom.entry.demo import run_demo
 
-    raise typer.Exit(run(lambda: run_demo(alertmanager=alertmanager, slack=slack)))
+    raise typer.Exit(run(lambda: run_demo(alertmanager=alertmanager, encrypt=encrypt, slack=slack)))
 
 
 def main() -> None:

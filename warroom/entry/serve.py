@@ -11,6 +11,7 @@ import typer
 from temporalio.client import Client
 
 from warroom.api.limits import DEFAULT_MAX_BODY
+from warroom.contract.codec import configured_keys
 from warroom.errors import WarroomError
 from warroom.language.catalogue import DEFAULT_FALLBACK, Catalogue
 
@@ -53,6 +54,7 @@ async def api(
     # Imported here: every other command starts faster without FastAPI and uvicorn.
     from warroom.access.tokens import TOKENS_ENV, load_tokens
     from warroom.api.app import Temporal
+    from warroom.api.codec import cors_origins
     from warroom.api.same_origin import PUBLIC_URL_ENV, Served
     from warroom.api.server import is_loopback, running
     from warroom.entry.web import web_app
@@ -65,12 +67,23 @@ async def api(
         )
     served = Served.at(host or LOOPBACK, os.environ.get(PUBLIC_URL_ENV))
     catalogue = catalogue or Catalogue.load(fallback)
-    app = web_app(catalogue, Temporal(client), tokens=tokens, max_body=max_body, served=served)
+    keys = configured_keys()
+    app = web_app(
+        catalogue,
+        Temporal(client),
+        tokens=tokens,
+        max_body=max_body,
+        served=served,
+        codec_keys=keys,
+        codec_origins=cors_origins(),
+    )
     async with running(app, host or LOOPBACK, port) as url:
         say(
             f"API:          {url} ({len(catalogue.entries)} runbooks, fallback {catalogue.fallback!r})"
         )
         say(f"console:      {url}/console/")
+        if keys is not None:
+            say(f"codec server: {url}/codec (payloads encrypted with key {keys.current})")
         if tokens:
             say("API auth:     bearer tokens from $" + TOKENS_ENV)
         else:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.enums.v1 import EventType, TaskQueueType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -18,6 +18,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from warroom.contract.converter import plain_failure
 from warroom.contract.models import IncidentState
 from warroom.errors import IncidentNotFound, WarroomError
 
@@ -33,6 +34,18 @@ POLLER_PATIENCE = timedelta(seconds=3)
 POLLER_RECHECK = timedelta(milliseconds=200)
 #: How many of the newest history events to search for the failure of a stalled workflow task.
 RECENT_EVENTS = 100
+#: Workflow task failures the server causes and retries on its own, which say nothing is wrong
+#: with the incident: a signal or update arrived while the task ran (a flood of alerts makes
+#: these frequent), or the sticky queue was reset. Anything else that keeps failing stalls it.
+SERVER_CAUSES = frozenset(
+    {
+        WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+        WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_UPDATE,
+        WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_STICKY_TASK_QUEUE,
+        WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND,
+        WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FAILOVER_CLOSE_COMMAND,
+    }
+)
 #: How long a command waits for a worker to answer a query.
 WORKER_WAIT = 15.0
 
@@ -141,12 +154,15 @@ async def run_truth(client: Client, described: WorkflowExecutionDescription) -> 
     if truth.ended_by_server or stalled:
         for event in await _recent_events(client, described):
             if truth.ended_by_server:
-                truth.reason = _close_reason(event)
+                truth.reason = await _close_reason(client, event)
                 break
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
                 break  # a task went through since: nothing is failing
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                if event.workflow_task_failed_event_attributes.cause in SERVER_CAUSES:
+                    break  # the server asked for the task again (a signal came meanwhile)
                 failure = event.workflow_task_failed_event_attributes.failure
+                failure = await plain_failure(client.data_converter, failure)
                 truth.task_failure = failure.message or "workflow task failed"
                 truth.task_attempts = raw.pending_workflow_task.attempt - 1
                 break
@@ -167,14 +183,15 @@ async def _recent_events(
     return list(answer.history.events)
 
 
-def _close_reason(event: HistoryEvent) -> str | None:
+async def _close_reason(client: Client, event: HistoryEvent) -> str | None:
     t = event.event_type
     if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
         term = event.workflow_execution_terminated_event_attributes
         by = f" (by {term.identity})" if term.identity else ""
         return (term.reason or "no reason given") + by
     if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-        return event.workflow_execution_failed_event_attributes.failure.message or None
+        failure = event.workflow_execution_failed_event_attributes.failure
+        return (await plain_failure(client.data_converter, failure)).message or None
     if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
         return "its run timeout passed"
     if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:

@@ -25,6 +25,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.contract import search_attributes as sa
+from warroom.contract.converter import plain_failure
 from warroom.contract.models import IncidentState
 from warroom.errors import IncidentNotFound
 from warroom.incidents import execution
@@ -82,8 +83,13 @@ class Shown:
         return of_story(self.story)
 
     def json(self) -> dict[str, Any]:
-        """`show --json`: the state, `pending_approvals` and the metrics."""
-        return {**state_json(self.state), "metrics": self.metrics.model_dump(mode="json")}
+        """`show --json`: the state, `pending_approvals`, the metrics and each run's payload
+        key id (`payload_keys`, null for a run stored plain)."""
+        return {
+            **state_json(self.state),
+            "metrics": self.metrics.model_dump(mode="json"),
+            "payload_keys": self.story.run_keys,
+        }
 
 
 class _History:
@@ -143,7 +149,7 @@ async def _status(
         state = await _last_known_state(client, incident_id, run, history)
     pending = run.described.raw_description.pending_activities
     if pending and any(s.status == "running" for s in state.steps):
-        _add_live_attempts(state, pending, (await history()).activity_steps)
+        await _add_live_attempts(client, state, pending, (await history()).activity_steps)
     return truth.apply(state)
 
 
@@ -168,8 +174,11 @@ async def _last_known_state(
     return recorded_state(await history())
 
 
-def _add_live_attempts(
-    state: IncidentState, pending: Sequence[PendingActivityInfo], steps: dict[str, str]
+async def _add_live_attempts(
+    client: Client,
+    state: IncidentState,
+    pending: Sequence[PendingActivityInfo],
+    steps: dict[str, str],
 ) -> None:
     """The workflow learns a step's attempts only when it ends; the server knows them live.
 
@@ -180,7 +189,8 @@ def _add_live_attempts(
         step = next((s for s in state.steps if s.id == steps.get(activity.activity_id)), None)
         if step is not None and step.status == "running":
             step.attempts += activity.attempt
-            step.error = activity.last_failure.message or None
+            last = await plain_failure(client.data_converter, activity.last_failure)
+            step.error = last.message or None
 
 
 async def result(client: Client, incident_id: str) -> IncidentState:
@@ -197,16 +207,20 @@ async def list_incidents(
     severity: str | None = None,
     service: str | None = None,
     runbook: str | None = None,
+    running: bool = False,
 ) -> list[IncidentSummary]:
     """At most `limit` incidents with the given status, severity, service and runbook, in
     Temporal's order: open ones first (newest first), then closed ones (most recently closed
     first); Temporal's word on runs it ended or whose workflow task keeps failing.
+    `running`: only the incidents whose run has not completed (search reads those).
 
     The filters go into the visibility query, so the limit counts matching incidents; each
     row is checked again against them (a stalled or server-ended run's status is known only
     after a look), reading further pages until `limit` rows match or none are left."""
     wanted = {"status": status, "severity": severity, "service": service, "runbook": runbook}
     query = visibility_query(status=status, severity=severity, service=service, runbook=runbook)
+    if running:
+        query += " AND ExecutionStatus = 'Running'"
     found: list[IncidentSummary] = []
     batch: list[WorkflowExecution] = []
     listing = client.list_workflows(query, page_size=min(limit, 1000))

@@ -27,10 +27,14 @@ async def archived(incident_id: str) -> Record | None:
     try:
         return await asyncio.to_thread(read)
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise ArchiveUnavailable(
-            f"{incident_id} is not in Temporal and the archive cannot be read: "
-            f"{str(exc).splitlines()[0]}"
-        ) from exc
+        raise unreadable(exc, f"{incident_id} is not in Temporal and the archive") from exc
+
+
+def unreadable(
+    exc: sqlalchemy.exc.SQLAlchemyError, what: str = "the archive"
+) -> ArchiveUnavailable:
+    """The error to say when the archive cannot be read: the database's first line."""
+    return ArchiveUnavailable(f"{what} cannot be read: {str(exc).splitlines()[0]}")
 
 
 def archived_runs(record: Record) -> list[list[HistoryEvent]]:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.archive.store import Archive, Record, configured
 from warroom.contract.models import IncidentState
 from warroom.record.metrics import of_story
 from warroom.record.postmortem import postmortem
+from warroom.record.report import needed_a_person
 from warroom.record.timeline import ARCHIVE_ACTIVITY, chain, read_runs, told
 from workflows.incident import IncidentWorkflow
 
@@ -36,6 +39,7 @@ async def build(
     """The record of the chain that ends with run `run_id`, as its histories tell it now."""
     runs = await chain(client, incident_id, run_id)
     story = told(incident_id, await read_runs(client, [events for _, events in runs]))
+    metrics = of_story(story)
     return Record(
         incident_id=incident_id,
         chain_id=runs[0][0],
@@ -49,7 +53,8 @@ async def build(
         declared_at=state.started_at,
         closed_at=state.closed_at,
         state=state.model_dump(mode="json"),
-        metrics=of_story(story).model_dump(mode="json"),
+        metrics=metrics.model_dump(mode="json"),
+        needed_a_person=needed_a_person(story, metrics),
         postmortem=postmortem(story),
         fingerprints=sorted({a.fingerprint for a in state.alerts}),
         runs=[(rid, WorkflowHistory(incident_id, events).to_json()) for rid, events in runs],
@@ -96,3 +101,36 @@ class ArchiveWriter:
             await asyncio.to_thread(archive.put, record)
         except Exception as exc:  # logged, never raised: nobody awaits this task
             log.warning("archive: %s stays as stored at close: %s", incident_id, exc)
+
+
+async def backfill(
+    client: Client,
+    archive: Archive,
+    since: timedelta,
+    progress: Callable[[int, int, str], None] = lambda done, total, incident_id: None,
+) -> list[str]:
+    """Archive the incidents that closed in the last `since` and that Temporal still has but
+    the archive lacks (each chain's closing run not archived yet); the ids archived. Writing
+    one again changes nothing (a write is an upsert), so a second backfill archives none."""
+    start = datetime.now(UTC) - since
+    query = (
+        f"WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Completed'"
+        f" AND CloseTime >= '{start.isoformat()}'"
+    )
+    closed = [(wf.id, wf.run_id) async for wf in client.list_workflows(query)]
+    done = await asyncio.to_thread(archive.archived_runs, [run for _, run in closed])
+    missing = [(i, run) for i, run in closed if run not in done]
+    archived: list[str] = []
+    for n, (incident_id, run_id) in enumerate(missing, start=1):
+        progress(n, len(missing), incident_id)
+        handle = client.get_workflow_handle_for(IncidentWorkflow.run, incident_id, run_id=run_id)
+        try:
+            state = await handle.result(follow_runs=False)
+            record = await build(client, incident_id, run_id, state, complete=True)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            continue  # gone since the listing (retention)
+        await asyncio.to_thread(archive.put, record)
+        archived.append(incident_id)
+    return archived

@@ -9,10 +9,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from warroom.contract.codec import key_id_of
+from warroom.contract.converter import plain_failure
 from warroom.contract.models import (
     ALERTS_PER_SIGNAL,
     Abort,
@@ -111,6 +114,8 @@ class Story(BaseModel):
     #: Each step's last recorded outcome, and the last status and phase the workflow published.
     step_status: dict[str, StepStatus] = {}
     published: dict[str, str] = {}
+    #: Each run's payload key id, first run first (None: that run's payloads are plain).
+    run_keys: list[str | None] = []
 
 
 async def story(client: Client, incident_id: str) -> Story:
@@ -126,6 +131,7 @@ def told(incident_id: str, reader: _Reader) -> Story:
         activity_steps=reader.step_of_activity,
         step_status=reader.step_status,
         published=reader.published,
+        run_keys=reader.run_keys,
     )
 
 
@@ -290,9 +296,13 @@ class _Reader:
         #: Each step's last recorded outcome, and the last published status and phase.
         self.step_status: dict[str, StepStatus] = {}
         self.published: dict[str, str] = {}
+        self.run_keys: list[str | None] = []
 
     async def _decode(self, payloads: list[Payload]) -> list[Any]:
         return list(await self._converter.decode(payloads)) if payloads else []
+
+    async def _plain(self, failure: Failure) -> Failure:
+        return await plain_failure(self._converter, failure)
 
     def next_run(self) -> None:
         """Event ids start again in each run of the incident."""
@@ -345,6 +355,9 @@ class _Reader:
             )
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
+            self.run_keys.append(
+                key_id_of(attrs.input.payloads[0]) if attrs.input.payloads else None
+            )
             if attrs.continued_execution_run_id:
                 return None  # a later run of the same incident, announced above
             (inp,) = await self._decode(list(attrs.input.payloads)) or [{}]
@@ -379,7 +392,11 @@ class _Reader:
             return TimelineEntry(time=now, event="step started", step=step, detail=kind)
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = event.activity_task_started_event_attributes
-            last = started.last_failure.message if started.HasField("last_failure") else ""
+            last = (
+                (await self._plain(started.last_failure)).message
+                if started.HasField("last_failure")
+                else ""
+            )
             self._attempts[started.scheduled_event_id] = (started.attempt, last)
             return None
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
@@ -401,10 +418,11 @@ class _Reader:
             return self._activity_end(now, done.scheduled_event_id, "succeeded", "")
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
             failed = event.activity_task_failed_event_attributes
-            return self._activity_end(now, failed.scheduled_event_id, "failed", _error(failed))
+            error = _error(await self._plain(failed.failure))
+            return self._activity_end(now, failed.scheduled_event_id, "failed", error)
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
             timed_out = event.activity_task_timed_out_event_attributes
-            error = _error(timed_out)
+            error = _error(await self._plain(timed_out.failure))
             return self._activity_end(now, timed_out.scheduled_event_id, "timed out", error)
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED:
             cancel = event.activity_task_cancel_requested_event_attributes
@@ -471,7 +489,9 @@ class _Reader:
             )
         if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             failure = event.workflow_execution_failed_event_attributes.failure
-            return TimelineEntry(time=now, event="failed", detail=failure.message)
+            return TimelineEntry(
+                time=now, event="failed", detail=(await self._plain(failure)).message
+            )
         return None
 
     def _recorded(self, now: datetime, recorded: dict[str, Any]) -> TimelineEntry | None:
@@ -627,9 +647,8 @@ class _Reader:
         )
 
 
-def _error(attrs: Any) -> str:
+def _error(failure: Failure) -> str:
     """`type: message` of a failed attempt, as the workflow says it."""
-    failure = attrs.failure
     while failure.HasField("cause") and not failure.HasField("application_failure_info"):
         failure = failure.cause
     kind = (

