@@ -11,13 +11,13 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.chat.conftest import PEOPLE, ROOM, TEAMS
 from tests.chat.test_room_e2e import until
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
+from warroom.contract.converter import data_converter
 from warroom.contract.models import Decision
 from warroom.entry.fakeslack import TOKEN, FakeSlack
 from warroom.incidents import decisions, views
@@ -33,7 +33,7 @@ async def main(directory: Path) -> None:
     (directory / "teams.yaml").write_text(TEAMS)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(),
         search_attributes=search_attributes.ALL,
     )
     queue = f"record-{uuid.uuid4().hex[:8]}"

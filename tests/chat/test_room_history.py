@@ -8,9 +8,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.workflows.test_replay import HISTORIES, memo_events, patches
+from warroom.contract.converter import data_converter
 from warroom.record.timeline import read_runs, told
 from workflows.chat_room import CARD, CLOSE, OPEN, PATCH_CHAT_ROOM, POST, STEP
 
@@ -29,7 +29,7 @@ def test_the_chat_room_history_takes_the_room_patch_and_its_activities() -> None
 async def test_the_room_s_slack_calls_are_not_steps_in_the_timeline() -> None:
     path = next(p for p in HISTORIES if p.name == "chat-room.json")
     history = WorkflowHistory.from_json("chat-room", json.loads(path.read_text()))
-    decoding: Any = SimpleNamespace(data_converter=pydantic_data_converter)  # no server needed
+    decoding: Any = SimpleNamespace(data_converter=data_converter())  # no server needed
     entries = told("chat-room", await read_runs(decoding, [list(history.events)])).entries
     assert not [e for e in entries if "slack." in f"{e.step} {e.detail}"]
     assert any(e.event == "chat room opened" for e in entries)
