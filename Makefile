@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.rehearse_3day
 	$(BIN)/python -m bench.open_incidents
 	$(BIN)/python -m bench.archive
+	$(BIN)/python -m bench.slack_click
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:

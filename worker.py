@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.registry import ACTIVITIES
+from activities.slack_room import SLACK_ROOM_ACTIVITIES
 from warroom.contract.client import connect, task_queue
 from warroom.entry.stopping import stop_signal
 from warroom.record.archiver import ArchiveWriter
@@ -105,7 +106,12 @@ def build_worker(client: Client, queue: str | None = None) -> Worker:
         client,
         task_queue=queue or task_queue(),
         workflows=[IncidentWorkflow],
-        activities=[*ACTIVITIES, PostmortemWriter(client).write, ArchiveWriter(client).write],
+        activities=[
+            *ACTIVITIES,
+            *SLACK_ROOM_ACTIVITIES,
+            PostmortemWriter(client).write,
+            ArchiveWriter(client).write,
+        ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

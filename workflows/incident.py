@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.alerts import Alerts
     from workflows.cadence import Cadence
+    from workflows.chat_room import ChatRoom, chat_room_wanted
     from workflows.context import (
         CONTINUE_AFTER_EVENTS,
         PATCH_ALERT_BUDGET,
@@ -109,6 +110,8 @@ class IncidentWorkflow:
         incident.background.append(asyncio.create_task(self._cadence.cadence_loop()))
         if incident.runbook.escalation and incident.state.milestones.acknowledged is None:
             incident.background.append(asyncio.create_task(self._cadence.acknowledge_or_escalate()))
+        if chat_room_wanted(incident):  # the incident's room in Slack (patch "chat-room")
+            incident.background.append(asyncio.create_task(ChatRoom(incident).run()))
         steps = incident.runbook.steps
         try:
             index: int | None = incident.next_step

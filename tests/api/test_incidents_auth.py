@@ -144,7 +144,7 @@ async def test_runbooks_and_openapi_list_everything(api):
         "resolve",
     ]
     expected = {
-        "/v1/alerts/alertmanager", "/v1/alerts/grafana", "/v1/alerts", "/v1/incidents",
+        "/v1/alerts/alertmanager", "/v1/alerts/grafana", "/v1/alerts", "/v1/incidents", "/v1/incidents/search",
         "/v1/incidents/{incident_id}", "/v1/incidents/{incident_id}/timeline", "/v1/runbooks",
         "/healthz", "/readyz", "/metrics", "/codec/decode", "/codec/encode",
         *(f"/v1/incidents/{{incident_id}}/{w}" for w in words),

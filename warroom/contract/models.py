@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from warroom.contract.chat import RoomState
 from warroom.language.runbook import Phase, Runbook, Severity
 
 # Limits on what people type. They sit far below the server's own limits (2 MiB per payload,
@@ -357,6 +358,8 @@ class IncidentState(BaseModel):
     #: (the incident then never decides on its own that every alert resolved).
     alerts_untracked: int = 0
     escalations: list[Escalated] = Field(default_factory=list)
+    #: The incident's room in Slack (runbook `chat:`), once it has one.
+    chat: RoomState | None = None
     #: Temporal's execution status ("running", "completed", "terminated", ...), filled in
     #: by clients: the workflow cannot know that the server ended it.
     execution_status: str = "running"
@@ -454,6 +457,7 @@ NOT_FOR_TEMPLATES: frozenset[str] = frozenset(
         "decisions",
         "alerts",
         "escalations",
+        "chat",
         "execution_status",
         "execution_reason",
         "workflow_task_failure",

@@ -27,6 +27,7 @@ from warroom.archive.store import configured
 from warroom.cli import render
 from warroom.contract.codec import ENCODING
 from warroom.contract.models import Decision, IncidentState
+from warroom.entry import slack_demo
 from warroom.entry.demo_service import RECOVERY_SECONDS, CheckoutService
 from warroom.entry.devstack import DevServer, Monitoring, dev_stack, free_port
 from warroom.entry.devstack import encrypt as encrypted
@@ -80,10 +81,13 @@ def notification(
     }
 
 
-def demo_catalogue() -> Catalogue:
+def demo_catalogue(room: slack_demo.Room | None = None) -> Catalogue:
     """The runbooks the demo's API routes by: the shipped ones, demo-checkout with a cadence
-    below the language's 1-minute floor (a 20 s demo shows a status update only so)."""
+    below the language's 1-minute floor (a 20 s demo shows a status update only so), and with
+    a Slack room when the demo has one."""
     runbook = load_runbook("demo-checkout").model_copy(update={"cadence": DEMO_CADENCE})
+    if room is not None:
+        runbook = runbook.model_copy(update={"chat": slack_demo.CHAT})
     shipped = Catalogue.load()
     return Catalogue([Entry(runbook), *shipped.entries.values()], shipped.fallback)
 
@@ -112,7 +116,19 @@ async def _archived_where(incident_id: str, tmp: str) -> str:
     return ""
 
 
-async def run_demo(*, alertmanager: bool = False, encrypt: bool = False) -> int:
+async def run_demo(
+    *, alertmanager: bool = False, encrypt: bool = False, slack: bool = False
+) -> int:
+    if slack:
+        return await slack_demo.run(
+            lambda room: _run_demo(alertmanager=alertmanager, encrypt=encrypt, room=room)
+        )
+    return await _run_demo(alertmanager=alertmanager, encrypt=encrypt)
+
+
+async def _run_demo(
+    *, alertmanager: bool, encrypt: bool, room: slack_demo.Room | None = None
+) -> int:
     started = time.monotonic()
     # The progress lines and the timeline tell the story; the SDK's retry warnings would repeat it.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
@@ -141,13 +157,14 @@ async def run_demo(*, alertmanager: bool = False, encrypt: bool = False) -> int:
         say("starting the embedded Temporal dev server, worker and HTTP API …")
         async with (
             dev_stack(server) as client,
-            api(say, client=client, port=api_port, catalogue=demo_catalogue()) as url,
+            api(say, client=client, port=api_port, catalogue=demo_catalogue(room)) as url,
         ):
+            approve = room.approver(client, url, say) if room else _approve(client, say)
             say(f"Temporal UI at {server.ui_url} (open it to watch the workflow)")
             if alertmanager:
-                state = await _with_alertmanager(client, url, svc, Path(tmp), say)
+                state = await _with_alertmanager(client, url, svc, Path(tmp), say, approve)
             else:
-                state = await _with_posted_notifications(client, url, svc, say)
+                state = await _with_posted_notifications(client, url, svc, say, approve)
             print()
             print(render.incident_text(state))
             print()
@@ -157,6 +174,9 @@ async def run_demo(*, alertmanager: bool = False, encrypt: bool = False) -> int:
             drafted = _postmortem_excerpt(state.incident_id)
             if drafted:
                 print(drafted)
+                print()
+            if room:
+                print(room.transcript())
                 print()
             where = await _archived_where(state.incident_id, tmp)
             say(where or f"FAILED: {state.incident_id} was not archived")
@@ -204,8 +224,22 @@ def _postmortem_excerpt(incident_id: str) -> str:
     return "\n".join([head, "", *lines[:cut], "…"])
 
 
+Approve = Callable[[str, str], Coroutine[Any, Any, None]]
+
+
+def _approve(client: Client, say: Callable[[str], None]) -> Approve:
+    """The on-call engineer approves from the CLI's call (`warroom approve`)."""
+
+    async def approve(incident_id: str, step: str) -> None:
+        decision = Decision(step=step, by=APPROVER, comment="error rate confirmed, roll back")
+        await decisions.send(client, incident_id, "approve", decision)
+        say(f"{APPROVER} approved {step}")
+
+    return approve
+
+
 async def _with_posted_notifications(
-    client: Client, url: str, svc: CheckoutService, say: Callable[[str], None]
+    client: Client, url: str, svc: CheckoutService, say: Callable[[str], None], approve: Approve
 ) -> IncidentState:
     """Post what Alertmanager would: the firing notification (twice, as a retry would), and
     the resolved one once the rollback brought the error rate down."""
@@ -235,11 +269,16 @@ async def _with_posted_notifications(
                 f"{ALERT} resolved (rolled back) → POST {endpoint}: {answer['outcome']} {answer['incident_id']}"
             )
 
-        return await _follow(client, incident_id, say, resolved)
+        return await _follow(client, incident_id, say, resolved, approve)
 
 
 async def _with_alertmanager(
-    client: Client, url: str, svc: CheckoutService, tmp: Path, say: Callable[[str], None]
+    client: Client,
+    url: str,
+    svc: CheckoutService,
+    tmp: Path,
+    say: Callable[[str], None],
+    approve: Approve,
 ) -> IncidentState:
     """A real Prometheus scrapes the service and fires the alert; a real Alertmanager sends
     the firing and the resolved notification to the API."""
@@ -271,7 +310,7 @@ async def _with_alertmanager(
                     return
                 await asyncio.sleep(0.5)
 
-        return await _follow(client, incident_id, say, resolved)
+        return await _follow(client, incident_id, say, resolved, approve)
 
 
 async def _wait_for_incident(
@@ -293,6 +332,7 @@ async def _follow(
     incident_id: str,
     say: Callable[[str], None],
     after_rollback: Callable[[], Coroutine[Any, Any, None]],
+    approve: Approve,
 ) -> IncidentState:
     """Print a line for every change, approve the rollback when asked, run `after_rollback`
     meanwhile once the rollback succeeded, return the final state."""
@@ -314,11 +354,7 @@ async def _follow(
                 f"{APPROVER} is paged to approve {waiting[0].id}; approving in {THINK_SECONDS:.0f}s"
             )
         if waiting and approve_at is not None and time.monotonic() >= approve_at:
-            decision = Decision(
-                step=waiting[0].id, by=APPROVER, comment="error rate confirmed, roll back"
-            )
-            await decisions.send(client, incident_id, "approve", decision)
-            say(f"{APPROVER} approved {waiting[0].id}")
+            await approve(incident_id, waiting[0].id)
         rolled_back = any(s.id == "rollback" and s.status == "succeeded" for s in state.steps)
         if rolled_back and resolving is None:
             resolving = asyncio.create_task(after_rollback())

@@ -119,11 +119,17 @@ def demo(
             "--encrypt", help="Encrypt payloads; the Temporal UI decodes through the codec server."
         ),
     ] = False,
+    slack: Annotated[
+        bool,
+        typer.Option(
+            "--slack", help="With the incident's room in a fake Slack (approve by click)."
+        ),
+    ] = False,
 ) -> None:
     """The main job end to end on a throwaway dev server (what `make demo` runs)."""
     from warroom.entry.demo import run_demo
 
-    raise typer.Exit(run(lambda: run_demo(alertmanager=alertmanager, encrypt=encrypt)))
+    raise typer.Exit(run(lambda: run_demo(alertmanager=alertmanager, encrypt=encrypt, slack=slack)))
 
 
 def main() -> None:

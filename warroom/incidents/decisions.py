@@ -125,11 +125,12 @@ async def send(
     window: timedelta = DECISION_WINDOW,
     notify: Callable[[str], None] | None = None,
     run: execution.Run | None = None,
+    update_id: str | None = None,
 ) -> StepState | IncidentState:
     """Send `decision` as its validated update; the workflow's answer once applied.
 
     `run` is the incident's run as the caller's request already looked at it (else this
-    looks). Raises DecisionRefused (the workflow said why), NotApplied (no worker took it in
+    looks). `update_id`: the same id sent again (a chat's retried delivery) applies once. Raises DecisionRefused (the workflow said why), NotApplied (no worker took it in
     time: it never applies) or, from Ctrl-C twice when `notify` is given, StoppedWaiting.
     """
     run = run or await execution.look(client, incident_id)
@@ -150,7 +151,7 @@ async def send(
     # such a task either completed or timed out, and a retry starts after the deadline.
     settled = deadline + truth.task_timeout + CLOCK_MARGIN
     update, result_type = UPDATES[kind]
-    update_id = f"{kind}-{uuid.uuid4()}"
+    update_id = update_id or f"{kind}-{uuid.uuid4()}"
     handle = client.get_workflow_handle(incident_id)
     call = handle.execute_update(
         update,

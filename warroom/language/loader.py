@@ -23,7 +23,7 @@ from warroom.errors import RunbookError, RunbookProblem
 from warroom.language.actions import ACTION_PARAMS
 from warroom.language.checks import Finding, check_runbook, did_you_mean, runbook_warnings
 from warroom.language.durations import AT_LOAD
-from warroom.language.runbook import PATTERN_WORDS, Runbook
+from warroom.language.runbook import PATTERN_WORDS, Chat, Runbook
 from warroom.language.salvage import data_loc, salvage
 from warroom.language.teams import TEAMS_FILE, Teams, TeamsFile, teams_path
 from warroom.language.yaml_source import (
@@ -66,6 +66,8 @@ _SHAPES = {
 
 #: Files beside the runbooks that are configuration, not runbooks.
 CONFIG_FILES = frozenset({TEAMS_FILE, "people.yaml", "oncall.yaml", "chat.yaml"})
+#: The default `chat:` of the runbooks beside it that say nothing (`slack: {channel: create}`).
+CHAT_FILE = "chat.yaml"
 
 
 def runbook_dirs() -> list[Path]:
@@ -109,9 +111,10 @@ def load_runbook(ref: str) -> Runbook:
 def load_runbook_file(path: Path, *, warnings: list[RunbookProblem] | None = None) -> Runbook:
     """Read and validate one runbook file, checking its `group:` approvers against its teams
     (`warnings`: see `parse_runbook`)."""
-    return parse_runbook(
+    runbook = parse_runbook(
         read_limited(path), str(path), teams=load_teams_for(path), warnings=warnings
     )
+    return with_chat_default(runbook, path)
 
 
 def load_with_teams(ref: str) -> tuple[Runbook, Teams | None]:
@@ -119,7 +122,16 @@ def load_with_teams(ref: str) -> tuple[Runbook, Teams | None]:
     `warroom.language.teams.resolve_approvers(step.approval.approvers, teams or {})`."""
     path = find_runbook(ref)
     teams = load_teams_for(path)
-    return parse_runbook(read_limited(path), str(path), teams=teams), teams
+    return with_chat_default(parse_runbook(read_limited(path), str(path), teams=teams), path), teams
+
+
+def with_chat_default(runbook: Runbook, path: Path) -> Runbook:
+    """The runbook with chat.yaml's `chat:` (beside it) when it says nothing of its own."""
+    chat_file = path.parent / CHAT_FILE
+    if runbook.chat is not None or not chat_file.is_file():
+        return runbook
+    chat = parse_document(read_limited(chat_file), str(chat_file), Chat)
+    return runbook.model_copy(update={"chat": chat})
 
 
 def load_teams_for(runbook_path: Path | None) -> Teams | None:

@@ -130,3 +130,15 @@ def _check(parsed: PeopleFile) -> Iterable[Finding]:
                     f"Slack user {person.slack} is both {seen[person.slack]} and {name}",
                 )
             seen[person.slack] = name
+
+
+def find_people() -> People:
+    """The people warroom knows: $WARROOM_PEOPLE, else the first runbook directory (see
+    `runbook_dirs`) that has a people.yaml; nobody when there is none."""
+    from warroom.language.loader import runbook_dirs
+
+    for directory in runbook_dirs():
+        path = people_path(directory)
+        if path is not None:
+            return load_people(path)
+    return People()

@@ -342,6 +342,37 @@ class Param(Strict):
         return self
 
 
+#: A Slack channel name: lowercase letters, digits, - and _, at most 80 characters.
+CHANNEL_NAME = r"^#?[a-z0-9][a-z0-9_-]{0,79}$"
+
+
+class SlackRoom(Strict):
+    """The incident's room in Slack: a channel of its own, or a fixed one."""
+
+    channel: Annotated[str, Field(pattern=CHANNEL_NAME)] = Field(
+        "create",
+        description='"create" (a channel per incident, #inc-<date>-<runbook>-<id>) or a '
+        'fixed channel such as "#payments-incidents".',
+    )
+    invite: list[Approver] = Field(
+        default_factory=list,
+        description='People and groups invited to a created channel: ["group:sre", "dana"].',
+    )
+    at_close: Literal["archive", "rename", "keep"] = Field(
+        "archive", description="What happens to a created channel when the incident closes."
+    )
+
+    @property
+    def creates(self) -> bool:
+        return self.channel == "create"
+
+
+class Chat(Strict):
+    """Where the incident's people talk (people.yaml maps their chat ids to names)."""
+
+    slack: SlackRoom | None = None
+
+
 class Runbook(Strict):
     """A whole runbook: the workflow input carries it, so a running incident keeps its runbook."""
 
@@ -365,6 +396,9 @@ class Runbook(Strict):
     updates: list[ActionRef] = Field(default_factory=list)
     on_alert_resolved: Literal["skip_mitigation", "continue", "resolve"] = "skip_mitigation"
     params: dict[Identifier, Param] = Field(default_factory=dict)
+    chat: Chat | None = Field(
+        None, description="The incident room in chat; default: chat.yaml beside the runbooks."
+    )
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("cadence")

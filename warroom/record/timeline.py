@@ -72,6 +72,9 @@ POSTMORTEM_ACTIVITY = "postmortem.write"
 ARCHIVE_ACTIVITY = "archive.write"
 #: The workflow's own last acts, told when they end rather than as steps.
 _CLOSING_ACTIVITIES = (POSTMORTEM_ACTIVITY, ARCHIVE_ACTIVITY)
+#: The incident room's Slack calls (workflows/chat_room.py): not steps; the workflow's own
+#: records tell the room ("chat room opened", "chat room stopped: …").
+_ROOM_ACTIVITIES = "slack.room."
 
 
 class TimelineEntry(BaseModel):
@@ -376,9 +379,9 @@ class _Reader:
         if t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs_s = event.activity_task_scheduled_event_attributes
             kind = attrs_s.activity_type.name
-            if kind in _CLOSING_ACTIVITIES:
+            if kind in _CLOSING_ACTIVITIES or kind.startswith(_ROOM_ACTIVITIES):
                 self._steps[event.event_id] = kind
-                return None  # told when it is written
+                return None  # told when it is written, or by the workflow's own record
             (inp,) = await self._decode(list(attrs_s.input.payloads)) or [{}]
             step = str(inp.get("step", kind))
             self.step_of_activity[attrs_s.activity_id] = step
@@ -529,7 +532,10 @@ class _Reader:
     def _cancelled(self, now: datetime, step: str) -> TimelineEntry | None:
         """A step's activity cut short: the incident was aborted or resolved while it ran
         (whatever the activity reports afterwards changes nothing)."""
-        if step.startswith((*_NOTIFICATIONS, _COMPENSATION)) or step in _CLOSING_ACTIVITIES:
+        if (
+            step.startswith((*_NOTIFICATIONS, _COMPENSATION, _ROOM_ACTIVITIES))
+            or step in _CLOSING_ACTIVITIES
+        ):
             return None
         self.step_status[step] = "cancelled"
         return TimelineEntry(
@@ -541,8 +547,8 @@ class _Reader:
     ) -> TimelineEntry | None:
         step = self._steps.get(sid, "?")
         attempt, last = self._attempts.get(sid, (1, ""))
-        if step.startswith(_COMPENSATION):
-            return None  # the workflow records "compensated" / "compensation failed"
+        if step.startswith((_COMPENSATION, _ROOM_ACTIVITIES)):
+            return None  # the workflow records "compensated" / "compensation failed" / the room
         if step == POSTMORTEM_ACTIVITY:
             return TimelineEntry(time=now, event="postmortem not written", detail=error)
         if step == ARCHIVE_ACTIVITY:

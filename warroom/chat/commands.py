@@ -1,0 +1,148 @@
+"""`/warroom` slash commands (`POST /v1/chat/slack/commands`). In an incident's channel the
+incident is implied; elsewhere name it: `/warroom ack inc-…`. Answers are ephemeral unless
+the command changed the incident (then the channel sees who did what)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from temporalio.client import Client
+
+from warroom.chat import replies
+from warroom.chat.deciding import decide
+from warroom.chat.rooms import Rooms
+from warroom.errors import WarroomError
+from warroom.incidents import views
+from warroom.incidents.declare import Declaration, catalogue_entry, declare_entry
+from warroom.language.catalogue import Catalogue
+from warroom.language.people import People
+from warroom.record.timeline import timeline
+
+HELP = """*/warroom* commands (in an incident's channel, or with the incident id after the command):
+• `ack` — acknowledge the incident
+• `note TEXT` — add a note to the timeline
+• `severity SEV1` — change the severity
+• `assign commander|comms|ops @user` — give someone a role
+• `resolve [comment]` — resolve the incident
+• `status` — the incident's state (only you see it)
+• `timeline` — its last 10 entries (only you see them)
+• `declare RUNBOOK SUMMARY` — open an incident on a runbook
+• `help` — this list"""
+#: Commands that change the incident: command → decision word.
+CHANGES = {w: w for w in ("ack", "note", "severity", "assign", "resolve")}
+READS = {"status", "timeline"}
+MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+@dataclass
+class Command:
+    text: str
+    user: str
+    channel: str
+    response_url: str | None
+    raw: bytes
+
+
+async def run(
+    cmd: Command,
+    people: People,
+    rooms: Rooms,
+    client: Callable[[], Awaitable[Client]],
+    catalogue: Catalogue | None,
+) -> None:
+    """Do the command and answer through its response_url."""
+    words = cmd.text.split()
+    name = words[0].lower() if words else "help"
+    rest = words[1:]
+    if name == "help" or (name not in CHANGES and name not in READS and name != "declare"):
+        prefix = "" if name == "help" else f"Unknown command {name!r}.\n"
+        return await replies.respond(cmd.response_url, prefix + HELP)
+    person = people.by_slack(cmd.user)
+    if name not in READS and person is None:
+        return await replies.respond(
+            cmd.response_url,
+            f"Not applied: Slack user {cmd.user} is not in people.yaml: you can read, not decide",
+        )
+    temporal = await client()
+    if name == "declare":
+        return await _declare(cmd, rest, person or "", temporal, catalogue)
+    if rest and rest[0].startswith("inc-"):
+        incident: str | None = rest.pop(0)
+    else:
+        incident = await rooms.incident_of(temporal, cmd.channel)
+    if incident is None:
+        return await replies.respond(
+            cmd.response_url,
+            f"This channel is no incident's room: name the incident, `/warroom {name} inc-…`",
+        )
+    if name in READS:
+        return await replies.respond(cmd.response_url, await _read(name, temporal, incident))
+    fields = _fields(name, rest, people)
+    if isinstance(fields, str):
+        return await replies.respond(cmd.response_url, fields)
+    applied, said = await decide(temporal, incident, CHANGES[name], person or "", fields, cmd.raw)
+    await replies.respond(cmd.response_url, said, in_channel=applied)
+
+
+def _fields(name: str, rest: list[str], people: People) -> dict[str, object] | str:
+    text = " ".join(rest)
+    if name == "note":
+        return {"text": text} if text else "Usage: `/warroom note TEXT`"
+    if name == "severity":
+        return {"severity": text.upper()} if text else "Usage: `/warroom severity SEV1`"
+    if name == "resolve":
+        return {"comment": text}
+    if name == "assign":
+        if len(rest) != 2:
+            return "Usage: `/warroom assign commander|comms|ops @user`"
+        role, who = rest
+        mention = MENTION.match(who)
+        if mention:
+            known = people.by_slack(mention.group(1))
+            if known is None:
+                return f"Slack user {mention.group(1)} is not in people.yaml"
+            who = known
+        return {"role": role.lower(), "to": who.lstrip("@")}
+    return {}
+
+
+async def _read(name: str, client: Client, incident: str) -> str:
+    try:
+        if name == "status":
+            s = await views.status(client, incident)
+            waiting = ", ".join(p.id for p in s.pending_approvals) or "none"
+            commander = s.roles.get("commander", "nobody yet")
+            return (
+                f"*{s.title}* (`{s.incident_id}`)\n{s.severity} · {s.status.replace('_', ' ')} · "
+                f"phase {s.phase} · commander {commander} · waiting for approval: {waiting}"
+            )
+        entries = (await timeline(client, incident))[-10:]
+    except WarroomError as err:
+        return f"Cannot read {incident}: {err}"
+    lines = [
+        f"`{e.time:%H:%M:%S}` {e.event}{' ' + e.step if e.step else ''}"
+        f"{' — ' + e.detail if e.detail else ''}{' (' + e.actor + ')' if e.actor else ''}"
+        for e in entries
+    ]
+    return "\n".join(lines) or "nothing yet"
+
+
+async def _declare(
+    cmd: Command, rest: list[str], person: str, client: Client, catalogue: Catalogue | None
+) -> None:
+    if len(rest) < 2 or catalogue is None:
+        return await replies.respond(cmd.response_url, "Usage: `/warroom declare RUNBOOK SUMMARY`")
+    try:
+        entry = catalogue_entry(catalogue, rest[0])
+        declared = await declare_entry(
+            client, entry, Declaration(runbook=rest[0], summary=" ".join(rest[1:])), person
+        )
+    except WarroomError as err:
+        return await replies.respond(cmd.response_url, f"Not declared: {err}")
+    await replies.respond(
+        cmd.response_url,
+        f"{person} declared {declared.incident_id} on {declared.runbook}",
+        in_channel=True,
+    )
