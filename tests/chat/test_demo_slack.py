@@ -23,7 +23,7 @@ def test_demo_slack_approves_by_click_and_prints_the_channel() -> None:
     assert re.search(r"dana-oncall clicks Approve on rollback in Slack → HTTP 200 in \d+ ms", out)
     assert "rollback approved from Slack" in out
     timeline = out.split("timeline:", 1)[1].split("the incident's Slack channel:", 1)[0]
-    assert re.search(r"dana-oncall \(person\) +approved +rollback ", timeline)
+    assert re.search(r"dana-oncall \(person, slack\) +approved +rollback ", timeline)
     assert "chat room opened" in timeline and "slack.room" not in timeline
     channel = out.split("the incident's Slack channel:", 1)[1]
     assert re.search(r"#inc-\d{8}-demo-checkout-[a-z0-9]{6} \(archived\)", channel)
