@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import installed_binary
 from tests.fakehttp import FakeHttp, Reply
+from warroom.access.roles import ALERTS, Principal
 from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal
 from warroom.api.server import running
@@ -70,7 +71,11 @@ steps:
 CAROL_TOKEN = "carol-token-0123456789abc"
 MALLORY_TOKEN = "mallory-token-0123456789ab"
 ALERTMANAGER_TOKEN = "alertmanager-token-0123456789"
-TOKENS = {CAROL_TOKEN: "carol", MALLORY_TOKEN: "mallory", ALERTMANAGER_TOKEN: "alertmanager"}
+TOKENS = {
+    CAROL_TOKEN: "carol",
+    MALLORY_TOKEN: "mallory",
+    ALERTMANAGER_TOKEN: Principal("alertmanager", None, "token:alertmanager", ALERTS),
+}
 CAROL = {"Authorization": f"Bearer {CAROL_TOKEN}"}
 ALERTMANAGER = {"Authorization": f"Bearer {ALERTMANAGER_TOKEN}"}
 UI_ORIGIN = "http://127.0.0.1:18233"

@@ -176,7 +176,10 @@ async def test_the_codec_server_decodes_for_readers_only(stack: Stack) -> None:
     mallory = await stack.http.post(
         url, json=body, headers={"Authorization": f"Bearer {MALLORY_TOKEN}"}
     )
-    assert mallory.status_code == 200  # every token's holder may read incidents today
+    assert mallory.status_code == 200  # every reader may: a responder by default
+    alerts_only = await stack.http.post(url, json=body, headers=ALERTMANAGER)
+    assert alerts_only.status_code == 403  # a leaked Alertmanager token decodes nothing
+    assert "viewer" in alerts_only.json()["error"]
     for wrong in ({"payloads": "x"}, {"payload": []}, [1]):
         bad = await stack.http.post(url, json=wrong, headers=CAROL)
         assert bad.status_code == 400 and '{"payloads": [' in bad.json()["error"], wrong

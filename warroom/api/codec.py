@@ -5,7 +5,7 @@ server's `--ui-codec-endpoint`, a self-hosted UI's `TEMPORAL_CODEC_ENDPOINT`) an
 `POST /codec/decode` and `POST /codec/encode` take and answer `{"payloads": [...]}`, each payload
 in protobuf JSON (`metadata` values and `data` in base64); the `X-Namespace` header is
 accepted and not needed (the keys are this deployment's). Only people who may read incidents
-may use them (`may_decode`); a browser may call them from the configured UI origins only
+(a viewer or more: `warroom.api.auth.caller`; not an alerts-only token) may use them; a browser may call them from the configured UI origins only
 (`WARROOM_CODEC_CORS_ORIGINS`, comma-separated), which is all `CodecCors` answers CORS for.
 """
 
@@ -42,20 +42,6 @@ def cors_origins(value: str | None = None) -> frozenset[str]:
     return frozenset(origin_of(u) for u in given.split(",") if u.strip())
 
 
-def may_decode(identity: str | None) -> bool:
-    """Whether this caller may read incidents, and so their payloads decoded: the one place
-    for the role check. Today: everyone the API authenticates (a token of
-    WARROOM_API_TOKENS), and anyone on loopback when the API runs without tokens, as the
-    API's own incident reads."""
-    return True
-
-
-async def _reader(identity: Annotated[str | None, Depends(caller)]) -> str | None:
-    if not may_decode(identity):
-        raise HTTPException(403, f"{identity} may not read incidents, so not decode them")
-    return identity
-
-
 async def _payloads(request: Request) -> Payloads:
     try:
         body = json.loads(await request.body())
@@ -80,7 +66,7 @@ def _answer(payloads: list[Any]) -> JSONResponse:
 
 
 @router.post("/decode", summary="Decrypt payloads (Temporal's remote codec protocol)")
-async def decode(request: Request, _: Annotated[str | None, Depends(_reader)]) -> JSONResponse:
+async def decode(request: Request, _: Annotated[str | None, Depends(caller)]) -> JSONResponse:
     codec, payloads = _codec(request), await _payloads(request)
     try:
         return _answer(await codec.decode(payloads.payloads))
@@ -89,7 +75,7 @@ async def decode(request: Request, _: Annotated[str | None, Depends(_reader)]) -
 
 
 @router.post("/encode", summary="Encrypt payloads (Temporal's remote codec protocol)")
-async def encode(request: Request, _: Annotated[str | None, Depends(_reader)]) -> JSONResponse:
+async def encode(request: Request, _: Annotated[str | None, Depends(caller)]) -> JSONResponse:
     codec, payloads = _codec(request), await _payloads(request)
     return _answer(await codec.encode(payloads.payloads))
 
