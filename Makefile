@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.history_size
 	$(BIN)/python -m bench.rehearse_3day
 	$(BIN)/python -m bench.open_incidents
+	$(BIN)/python -m bench.oncall_now
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:

@@ -60,7 +60,9 @@ def test_the_shipped_oncall_file_loads_with_the_shipped_people() -> None:
     ("text", "expected"),
     [
         (
-            schedule('      - rotation: {every: 1w, handoff: "mon 09:00"}\n        members: [alcie]\n'),
+            schedule(
+                '      - rotation: {every: 1w, handoff: "mon 09:00"}\n        members: [alcie]\n'
+            ),
             "oncall.yaml:6:19: schedules.sre.layers[0].members[0]: unknown person 'alcie' "
             "(did you mean 'alice'?)",
         ),
@@ -75,8 +77,10 @@ def test_the_shipped_oncall_file_loads_with_the_shipped_people() -> None:
             "longer than zero",
         ),
         (
-            schedule('      - rotation: {every: 1d, handoff: "09:00"}\n        members: [alice]\n'
-                     '        restrict: {days: [], from: "18:00", to: "09:00"}\n'),
+            schedule(
+                '      - rotation: {every: 1d, handoff: "09:00"}\n        members: [alice]\n'
+                '        restrict: {days: [], from: "18:00", to: "09:00"}\n'
+            ),
             "schedules.sre.layers[0].restrict.days: this restrict window never occurs",
         ),
         (
@@ -85,11 +89,15 @@ def test_the_shipped_oncall_file_loads_with_the_shipped_people() -> None:
             "at every instant",
         ),
         (
-            schedule('      - rotation: {every: 1d, handoff: "mon 09:00"}\n        members: [alice]\n'),
+            schedule(
+                '      - rotation: {every: 1d, handoff: "mon 09:00"}\n        members: [alice]\n'
+            ),
             "a weekday handoff ('mon 09:00') needs a rotation of whole weeks, not 1d",
         ),
         (
-            schedule('      - rotation: {every: 1w, handoff: "mun 09:00"}\n        members: [alice]\n'),
+            schedule(
+                '      - rotation: {every: 1w, handoff: "mun 09:00"}\n        members: [alice]\n'
+            ),
             "'mun' is not a weekday (did you mean",
         ),
         (

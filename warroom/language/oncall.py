@@ -120,7 +120,11 @@ RotationLength = Annotated[
     BeforeValidator(parse_rotation),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
     WithJsonSchema(
-        {"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?$", "description": "1w, 1d, 12h"}
+        {
+            "type": "string",
+            "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?$",
+            "description": "1w, 1d, 12h",
+        }
     ),
 ]
 
@@ -164,7 +168,7 @@ class Rotation(_Strict):
     @property
     def weekday(self) -> int | None:
         day, _, _ = self.handoff.rpartition(" ")
-        return WEEKDAYS.index(day) if day else None  # type: ignore[arg-type]
+        return WEEKDAYS.index(day) if day else None
 
     @property
     def clock(self) -> time:
@@ -207,7 +211,9 @@ class Target(_Strict):
     @model_validator(mode="after")
     def _one(self) -> Target:
         if sum(x is not None for x in (self.oncall, self.group, self.person)) != 1:
-            raise ValueError("a target is one of {oncall: SCHEDULE}, {group: GROUP}, {person: NAME}")
+            raise ValueError(
+                "a target is one of {oncall: SCHEDULE}, {group: GROUP}, {person: NAME}"
+            )
         return self
 
 
@@ -376,4 +382,3 @@ def oncall_json_schema() -> dict[str, Any]:
     """The JSON Schema of oncall.yaml, for editors (yaml-language-server)."""
     schema = OnCallFile.model_json_schema(by_alias=True)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
-
