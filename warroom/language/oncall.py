@@ -50,7 +50,7 @@ from pydantic import (
 from warroom.errors import RunbookError
 from warroom.language.checks import Finding, did_you_mean
 from warroom.language.durations import Duration, format_duration
-from warroom.language.loader import parse_document, read_limited
+from warroom.language.loader import catalogue_dirs, parse_document, read_limited
 from warroom.language.people import People, load_people, people_path
 from warroom.language.runbook import SLUG
 from warroom.language.teams import Teams
@@ -262,6 +262,16 @@ def oncall_path(beside: Path | None) -> Path | None:
         return None
     candidate = beside / ONCALL_FILE
     return candidate if candidate.is_file() else None
+
+
+def find_oncall() -> Path | None:
+    """The on-call file in use: $WARROOM_ONCALL, else the first oncall.yaml in the runbook
+    directories (`--runbook NAME` search order), else None (no schedules)."""
+    for directory in [None, *catalogue_dirs()]:
+        path = oncall_path(directory)
+        if path is not None:
+            return path
+    return None
 
 
 def load_oncall(

@@ -55,6 +55,11 @@ def local_instant(day: date, clock: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
 
 
+def local_text(at: datetime, timezone: str) -> str:
+    """ "Mon 07 Dec 09:00 CET": an instant as the schedule's people read it."""
+    return at.astimezone(ZoneInfo(timezone)).strftime("%a %d %b %H:%M %Z")
+
+
 class _LayerClock:
     """One layer's handoffs and windows, precomputed for fast evaluation."""
 
