@@ -17,6 +17,7 @@ import typer
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from warroom.cli import oncall as cli_oncall
 from warroom.cli import render, story
 from warroom.cli import runbooks as cli_runbooks
 from warroom.cli.errors import (
@@ -57,6 +58,7 @@ app = typer.Typer(
 )
 
 app.add_typer(cli_runbooks.app, name="runbooks")
+app.add_typer(cli_oncall.app, name="oncall")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 IncidentId = Annotated[

@@ -72,7 +72,7 @@ async def sync_schedules(
     return sorted(parsed.schedules)
 
 
-def _known(name: str, oncall: OnCallFile) -> None:
+def check_known(name: str, oncall: OnCallFile) -> None:
     if name not in oncall.schedules:
         known = ", ".join(sorted(oncall.schedules)) or "none (add an oncall.yaml)"
         raise ScheduleNotFound(f"no schedule {name!r}; schedules in oncall.yaml: {known}")
@@ -92,7 +92,7 @@ async def who_is_on_call(
     parsed = oncall if oncall is not None else current_oncall()
     wanted = names or sorted(parsed.schedules)
     for name in wanted:
-        _known(name, parsed)
+        check_known(name, parsed)
     return [
         await _query(client, name, "who_is_on_call", OnCallAt(at=at), OnCallAnswer)
         for name in wanted
@@ -102,7 +102,7 @@ async def who_is_on_call(
 async def shifts(
     client: Client, name: str, start: datetime, end: datetime, oncall: OnCallFile | None = None
 ) -> Shifts:
-    _known(name, oncall if oncall is not None else current_oncall())
+    check_known(name, oncall if oncall is not None else current_oncall())
     return await _query(client, name, "shifts", ShiftRange(start=start, end=end), Shifts)
 
 
@@ -123,7 +123,7 @@ async def add_override(
     """Ask the schedule's workflow to take the override; its validator's refusal is
     OverrideRefused, and no answer within UPDATE_BOUND is NoWorker (nothing applied is
     reported as applied)."""
-    _known(name, oncall if oncall is not None else current_oncall())
+    check_known(name, oncall if oncall is not None else current_oncall())
     handle = client.get_workflow_handle(schedule_workflow_id(name))
     try:
         return await asyncio.wait_for(
