@@ -4,6 +4,7 @@ worker stopped across a handoff sends that notice once after it comes back."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities.oncall_notify import oncall_notify
 from tests.fakehttp import FakeHttp, Reply
@@ -33,6 +35,9 @@ from warroom.oncall.schedules import (
 from workflows.schedule import ScheduleWorkflow
 
 MEMBERS = ["alice", "bob", "carol"]
+#: A recorded first run (overrides, handoff notices, continue-as-new), replayed by
+#: tests/oncall/test_schedule_replay.py.
+HISTORY = Path(__file__).parent / "histories" / "schedule-four-weeks.json"
 
 
 @pytest.fixture
@@ -123,6 +128,12 @@ async def test_four_weeks_with_three_overrides_send_every_notice_once_in_seconds
         elapsed = time.monotonic() - wall
         state: ScheduleState = await handle.query(ScheduleWorkflow.state)
         now = await time_env.get_current_time()
+    first = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
+    if os.environ.get("WARROOM_RECORD_HISTORIES"):  # to save a new history for the replay test
+        HISTORY.write_text(first.to_json())
+    await Replayer(
+        workflows=[ScheduleWorkflow], data_converter=pydantic_data_converter
+    ).replay_workflow(first)
 
     expected: list[tuple[str | None, datetime]] = []
     previous = None
