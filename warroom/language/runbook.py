@@ -318,7 +318,20 @@ class Escalation(Strict):
     then each next level after its own `wait`."""
 
     acknowledge_within: Duration
-    levels: list[EscalationLevel] = Field(min_length=1)
+    levels: list[EscalationLevel] = Field(default_factory=list, min_length=1)
+    policy: Name | None = Field(
+        None,
+        description="An escalation policy of oncall.yaml instead of `levels`: each level pages "
+        "the people it names (whoever is on call then) through their contact methods.",
+    )
+
+    @model_validator(mode="after")
+    def _levels_or_policy(self) -> Escalation:
+        if self.policy is None and not self.levels:
+            raise ValueError("escalation needs levels, or a policy from oncall.yaml")
+        if self.policy is not None and self.levels:
+            raise ValueError("escalation takes levels or a policy, not both")
+        return self
 
 
 ParamType = Literal["string", "int", "float", "bool", "duration"]
