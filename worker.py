@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.oncall_notify import oncall_notify
+from activities.oncall_page import Pager
 from activities.registry import ACTIVITIES
 from warroom.contract.client import connect, task_queue
 from warroom.entry.stopping import stop_signal
@@ -112,6 +113,7 @@ def build_worker(client: Client, queue: str | None = None) -> Worker:
         activities=[
             *ACTIVITIES,
             oncall_notify,
+            Pager(client).page,
             PostmortemWriter(client).write,
             ArchiveWriter(client).write,
         ],

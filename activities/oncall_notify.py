@@ -24,7 +24,7 @@ from warroom.contract.models import ActionInput
 from warroom.contract.oncall import NOTIFY_ACTIVITY, NotifyInput, NotifyResult
 from warroom.language.actions import PAGERDUTY_EVENTS_URL
 from warroom.language.oncall import find_oncall
-from warroom.language.people import ContactMethod, Person, load_people, people_path
+from warroom.language.people import ContactMethod, People, Person, load_people, people_path
 
 SLACK_NOT_YET = "Slack DMs are not available yet"
 
@@ -59,38 +59,68 @@ def contact_params(
     return f"no {method} address in people.yaml"
 
 
-@activity.defn(name=NOTIFY_ACTIVITY)
-async def oncall_notify(inp: NotifyInput) -> NotifyResult:
-    """Send through the first method that can be used; a failure of that method is retried by
-    the workflow's retry policy (the same key each time)."""
+def people_file() -> People:
+    """The people file beside the on-call file in use (or $WARROOM_PEOPLE)."""
     oncall = find_oncall()
-    people = load_people(people_path(oncall.parent if oncall else None))
-    person = people.get(inp.person)
+    return load_people(people_path(oncall.parent if oncall else None))
+
+
+async def reach(
+    name: str, people: People, notice: tuple[str, str, str], *, schedule: str, keep_trying: bool
+) -> tuple[ContactMethod | None, list[str]]:
+    """Send `notice` (subject, text, idempotency key) to `name` through the first usable
+    method in their order. With `keep_trying`, a method that fails is noted and the next one
+    tried (paging); without, its error is raised for the activity's retry policy (notices).
+    Returns the method that worked (None: none did) and the methods passed over, with why."""
+    person = people.get(name)
     if person is None:
         raise ApplicationError(
-            f"{inp.person} is not in people.yaml: add them with a contact method",
+            f"{name} is not in people.yaml: add them with a contact method",
             type="warroom.UnknownPerson",
             non_retryable=True,
         )
+    subject, text, key = notice
     skipped: list[str] = []
     for method in person.methods():
-        found = contact_params(method, person, inp.subject, inp.text, inp.key)
+        found = contact_params(method, person, subject, text, key)
         if isinstance(found, str):
             skipped.append(f"{method}: {found}")
             continue
         action, params = found
-        await action(
-            ActionInput(
-                incident_id=activity.info().workflow_id,
-                step=f"oncall:{inp.schedule}",
-                params=params,
-                context={},
-                idempotency_key=inp.key,
-            )
+        sent = ActionInput(
+            incident_id=activity.info().workflow_id,
+            step=f"oncall:{schedule}",
+            params=params,
+            context={},
+            idempotency_key=key,
         )
-        return NotifyResult(method=method, skipped=skipped)
-    raise ApplicationError(
-        f"{inp.person} has no usable contact method ({'; '.join(skipped) or 'none in people.yaml'})",
-        type="warroom.NoContactMethod",
-        non_retryable=True,
+        try:
+            await action(sent)
+        except ApplicationError as exc:
+            if not keep_trying:
+                raise
+            skipped.append(f"{method} failed: {exc.message}")
+            continue
+        return method, skipped
+    return None, skipped
+
+
+@activity.defn(name=NOTIFY_ACTIVITY)
+async def oncall_notify(inp: NotifyInput) -> NotifyResult:
+    """Send through the first method that can be used; a failure of that method is retried by
+    the workflow's retry policy (the same key each time)."""
+    method, skipped = await reach(
+        inp.person,
+        people_file(),
+        (inp.subject, inp.text, inp.key),
+        schedule=inp.schedule,
+        keep_trying=False,
     )
+    if method is None:
+        raise ApplicationError(
+            f"{inp.person} has no usable contact method "
+            f"({'; '.join(skipped) or 'none in people.yaml'})",
+            type="warroom.NoContactMethod",
+            non_retryable=True,
+        )
+    return NotifyResult(method=method, skipped=skipped)

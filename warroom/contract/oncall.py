@@ -8,7 +8,7 @@ update `override`; queries `who_is_on_call`, `shifts`, `state`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -18,6 +18,8 @@ from warroom.language.oncall import Name, Override, Schedule
 SCHEDULE_WORKFLOW = "ScheduleWorkflow"
 #: The activity that tells a person about their shift (activities/oncall_notify.py).
 NOTIFY_ACTIVITY = "oncall.notify"
+#: The activity that pages one level of an escalation policy (activities/oncall_page.py).
+PAGE_ACTIVITY = "oncall.page"
 #: Longest range a `shifts` query answers (a bound on the answer's size).
 MAX_SHIFT_DAYS = 92
 
@@ -144,3 +146,55 @@ class NotifyResult(BaseModel):
     method: str | None
     #: Methods passed over before it, each with why (e.g. "slack: not available yet").
     skipped: list[str] = Field(default_factory=list)
+
+
+class PageInput(BaseModel):
+    """Page level `level` (1-based) of policy `policy`, in repeat round `round` (0 first)."""
+
+    incident_id: str
+    policy: str
+    level: int
+    round: int = 0
+    #: The moment the level fires (the workflow's clock): who is on call then is paged.
+    at: datetime
+    subject: str
+    text: str
+    #: The activity's step name on the timeline ("page-<level>"), told by the workflow's records.
+    step: str
+
+
+class Page(BaseModel):
+    """One person paged (or tried): how, at which level, and because of what."""
+
+    person: str
+    level: int
+    method: str | None = None
+    #: The schedule whose on-call person this is, and the override that put them there.
+    schedule: str | None = None
+    override: str | None = None
+    group: str | None = None
+    #: Methods passed over or failed before `method`, each with why.
+    skipped: list[str] = Field(default_factory=list)
+
+    def describe(self) -> str:
+        why = (
+            f"on call for {self.schedule}"
+            + (f", override {self.override}" if self.override else "")
+            if self.schedule
+            else f"group {self.group}"
+            if self.group
+            else "named by the policy"
+        )
+        how = f"by {self.method}" if self.method else "not reached"
+        passed = f"; {'; '.join(self.skipped)}" if self.skipped else ""
+        return f"level {self.level}: {self.person} {how} ({why}){passed}"
+
+
+class PageResult(BaseModel):
+    pages: list[Page] = Field(default_factory=list)
+    #: Schedules a level named that had nobody on call.
+    nobody: list[str] = Field(default_factory=list)
+    #: What comes next: None when the policy (repeats included) is done.
+    next_level: int | None = None
+    next_round: int = 0
+    next_wait: timedelta | None = None

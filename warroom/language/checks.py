@@ -100,7 +100,7 @@ def check_runbook(
     anywhere = Scope(BASE_ROOTS | {"update"}, None, None)
     targets: list[tuple[Loc, ActionRef]] = [(("updates", i), r) for i, r in enumerate(rb.updates)]
     if rb.escalation:
-        for n, level in enumerate(rb.escalation.levels):
+        for n, level in enumerate(rb.escalation.levels or []):
             targets += [
                 (("escalation", "levels", n, "notify", i), r) for i, r in enumerate(level.notify)
             ]

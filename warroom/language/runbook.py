@@ -318,7 +318,7 @@ class Escalation(Strict):
     then each next level after its own `wait`."""
 
     acknowledge_within: Duration
-    levels: list[EscalationLevel] = Field(default_factory=list, min_length=1)
+    levels: list[EscalationLevel] | None = Field(None, min_length=1)
     policy: Name | None = Field(
         None,
         description="An escalation policy of oncall.yaml instead of `levels`: each level pages "
