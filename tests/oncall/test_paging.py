@@ -25,7 +25,8 @@ from warroom.language.loader import parse_runbook
 from warroom.language.oncall import load_oncall
 from warroom.language.oncall_time import who_is_on_call
 from warroom.oncall.schedules import sync_schedules
-from warroom.record.timeline import timeline
+from warroom.record.postmortem import postmortem
+from warroom.record.timeline import story, timeline
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 from workflows.paging import PATCH_ONCALL_POLICY
@@ -96,6 +97,7 @@ async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
         )
         await time_env.sleep(timedelta(minutes=70))
         entries = await timeline(client, handle.id)
+        draft = postmortem(await story(client, handle.id))
         history = await handle.fetch_history()
         await handle.terminate()
     first = who_is_on_call(schedule, [], began + timedelta(minutes=5)).who
@@ -112,6 +114,7 @@ async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
     slack_first = paged[0] if first == "alice" else paged[1]
     assert slack_first.endswith("slack: Slack DMs are not available yet")
     assert not [e for e in entries if "page-" in (e.step or "")]  # told by the records only
+    assert f"- Paged: level 1: {first} by webhook (on call for {name})" in draft  # who was engaged
     if os.environ.get("WARROOM_RECORD_HISTORIES"):
         HISTORY.write_text(history.to_json())
 
