@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
 from warroom.access.sessions import Sessions
-from warroom.console import live, pages, session
+from warroom.console import live, oncall, pages, session
 
 STATIC = Path(__file__).parent / "static"
 #: Where the console's HTML forms post (urlencoded, each with its CSRF token).
@@ -27,6 +27,7 @@ def mount(app: FastAPI) -> None:
     security headers (CSP without inline script) on every console response."""
     app.state.sessions = Sessions.for_tokens(app.state.tokens)
     app.include_router(pages.router)
+    app.include_router(oncall.router)
     app.include_router(live.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(session.SignInNeeded, session.sign_in_redirect)  # type: ignore[arg-type]
