@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.rehearse_3day
 	$(BIN)/python -m bench.open_incidents
 	$(BIN)/python -m bench.oncall_now
+	$(BIN)/python -m bench.oncall_memory
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:

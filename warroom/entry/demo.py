@@ -31,6 +31,7 @@ from warroom.entry.serve import api
 from warroom.incidents import decisions, views
 from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import load_runbook
+from warroom.oncall import schedules
 from warroom.record.timeline import timeline
 from warroom.record.writer import POSTMORTEM_DIR
 
@@ -111,6 +112,11 @@ async def run_demo(*, alertmanager: bool = False) -> int:
             api(say, client=client, port=free_port(), catalogue=demo_catalogue()) as url,
         ):
             say(f"Temporal UI at {server.ui_url} (open it to watch the workflow)")
+            for answer in await schedules.who_is_on_call(client, [], datetime.now(UTC)):
+                who = answer.who or "nobody"
+                say(
+                    f"on call for {answer.schedule}: {who} (runbooks/oncall.yaml; `warroom oncall now`)"
+                )
             if alertmanager:
                 state = await _with_alertmanager(client, url, svc, Path(tmp), say)
             else:
