@@ -73,6 +73,7 @@ async def test_now_shifts_and_an_override(oncall_env: Env) -> None:
     assert code == 0, err
     assert "override o1: zoe is on call" in out
     assert f"note: zoe is not in {name}'s rotation; the override stands" in out
+    assert "zoe is not in people.yaml: no shift notice or page reaches them" in out
 
     code, out, err = await run("override", name, "--who", "bob", *args, env=oncall_env)
     assert code == 1 and err.startswith("error: ") and "overlaps o1: zoe" in err

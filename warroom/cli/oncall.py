@@ -22,7 +22,7 @@ from warroom.contract.oncall import MAX_SHIFT_DAYS, OnCallAnswer, OverrideAccept
 from warroom.errors import WarroomError
 from warroom.language.oncall import Override, find_oncall, load_oncall, oncall_json_schema
 from warroom.language.oncall_time import local_text
-from warroom.language.people import People, load_people, people_path
+from warroom.language.people import People
 from warroom.oncall import schedules
 from warroom.record.plain_text import table
 
@@ -51,11 +51,6 @@ def _emit(value: BaseModel | list[Any]) -> None:
         typer.echo(value.model_dump_json(indent=2, by_alias=True))
     else:
         typer.echo("[" + ",\n".join(v.model_dump_json(indent=2) for v in value) + "]")
-
-
-def _people() -> People:
-    found = find_oncall()
-    return load_people(people_path(found.parent if found else None))
 
 
 def _who(name: str | None, people: People) -> str:
@@ -92,7 +87,7 @@ def now(
     if not answers:
         typer.echo("no schedules: add an oncall.yaml next to the runbooks")
         return
-    people = _people()
+    people = schedules.current_people()
     rows = [("SCHEDULE", "ON CALL", "UNTIL", "WHY")]
     for a in answers:
         tz = oncall.schedules[a.schedule].timezone
@@ -118,7 +113,7 @@ def shifts(
     if as_json:
         _emit(listed)
         return
-    people = _people()
+    people = schedules.current_people()
     rows = [("FROM", "UNTIL", "ON CALL", "WHY")]
     for s in listed.shifts:
         mark = "* " if s.override else "  "

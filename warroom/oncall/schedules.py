@@ -28,6 +28,7 @@ from warroom.contract.oncall import (
 )
 from warroom.errors import WarroomError
 from warroom.language.oncall import OnCallFile, find_oncall, load_oncall
+from warroom.language.people import People, load_people, people_path
 
 T = TypeVar("T")
 
@@ -45,6 +46,12 @@ class OverrideRefused(WarroomError):
 
 class NoWorker(WarroomError):
     """No worker answered within UPDATE_BOUND."""
+
+
+def current_people() -> People:
+    """The people file beside the on-call file in use (or $WARROOM_PEOPLE)."""
+    found = find_oncall()
+    return load_people(people_path(found.parent if found else None))
 
 
 def current_oncall() -> OnCallFile:
@@ -126,7 +133,7 @@ async def add_override(
     check_known(name, oncall if oncall is not None else current_oncall())
     handle = client.get_workflow_handle(schedule_workflow_id(name))
     try:
-        return await asyncio.wait_for(
+        accepted: OverrideAccepted = await asyncio.wait_for(
             handle.execute_update("override", request, result_type=OverrideAccepted),
             UPDATE_BOUND.total_seconds(),
         )
@@ -142,6 +149,11 @@ async def add_override(
             f"no worker answered within {int(UPDATE_BOUND.total_seconds())} s; the override "
             "may still apply when one returns: check with `warroom oncall shifts`"
         ) from None
+    if current_people().get(request.who) is None:
+        unreachable = f"{request.who} is not in people.yaml: no shift notice or page reaches them"
+        warning = f"{accepted.warning}; {unreachable}" if accepted.warning else unreachable
+        accepted = accepted.model_copy(update={"warning": warning})
+    return accepted
 
 
 def parse_time(text: str, timezone: str) -> datetime:
