@@ -100,6 +100,8 @@ async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
         draft = postmortem(await story(client, handle.id))
         history = await handle.fetch_history()
         await handle.terminate()
+        # A schedule left running would hold the time-skipping server's clock for later tests.
+        await client.get_workflow_handle(f"oncall-{name}").terminate()
     first = who_is_on_call(schedule, [], began + timedelta(minutes=5)).who
     second = who_is_on_call(schedule, [], began + timedelta(minutes=65)).who
     assert first != second  # the rotation handed off between the levels
