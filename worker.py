@@ -113,7 +113,7 @@ def build_worker(client: Client, queue: str | None = None) -> Worker:
         activities=[
             *ACTIVITIES,
             oncall_notify,
-            Pager(client).page,
+            *Pager(client).activities(),
             PostmortemWriter(client).write,
             ArchiveWriter(client).write,
         ],

@@ -6,8 +6,10 @@ Returns the pages and what comes next (the next level and its wait, or a repeat 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -17,11 +19,14 @@ from temporalio.service import RPCError
 from activities.oncall_notify import people_file, reach
 from warroom.contract.oncall import (
     PAGE_ACTIVITY,
+    WHO_ACTIVITY,
     OnCallAnswer,
     OnCallAt,
     Page,
     PageInput,
     PageResult,
+    WhoInput,
+    WhoResult,
     schedule_workflow_id,
 )
 from warroom.language.loader import load_teams
@@ -35,6 +40,9 @@ class Pager:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.page, self.who]
 
     @activity.defn(name=PAGE_ACTIVITY)
     async def page(self, inp: PageInput) -> PageResult:
@@ -86,6 +94,13 @@ class Pager:
                 )
                 result.pages.append(page.model_copy(update={"method": method, "skipped": skipped}))
         return result
+
+    @activity.defn(name=WHO_ACTIVITY)
+    async def who(self, inp: WhoInput) -> WhoResult:
+        """Who is on call for each schedule at `inp.at` (approvers `oncall:SCHEDULE`)."""
+        oncall = load_oncall(find_oncall())
+        people = {s: (await self._on_call(s, oncall, inp.at)).who for s in inp.schedules}
+        return WhoResult(people=people)
 
     async def _on_call(self, schedule: str, oncall: OnCallFile, now: datetime) -> OnCallAnswer:
         """Who is on call at `now`: the schedule's workflow knows the overrides; without it

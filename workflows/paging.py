@@ -16,12 +16,24 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from warroom.contract.models import Escalated
-from warroom.contract.oncall import PAGE_ACTIVITY, PageInput, PageResult
+from warroom.contract.models import Escalated, StepState
+from warroom.contract.oncall import (
+    PAGE_ACTIVITY,
+    WHO_ACTIVITY,
+    PageInput,
+    PageResult,
+    WhoInput,
+    WhoResult,
+)
 from workflows.context import IncidentContext
 
 #: Runs that reach an escalation with a policy page through it (new behaviour, new commands).
 PATCH_ONCALL_POLICY = "oncall-policy"
+#: Runs whose gate names `oncall:SCHEDULE` approvers resolve them when the gate opens.
+PATCH_ONCALL_APPROVERS = "oncall-approvers"
+#: Prefix of an approver that is whoever is on call for a schedule.
+ONCALL_APPROVER = "oncall:"
+WHO_TIMEOUT = timedelta(seconds=30)
 #: Time given to paging one level (resolving people, every contact method tried in turn).
 PAGE_TIMEOUT = timedelta(minutes=2)
 PAGE_RETRY = RetryPolicy(
@@ -82,3 +94,32 @@ async def page_through_policy(
                 timeout_summary=f"escalation level {result.next_level}",
             )
         level, round_ = result.next_level, result.next_round
+
+
+async def resolve_oncall_approvers(inc: IncidentContext, state: StepState) -> None:
+    """Replace the gate's `oncall:SCHEDULE` approvers by whoever is on call now (asked of the
+    schedules by the `oncall.who` activity), kept in the step's state and said on the
+    timeline. Nobody on call, or the activity failing, leaves the entry as it is: nobody
+    matches it, and another approver (or the escalation) has to decide."""
+    wanted = [
+        a.removeprefix(ONCALL_APPROVER) for a in state.approvers if a.startswith(ONCALL_APPROVER)
+    ]
+    if not wanted or not workflow.patched(PATCH_ONCALL_APPROVERS):
+        return
+    try:
+        result: WhoResult = await workflow.execute_activity(
+            WHO_ACTIVITY,
+            WhoInput(schedules=wanted, at=workflow.now()),
+            result_type=WhoResult,
+            start_to_close_timeout=WHO_TIMEOUT,
+            retry_policy=PAGE_RETRY,
+            summary=f"on call: approvers of {state.id}",
+        )
+    except ActivityError as err:
+        inc.record("approvers not resolved", step=state.id, detail=str(err.cause or err))
+        return
+    state.oncall_approvers = {f"{ONCALL_APPROVER}{k}": v for k, v in result.people.items()}
+    resolved = [state.oncall_approvers.get(a) or a for a in state.approvers]
+    state.approvers = list(dict.fromkeys(resolved))
+    said = ", ".join(f"{k} is {v or 'nobody'}" for k, v in state.oncall_approvers.items())
+    inc.record("approvers resolved", step=state.id, detail=said)

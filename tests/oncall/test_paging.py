@@ -5,6 +5,7 @@ next method; each page is a timeline entry; the recorded history replays."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import textwrap
 import uuid
@@ -13,14 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from tests.fakehttp import FakeHttp, Reply
 from tests.workflows.test_replay import patches
-from warroom.contract.models import IncidentInput
+from warroom.contract.models import Decision, IncidentInput
 from warroom.language.loader import parse_runbook
 from warroom.language.oncall import load_oncall
 from warroom.language.oncall_time import who_is_on_call
@@ -29,9 +30,10 @@ from warroom.record.postmortem import postmortem
 from warroom.record.timeline import story, timeline
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
-from workflows.paging import PATCH_ONCALL_POLICY
+from workflows.paging import PATCH_ONCALL_APPROVERS, PATCH_ONCALL_POLICY
 
 HISTORY = Path(__file__).parent / "histories" / "incident-policy.json"
+GATE_HISTORY = Path(__file__).parent / "histories" / "incident-oncall-approver.json"
 
 ONCALL = """\
 schedules:
@@ -121,7 +123,75 @@ async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
         HISTORY.write_text(history.to_json())
 
 
-async def test_the_recorded_incident_with_a_policy_replays() -> None:
-    assert PATCH_ONCALL_POLICY in patches(HISTORY)
+@pytest.mark.parametrize(
+    ("path", "patch"), [(HISTORY, PATCH_ONCALL_POLICY), (GATE_HISTORY, PATCH_ONCALL_APPROVERS)]
+)
+async def test_the_recorded_incidents_replay(path: Path, patch: str) -> None:
+    assert patch in patches(path)
     replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
-    await replayer.replay_workflow(WorkflowHistory.from_json("inc-recorded", HISTORY.read_text()))
+    await replayer.replay_workflow(recorded(path))
+
+
+def recorded(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json("inc-recorded", path.read_text())
+
+
+GATED = """\
+name: oncall-gate
+title: Approved by whoever is on call
+severity: SEV3
+steps:
+  - id: fix
+    phase: mitigate
+    approval: {approvers: ["oncall:SCHED"]}
+    action: http.request
+    with: {url: "https://example.invalid/never"}
+"""
+
+
+async def test_an_oncall_approver_is_whoever_is_on_call_when_the_gate_opens(
+    time_env: WorkflowEnvironment, task_queue: str, world: tuple[FakeHttp, str]
+) -> None:
+    _, name = world
+    client = time_env.client
+    oncall = load_oncall(Path(os.environ["WARROOM_ONCALL"]))
+    async with build_worker(client, task_queue):
+        await sync_schedules(client, oncall, task_queue)
+        began = await time_env.get_current_time()
+        handle = await client.start_workflow(
+            IncidentWorkflow.run,
+            IncidentInput(
+                runbook=parse_runbook(GATED.replace("SCHED", name)), summary="t", declared_by="t"
+            ),
+            id=f"inc-gate-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+        )
+        state = await handle.query(IncidentWorkflow.status)
+        for _ in range(100):
+            if state.steps[0].status == "awaiting_approval":
+                break
+            await asyncio.sleep(0.05)
+            state = await handle.query(IncidentWorkflow.status)
+        person = who_is_on_call(oncall.schedules[name], [], began).who
+        other = "bob" if person == "alice" else "alice"
+        assert state.steps[0].approvers == [person]
+        assert state.steps[0].oncall_approvers == {f"oncall:{name}": person}
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                IncidentWorkflow.approve_step, Decision(step="fix", by=other)
+            )
+        assert f"{other} is not an approver of step 'fix' (approvers: {person})" in str(
+            refused.value.cause
+        )
+        approved = await handle.execute_update(
+            IncidentWorkflow.approve_step, Decision(step="fix", by=person)
+        )
+        assert approved.approved_by == [person]
+        entries = await timeline(client, handle.id)
+        history = await handle.fetch_history()
+        await handle.terminate()
+        await client.get_workflow_handle(f"oncall-{name}").terminate()
+    if os.environ.get("WARROOM_RECORD_HISTORIES"):
+        GATE_HISTORY.write_text(history.to_json())
+    [said] = [e.detail for e in entries if e.event == "approvers resolved"]
+    assert said == f"oncall:{name} is {person}"

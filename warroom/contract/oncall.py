@@ -20,6 +20,8 @@ SCHEDULE_WORKFLOW = "ScheduleWorkflow"
 NOTIFY_ACTIVITY = "oncall.notify"
 #: The activity that pages one level of an escalation policy (activities/oncall_page.py).
 PAGE_ACTIVITY = "oncall.page"
+#: The activity that says who is on call for schedules at an instant (approvers `oncall:`).
+WHO_ACTIVITY = "oncall.who"
 #: Longest range a `shifts` query answers (a bound on the answer's size).
 MAX_SHIFT_DAYS = 92
 
@@ -198,3 +200,13 @@ class PageResult(BaseModel):
     next_level: int | None = None
     next_round: int = 0
     next_wait: timedelta | None = None
+
+
+class WhoInput(BaseModel):
+    schedules: list[str]
+    at: datetime
+
+
+class WhoResult(BaseModel):
+    #: Schedule → who is on call (None: nobody).
+    people: dict[str, str | None]
