@@ -171,5 +171,16 @@ async def test_validate_and_schema(oncall_env: Env, tmp_path: Path) -> None:
     done = await asyncio.to_thread(warroom, "oncall", "validate", env=env)
     assert done.returncode == 1 and "broken.yaml:6:" in done.stderr
     assert "unknown person 'bobb' (did you mean 'bob'?)" in done.stderr
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "paged.yaml").write_text(
+        "name: paged\ntitle: T\nescalation: {policy: sre-defualt, acknowledge_within: 5m}\n"
+        "steps:\n  - id: fix\n    phase: mitigate\n    approval: {approvers: ['oncall:sre']}\n"
+        "    action: http.request\n    with: {url: 'https://x.example/fix'}\n"
+    )
+    code, _, err = await run("validate", env={**oncall_env, "WARROOM_RUNBOOKS": str(books)})
+    assert code == 1, err
+    assert "paged.yaml: escalation policy 'sre-defualt' (did you mean 'sre-default'?) is not" in err
+    assert "paged.yaml: step 'fix': approver 'oncall:sre': no schedule 'sre'" in err
     code, out, _ = await run("schema", env=oncall_env)
     assert code == 0 and json.loads(out)["$id"].endswith("oncall.json")

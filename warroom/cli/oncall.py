@@ -19,8 +19,15 @@ from temporalio.client import Client
 from warroom.contract import names
 from warroom.contract.client import connect
 from warroom.contract.oncall import MAX_SHIFT_DAYS, OnCallAnswer, OverrideAccepted, OverrideRequest
-from warroom.errors import WarroomError
-from warroom.language.oncall import Override, find_oncall, load_oncall, oncall_json_schema
+from warroom.errors import RunbookError, WarroomError
+from warroom.language.loader import catalogue
+from warroom.language.oncall import (
+    Override,
+    find_oncall,
+    load_oncall,
+    oncall_json_schema,
+    runbook_references,
+)
 from warroom.language.oncall_time import local_text
 from warroom.language.people import People
 from warroom.oncall import schedules
@@ -182,9 +189,18 @@ def override(
 
 @app.command()
 def validate() -> None:
-    """Check oncall.yaml ($WARROOM_ONCALL or beside the runbooks); exit 1 on a problem."""
+    """Check oncall.yaml ($WARROOM_ONCALL or beside the runbooks), and that every runbook's
+    escalation policy and `oncall:` approvers name what it defines; exit 1 on a problem."""
     path = find_oncall()
     parsed = load_oncall(path)
+    problems = [
+        f"{where}: {problem}"
+        for where, runbook in catalogue()
+        if not isinstance(runbook, RunbookError)
+        for problem in runbook_references(runbook, parsed)
+    ]
+    if problems:
+        raise WarroomError("\n".join(problems))
     typer.echo(
         f"{path}: {len(parsed.schedules)} schedule(s), {len(parsed.policies)} policy(ies): ok"
         if path

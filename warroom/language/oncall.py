@@ -52,7 +52,7 @@ from warroom.language.checks import Finding, did_you_mean
 from warroom.language.durations import Duration, format_duration
 from warroom.language.loader import catalogue_dirs, parse_document, read_limited
 from warroom.language.people import People, load_people, people_path
-from warroom.language.runbook import SLUG
+from warroom.language.runbook import SLUG, Runbook
 from warroom.language.teams import Teams
 
 ONCALL_FILE = "oncall.yaml"
@@ -386,6 +386,29 @@ def _whole_week(restrict: Restrict) -> bool:
 def _since(layer: Layer) -> str:
     start = layer.rotation.start
     return start.isoformat() if start else "its start"
+
+
+def runbook_references(runbook: Runbook, oncall: OnCallFile) -> list[str]:
+    """What a runbook names of the on-call file that it does not define: its escalation
+    `policy`, its `oncall:SCHEDULE` approvers."""
+    problems = []
+    policy = runbook.escalation.policy if runbook.escalation else None
+    if policy is not None and policy not in oncall.policies:
+        known = ", ".join(sorted(oncall.policies)) or "none"
+        problems.append(
+            f"escalation policy {policy!r}{did_you_mean(policy, oncall.policies)} is not in "
+            f"oncall.yaml (policies: {known})"
+        )
+    for step in runbook.steps:
+        for approver in step.approval.approvers if step.approval else []:
+            name = approver.removeprefix("oncall:")
+            if approver.startswith("oncall:") and name not in oncall.schedules:
+                known = ", ".join(sorted(oncall.schedules)) or "none"
+                problems.append(
+                    f"step {step.id!r}: approver {approver!r}: no schedule {name!r}"
+                    f"{did_you_mean(name, oncall.schedules)} in oncall.yaml (schedules: {known})"
+                )
+    return problems
 
 
 def oncall_json_schema() -> dict[str, Any]:
