@@ -216,9 +216,11 @@ class ScheduleWorkflow:
         return joined
 
     def _current_shift(self, now: datetime) -> Shift | None:
-        """The shift of the person on call now, with when it began (looking back LOOKAHEAD)."""
-        listed = self._person_shifts(now - LOOKAHEAD, now + LOOKAHEAD)
-        return next((s for s in listed if s.start <= now < s.end), None)
+        """The shift of the person on call now, when it began within the last LOOKAHEAD
+        (None for one that began earlier: its handoff is long past)."""
+        since = now - LOOKAHEAD
+        listed = self._person_shifts(since, now + LOOKAHEAD)
+        return next((s for s in listed if since < s.start <= now < s.end), None)
 
     def _next_handoff(self, now: datetime) -> datetime | None:
         listed = self._person_shifts(now, now + LOOKAHEAD)

@@ -241,3 +241,23 @@ async def test_the_worker_start_sends_a_changed_file_to_the_running_schedule(
         assert state.schedule.timezone == "America/New_York"
         assert (await handle.describe()).run_id == run  # the same workflow, its overrides kept
     await handle.terminate()
+
+
+async def test_someone_on_call_for_months_is_told_nothing_twice(
+    time_env: WorkflowEnvironment, task_queue: str, hooks: FakeHttp
+) -> None:
+    """One member: no handoff ever; the workflow wakes every LOOKAHEAD and sends nothing."""
+    client = time_env.client
+    now = await time_env.get_current_time()
+    alone = Schedule(
+        timezone="UTC",
+        layers=[Layer(rotation=Rotation(every="1w", handoff="mon 09:00"), members=["alice"])],
+    )
+    async with worker(client, task_queue):
+        handle = await start(client, task_queue, alone)
+        await handle.query(ScheduleWorkflow.state)
+        await time_env.sleep(timedelta(days=80))
+        state: ScheduleState = await handle.query(ScheduleWorkflow.state)
+    assert state.notices == [] and posts(hooks) == []
+    assert (await time_env.get_current_time()) - now >= timedelta(days=80)
+    await handle.terminate()
