@@ -80,15 +80,15 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fak
 
 
 async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
-    time_env: WorkflowEnvironment, task_queue: str, world: tuple[FakeHttp, str]
+    own_env: WorkflowEnvironment, task_queue: str, world: tuple[FakeHttp, str]
 ) -> None:
     fake, name = world
-    client = time_env.client
+    client = own_env.client
     oncall = load_oncall(Path(os.environ["WARROOM_ONCALL"]))
     schedule = oncall.schedules[name]
     async with build_worker(client, task_queue):
         await sync_schedules(client, oncall, task_queue)
-        began = await time_env.get_current_time()
+        began = await own_env.get_current_time()
         handle = await client.start_workflow(
             IncidentWorkflow.run,
             IncidentInput(
@@ -97,7 +97,7 @@ async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
             id=f"inc-paging-{uuid.uuid4().hex[:8]}",
             task_queue=task_queue,
         )
-        await time_env.sleep(timedelta(minutes=70))
+        await own_env.sleep(timedelta(minutes=70))
         entries = await timeline(client, handle.id)
         draft = postmortem(await story(client, handle.id))
         history = await handle.fetch_history()
@@ -150,14 +150,14 @@ steps:
 
 
 async def test_an_oncall_approver_is_whoever_is_on_call_when_the_gate_opens(
-    time_env: WorkflowEnvironment, task_queue: str, world: tuple[FakeHttp, str]
+    own_env: WorkflowEnvironment, task_queue: str, world: tuple[FakeHttp, str]
 ) -> None:
     _, name = world
-    client = time_env.client
+    client = own_env.client
     oncall = load_oncall(Path(os.environ["WARROOM_ONCALL"]))
     async with build_worker(client, task_queue):
         await sync_schedules(client, oncall, task_queue)
-        began = await time_env.get_current_time()
+        began = await own_env.get_current_time()
         handle = await client.start_workflow(
             IncidentWorkflow.run,
             IncidentInput(
