@@ -5,14 +5,12 @@ Prints the times, writes bench/results/oncall_now.json."""
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-from bench.machine import machine
+from bench.machine import write_results
 from warroom.language.oncall import Layer, Override, Restrict, Rotation, Schedule
 from warroom.language.oncall_time import ScheduleClock, who_is_on_call
 
@@ -86,15 +84,13 @@ def main() -> None:
         "median_ms_prepared": round(statistics.median(warm) * 1000, 2),
         "max_ms_from_models": round(max(cold) * 1000, 2),
         "target_ms": 100,
-        "machine": machine(),
     }
     print(
         f"who_is_on_call for {SCHEDULES} schedules of 3 layers: "
         f"{result['median_ms_from_models']} ms (median of {ROUNDS}, from the models), "
         f"{result['median_ms_prepared']} ms prepared (ScheduleClock); target < 100 ms"
     )
-    out = Path(__file__).parent / "results" / "oncall_now.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("oncall_now", result)
 
 
 if __name__ == "__main__":
