@@ -23,7 +23,7 @@ from activities.webhook import webhook_post
 from warroom.contract.models import ActionInput
 from warroom.contract.oncall import NOTIFY_ACTIVITY, NotifyInput, NotifyResult
 from warroom.language.actions import PAGERDUTY_EVENTS_URL
-from warroom.language.oncall import find_oncall
+from warroom.language.oncall_file import find_oncall
 from warroom.language.people import ContactMethod, People, Person, load_people, people_path
 
 SLACK_NOT_YET = "Slack DMs are not available yet"

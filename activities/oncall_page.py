@@ -30,7 +30,8 @@ from warroom.contract.oncall import (
     schedule_workflow_id,
 )
 from warroom.language.loader import load_teams
-from warroom.language.oncall import OnCallFile, Policy, find_oncall, load_oncall
+from warroom.language.oncall import OnCallFile, Policy
+from warroom.language.oncall_file import find_oncall, load_oncall
 from warroom.language.oncall_time import who_is_on_call
 from warroom.language.teams import teams_path
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from warroom.language.oncall import OnCallFile, parse_oncall
+from warroom.language.oncall import OnCallFile
+from warroom.language.oncall_file import parse_oncall
 from warroom.language.people import People, Person
 
 NAMES = ("alice", "bob", "carol", "dave", "erin")

@@ -9,13 +9,8 @@ import pytest
 
 from tests.oncall.fixtures import EXAMPLE, PEOPLE, example
 from warroom.errors import RunbookError
-from warroom.language.oncall import (
-    OnCallFile,
-    load_oncall,
-    oncall_json_schema,
-    oncall_path,
-    parse_oncall,
-)
+from warroom.language.oncall import OnCallFile, oncall_json_schema
+from warroom.language.oncall_file import load_oncall, oncall_path, parse_oncall
 from warroom.language.people import load_people, people_path
 
 SHIPPED = Path(__file__).parents[2] / "runbooks"

@@ -23,7 +23,7 @@ from tests.fakehttp import FakeHttp, Reply
 from tests.workflows.test_replay import patches
 from warroom.contract.models import Decision, IncidentInput
 from warroom.language.loader import parse_runbook
-from warroom.language.oncall import load_oncall
+from warroom.language.oncall_file import load_oncall
 from warroom.language.oncall_time import who_is_on_call
 from warroom.oncall.schedules import sync_schedules
 from warroom.record.postmortem import postmortem

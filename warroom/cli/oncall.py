@@ -21,13 +21,8 @@ from warroom.contract.client import connect
 from warroom.contract.oncall import MAX_SHIFT_DAYS, OnCallAnswer, OverrideAccepted, OverrideRequest
 from warroom.errors import RunbookError, WarroomError
 from warroom.language.loader import catalogue
-from warroom.language.oncall import (
-    Override,
-    find_oncall,
-    load_oncall,
-    oncall_json_schema,
-    runbook_references,
-)
+from warroom.language.oncall import Override, oncall_json_schema
+from warroom.language.oncall_file import find_oncall, load_oncall, runbook_references
 from warroom.language.oncall_time import local_text
 from warroom.language.people import People
 from warroom.oncall import schedules

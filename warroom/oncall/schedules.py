@@ -27,7 +27,8 @@ from warroom.contract.oncall import (
     schedule_workflow_id,
 )
 from warroom.errors import WarroomError
-from warroom.language.oncall import OnCallFile, find_oncall, load_oncall
+from warroom.language.oncall import OnCallFile
+from warroom.language.oncall_file import find_oncall, load_oncall
 from warroom.language.people import People, load_people, people_path
 
 T = TypeVar("T")
