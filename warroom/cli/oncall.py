@@ -184,8 +184,10 @@ def override(
 
 @app.command()
 def validate() -> None:
-    """Check oncall.yaml ($WARROOM_ONCALL or beside the runbooks), and that every runbook's
-    escalation policy and `oncall:` approvers name what it defines; exit 1 on a problem."""
+    """Check oncall.yaml and what the runbooks name of it; exit 1 on a problem.
+
+    The file is $WARROOM_ONCALL or oncall.yaml beside the runbooks; every runbook's escalation
+    policy and `oncall:` approvers must name what it defines."""
     path = find_oncall()
     parsed = load_oncall(path)
     problems = [
