@@ -35,8 +35,7 @@ def system_binary(name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (timers complete at once while a client waits)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
@@ -45,6 +44,13 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     await search_attributes.register(env.client)
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The session's time-skipping server."""
+    async for env in time_skipping_server():
+        yield env
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from tests.fakehttp import FakeHttp, Reply
 from tests.workflows.test_replay import patches
-from warroom.contract.models import Decision, IncidentInput
+from warroom.contract.models import Decision, IncidentInput, IncidentState
 from warroom.language.loader import parse_runbook
 from warroom.language.oncall_file import load_oncall
 from warroom.language.oncall_time import who_is_on_call
@@ -79,6 +79,19 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fak
         yield fake, name
 
 
+async def declare(
+    client: Client, queue: str, runbook: str
+) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
+    return await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(
+            runbook=parse_runbook(textwrap.dedent(runbook)), summary="t", declared_by="t"
+        ),
+        id=f"inc-oncall-{uuid.uuid4().hex[:8]}",
+        task_queue=queue,
+    )
+
+
 async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
     own_env: WorkflowEnvironment, task_queue: str, world: tuple[FakeHttp, str]
 ) -> None:
@@ -89,14 +102,7 @@ async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
     async with build_worker(client, task_queue):
         await sync_schedules(client, oncall, task_queue)
         began = await own_env.get_current_time()
-        handle = await client.start_workflow(
-            IncidentWorkflow.run,
-            IncidentInput(
-                runbook=parse_runbook(textwrap.dedent(RUNBOOK)), summary="t", declared_by="t"
-            ),
-            id=f"inc-paging-{uuid.uuid4().hex[:8]}",
-            task_queue=task_queue,
-        )
+        handle = await declare(client, task_queue, RUNBOOK)
         await own_env.sleep(timedelta(minutes=70))
         entries = await timeline(client, handle.id)
         draft = postmortem(await story(client, handle.id))
@@ -158,14 +164,7 @@ async def test_an_oncall_approver_is_whoever_is_on_call_when_the_gate_opens(
     async with build_worker(client, task_queue):
         await sync_schedules(client, oncall, task_queue)
         began = await own_env.get_current_time()
-        handle = await client.start_workflow(
-            IncidentWorkflow.run,
-            IncidentInput(
-                runbook=parse_runbook(GATED.replace("SCHED", name)), summary="t", declared_by="t"
-            ),
-            id=f"inc-gate-{uuid.uuid4().hex[:8]}",
-            task_queue=task_queue,
-        )
+        handle = await declare(client, task_queue, GATED.replace("SCHED", name))
         state = await handle.query(IncidentWorkflow.status)
         for _ in range(100):
             if state.steps[0].status == "awaiting_approval":
