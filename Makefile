@@ -50,6 +50,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.open_incidents
 	$(BIN)/python -m bench.archive
 	$(BIN)/python -m bench.slack_click
+	$(BIN)/python -m bench.oncall_now
+	$(BIN)/python -m bench.oncall_memory
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:

@@ -18,13 +18,18 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from activities.oncall_notify import oncall_notify
+from activities.oncall_page import Pager
 from activities.registry import ACTIVITIES
 from activities.slack_room import SLACK_ROOM_ACTIVITIES
 from warroom.contract.client import connect, task_queue
 from warroom.entry.stopping import stop_signal
+from warroom.errors import WarroomError
+from warroom.oncall.schedules import sync_schedules
 from warroom.record.archiver import ArchiveWriter
 from warroom.record.writer import PostmortemWriter
 from workflows.incident import IncidentWorkflow
+from workflows.schedule import ScheduleWorkflow
 
 #: How long running activities may go on after a stop signal before they are cancelled;
 #: under Kubernetes' default 30 s grace period, so the worker exits before SIGKILL.
@@ -105,10 +110,12 @@ def build_worker(client: Client, queue: str | None = None) -> Worker:
     return Worker(
         client,
         task_queue=queue or task_queue(),
-        workflows=[IncidentWorkflow],
+        workflows=[IncidentWorkflow, ScheduleWorkflow],
         activities=[
             *ACTIVITIES,
             *SLACK_ROOM_ACTIVITIES,
+            oncall_notify,
+            *Pager(client).activities(),
             PostmortemWriter(client).write,
             ArchiveWriter(client).write,
         ],
@@ -116,12 +123,25 @@ def build_worker(client: Client, queue: str | None = None) -> Worker:
     )
 
 
+async def start_schedules(client: Client, queue: str | None = None) -> list[str]:
+    """Start every schedule of the current oncall.yaml, or send a running one its rules as the
+    file has them now (signal-with-start): how a changed file reaches the schedules. A file
+    with problems is logged, one line per problem, and leaves the schedules as they were."""
+    try:
+        return await sync_schedules(client, queue=queue)
+    except WarroomError as exc:
+        logging.getLogger(__name__).error("on-call schedules not updated:\n%s", exc)
+        return []
+
+
 async def run_worker(
     address: str | None = None, on_stop: Callable[[str], None] = lambda signal: None
 ) -> None:
     """Poll until SIGINT or SIGTERM, then stop polling and let running activities finish."""
     stop = stop_signal()
-    worker = build_worker(await connect(address))
+    client = await connect(address)
+    worker = build_worker(client)
+    await start_schedules(client)
     running = asyncio.create_task(worker.run())
     either: set[asyncio.Future[Any]] = {running, stop}
     await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)

@@ -54,16 +54,22 @@ def suite_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys | None
         yield load_keys(path)
 
 
-@pytest.fixture(scope="session")
-async def time_env(suite_keys: Keys | None) -> AsyncIterator[WorkflowEnvironment]:
+async def time_skipping_server(keys: Keys | None = None) -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (timers complete at once while a client waits)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server"),
-        data_converter=data_converter(suite_keys),
+        data_converter=data_converter(keys),
     )
     await search_attributes.register(env.client)
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env(suite_keys: Keys | None) -> AsyncIterator[WorkflowEnvironment]:
+    """The session's time-skipping server."""
+    async for env in time_skipping_server(suite_keys):
+        yield env
 
 
 @pytest.fixture(scope="session")

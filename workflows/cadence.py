@@ -20,6 +20,7 @@ from warroom.expressions.dataflow import project
 from warroom.language.durations import format_duration
 from warroom.language.runbook import RETRY_POLICIES, ActionRef
 from workflows.context import IncidentContext, referenced, retry_policy
+from workflows.paging import PATCH_ONCALL_POLICY, page_through_policy
 
 #: Time given to one notification post (status update or escalation), retries included.
 UPDATE_TIMEOUT = timedelta(seconds=30)
@@ -140,7 +141,15 @@ class Cadence:
         escalation = inc.runbook.escalation
         if escalation is None:
             return
-        levels = escalation.levels
+        if escalation.policy is not None and workflow.patched(PATCH_ONCALL_POLICY):
+            await page_through_policy(
+                inc,
+                reason,
+                until,
+                lambda n: f"ESCALATION level {n}: {reason}. {self._update_text('escalation')}",
+            )
+            return
+        levels = escalation.levels or []
         for number, level in enumerate(levels, start=1):
             if until() or inc.state.is_closed:
                 return

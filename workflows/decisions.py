@@ -84,6 +84,8 @@ class Decisions:
         # Who may decide: the gate's approvers as declared (the state lists them without the
         # declarer, who may reject but never counts toward an approval).
         approvers = inc.input.approvers_of(decision.step)
+        # `oncall:SCHEDULE` is whoever was on call when the gate opened (workflows/paging.py).
+        approvers = [state.oncall_approvers.get(a) or a for a in approvers]
         if not approvers:
             return f"step {decision.step!r} needs no approval"
         if decision.step in inc.rejections:

@@ -16,6 +16,7 @@ from warroom.language.durations import format_duration
 from warroom.language.runbook import Approval, Step
 from workflows.cadence import Cadence
 from workflows.context import IncidentContext, failure_message, retry_policy
+from workflows.paging import resolve_oncall_approvers
 
 
 def who_may_approve(state: StepState) -> str:
@@ -35,6 +36,7 @@ class Gates:
     async def gate(self, step: Step, approval: Approval, state: StepState) -> str:
         """Wait for the step's quorum: "approved", "skip" (mitigation skipped), or "closed"."""
         inc = self.incident
+        await resolve_oncall_approvers(inc, state)
         state.status = "awaiting_approval"
         inc.set_status("awaiting_approval")
         within = f", within {format_duration(approval.timeout)}" if approval.timeout else ""

@@ -19,6 +19,7 @@ def test_demo_opens_the_incident_from_an_alert_resolves_it_and_prints_the_timeli
         in out
     )
     assert "opened inc-alert-" in out and "on runbook demo-checkout" in out
+    assert re.search(r"on call for sre-primary: (dana-oncall|sre-lead|carol) ", out)
     assert (
         "the same notification again (an Alertmanager retry): joined, same incident (the API "
         "stored it moments ago: not sent to Temporal again)" in out

@@ -81,3 +81,11 @@ def role_named(name: str) -> Role:
         raise WarroomError(
             f"unknown role {name!r}: use one of {', '.join(r.name for r in Role)}"
         ) from None
+
+
+def may_override(principal: Principal, who: str) -> Principal:
+    """An on-call override: a responder may put themselves on call (take a shift), an admin
+    may put anyone on call. RoleRequired (audited) otherwise."""
+    if principal.identity == who:
+        return require(principal, Role.responder, "an override putting yourself on call")
+    return require(principal, Role.admin, f"an override putting {who} on call")

@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from warroom.access import audit
 from warroom.access.roles import RoleRequired
 from warroom.access.tokens import Tokens
-from warroom.api import alerts, codec, health, incidents, runbooks
+from warroom.api import alerts, codec, health, incidents, oncall, runbooks
 from warroom.api.limits import DEFAULT_MAX_BODY, READ_TIMEOUT, BodyLimit
 from warroom.api.metrics import Measured, Metrics
 from warroom.api.same_origin import SameOrigin, Served
@@ -47,6 +47,7 @@ from warroom.intake.delivery import (
     Intake,
 )
 from warroom.language.catalogue import Catalogue
+from warroom.oncall import schedules
 from warroom.record.archived import ArchiveUnavailable
 
 #: Where the docs pages' scripts and styles are served from.
@@ -121,7 +122,7 @@ def create_app(
         remember_for=remember_for,
         on_collapsed=metrics.duplicates_collapsed.inc,
     )
-    for module in (alerts, incidents, runbooks, health, codec):
+    for module in (alerts, incidents, oncall, runbooks, health, codec):
         app.include_router(module.router)
     _errors(app)
     if mount is not None:
@@ -178,8 +179,10 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(WarroomError)
     async def warroom_error(_: Request, exc: WarroomError) -> JSONResponse:
-        if isinstance(exc, IncidentNotFound):
+        if isinstance(exc, IncidentNotFound | schedules.ScheduleNotFound):
             return error(404, str(exc))
+        if isinstance(exc, schedules.OverrideRefused):
+            return error(409, str(exc))
         if isinstance(exc, DecisionRefused):
             return error(409, str(exc))
         if isinstance(exc, RoleRequired):
@@ -188,7 +191,7 @@ def _errors(app: FastAPI) -> None:
             return JSONResponse({"applied": True, "confirmed": False, "message": str(exc)}, 202)
         if isinstance(exc, ServerUnreachable | Busy | ArchiveUnavailable):
             return unavailable(str(exc))
-        if isinstance(exc, NoWorker | decisions.NotApplied):
+        if isinstance(exc, NoWorker | schedules.NoWorker | decisions.NotApplied):
             return error(503, str(exc), {"Retry-After": "5"})
         if isinstance(exc, ParamsError | RunbookError | InputTooLarge | UnknownRunbook):
             return error(422, str(exc))

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from warroom.cli import archive as cli_archive
+from warroom.cli import oncall as cli_oncall
 from warroom.cli import render, story
 from warroom.cli import runbooks as cli_runbooks
 from warroom.cli.errors import (
@@ -61,6 +62,7 @@ app = typer.Typer(
 app.add_typer(cli_runbooks.app, name="runbooks")
 app.add_typer(cli_archive.app, name="archive")
 app.command("search")(cli_archive.search)
+app.add_typer(cli_oncall.app, name="oncall")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 IncidentId = Annotated[

@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from warroom.access.oidc import OidcSettings, Provider, people_for
 from warroom.access.sessions import Sessions
-from warroom.console import live, oidc, pages, session
+from warroom.console import live, oidc, oncall, pages, session
 
 STATIC = Path(__file__).parent / "static"
 #: Where the console's HTML forms post (urlencoded, each with its CSRF token).
@@ -33,6 +33,7 @@ def mount(app: FastAPI) -> None:
     app.state.sessions = Sessions.for_tokens(app.state.tokens, secret)
     app.include_router(pages.router)
     app.include_router(oidc.router)
+    app.include_router(oncall.router)
     app.include_router(live.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_exception_handler(session.SignInNeeded, session.sign_in_redirect)  # type: ignore[arg-type]

@@ -269,6 +269,8 @@ class StepState(BaseModel):
     status: StepStatus = "pending"
     attempts: int = 0
     approvers: list[str] = Field(default_factory=list)
+    #: `oncall:SCHEDULE` approvers and who was on call when the gate opened (they decide).
+    oncall_approvers: dict[str, str | None] = Field(default_factory=dict)
     #: Distinct approvals the gate needs, and who has approved so far.
     min_approvals: int = 1
     approved_by: list[str] = Field(default_factory=list)

@@ -35,6 +35,7 @@ from warroom.entry.serve import api
 from warroom.incidents import decisions, views
 from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import load_runbook
+from warroom.oncall import schedules
 from warroom.record.timeline import timeline
 from warroom.record.writer import POSTMORTEM_DIR
 
@@ -161,6 +162,11 @@ async def _run_demo(
         ):
             approve = room.approver(client, url, say) if room else _approve(client, say)
             say(f"Temporal UI at {server.ui_url} (open it to watch the workflow)")
+            for answer in await schedules.who_is_on_call(client, [], datetime.now(UTC)):
+                who = answer.who or "nobody"
+                say(
+                    f"on call for {answer.schedule}: {who} (runbooks/oncall.yaml; `warroom oncall now`)"
+                )
             if alertmanager:
                 state = await _with_alertmanager(client, url, svc, Path(tmp), say, approve)
             else:

@@ -24,7 +24,7 @@ from warroom.contract import search_attributes
 from warroom.contract.client import connect, installed_binary
 from warroom.contract.codec import KEYS_ENV, Keys, load_keys, new_key_line
 from warroom.errors import ServerUnreachable, WarroomError
-from worker import build_worker
+from worker import build_worker, start_schedules
 
 STARTUP_TIMEOUT = 60.0
 #: The keys file `warroom dev --encrypt` makes in the data dir.
@@ -226,6 +226,7 @@ async def dev_stack(
             os.environ.setdefault("WARROOM_POSTMORTEM_DIR", str(server.data_dir / "postmortems"))
             os.environ.setdefault(ARCHIVE_URL, sqlite_url(server.data_dir))  # the embedded default
             async with build_worker(client), AsyncExitStack() as api:
+                await start_schedules(client)
                 if api_port is not None:
                     from warroom.entry.serve import api as serve_api
 

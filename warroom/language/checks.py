@@ -100,7 +100,7 @@ def check_runbook(
     anywhere = Scope(BASE_ROOTS | {"update"}, None, None)
     targets: list[tuple[Loc, ActionRef]] = [(("updates", i), r) for i, r in enumerate(rb.updates)]
     if rb.escalation:
-        for n, level in enumerate(rb.escalation.levels):
+        for n, level in enumerate(rb.escalation.levels or []):
             targets += [
                 (("escalation", "levels", n, "notify", i), r) for i, r in enumerate(level.notify)
             ]
@@ -408,7 +408,11 @@ def _approvers(loc: Loc, step: Step, teams: Teams | None) -> Iterator[Finding]:
 
 def runbook_warnings(rb: Runbook) -> Iterator[Finding]:
     """What loads but has no effect, said at load without refusing the runbook."""
-    if rb.escalation and "wait" in rb.escalation.levels[0].model_fields_set:
+    if (
+        rb.escalation
+        and rb.escalation.levels
+        and "wait" in rb.escalation.levels[0].model_fields_set
+    ):
         yield Finding(
             ("escalation", "levels", 0, "wait"),
             "this wait has no effect: level 1 is notified as soon as escalation starts. A "

@@ -155,6 +155,10 @@ def _approver(name: str, info: ValidationInfo) -> str:
         if not re.fullmatch(SLUG, name.removeprefix("group:")):
             raise ValueError(f"{name!r}: write a group as group:NAME (lowercase, - and _)")
         return name
+    if name.startswith("oncall:"):
+        if not re.fullmatch(SLUG, name.removeprefix("oncall:")):
+            raise ValueError(f"{name!r}: write a schedule as oncall:NAME (lowercase, - and _)")
+        return name
     if not name.strip():
         raise ValueError("an approver is an empty name: write a person's user name")
     if any(c.isspace() or not c.isprintable() for c in name):
@@ -173,7 +177,8 @@ class Approval(Strict):
 
     approvers: list[Approver] = Field(
         min_length=1,
-        description='People, group:NAME (from teams.yaml), or "*" for anyone.',
+        description="People, group:NAME (from teams.yaml), oncall:SCHEDULE (whoever is on "
+        'call when the gate opens), or "*" for anyone.',
     )
     min_approvals: StrictInt = Field(1, ge=1, le=20, description="Distinct people needed.")
     timeout: Duration | None = Field(None, description="How long to wait for the decision.")
@@ -318,7 +323,20 @@ class Escalation(Strict):
     then each next level after its own `wait`."""
 
     acknowledge_within: Duration
-    levels: list[EscalationLevel] = Field(min_length=1)
+    levels: list[EscalationLevel] | None = Field(None, min_length=1)
+    policy: Name | None = Field(
+        None,
+        description="An escalation policy of oncall.yaml instead of `levels`: each level pages "
+        "the people it names (whoever is on call then) through their contact methods.",
+    )
+
+    @model_validator(mode="after")
+    def _levels_or_policy(self) -> Escalation:
+        if self.policy is None and not self.levels:
+            raise ValueError("escalation needs levels, or a policy from oncall.yaml")
+        if self.policy is not None and self.levels:
+            raise ValueError("escalation takes levels or a policy, not both")
+        return self
 
 
 ParamType = Literal["string", "int", "float", "bool", "duration"]

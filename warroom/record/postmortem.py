@@ -68,6 +68,13 @@ def metrics_markdown(m: Metrics) -> str:
     return "\n".join(lines)
 
 
+def paged_lines(entries: list[TimelineEntry]) -> list[str]:
+    """Who was engaged by paging (an on-call policy): one line, each page as the timeline
+    says it (who, how, level, which schedule or override)."""
+    pages = [escape(e.detail) for e in entries if e.event == "paged"]
+    return [f"- Paged: {'; '.join(pages)}"] if pages else []
+
+
 def postmortem(told: Story, now: datetime | None = None) -> str:
     """The draft, every section present; nothing in it that the history does not say."""
     entries, inp = told.entries, told.declared
@@ -120,6 +127,7 @@ def postmortem(told: Story, now: datetime | None = None) -> str:
         f"{len(failures)} failures, {m.updates_sent} status updates, {m.escalations} escalations)",
         f"- People: {len(people)} actions by "
         f"{', '.join(sorted({escape(e.actor) for e in people if e.actor})) or 'nobody'}",
+        *paged_lines(entries),
         "",
         "## Decisions",
         "",

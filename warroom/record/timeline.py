@@ -256,7 +256,9 @@ async def chain(
 #: Activities that notify people (status updates, escalation levels) and undo steps
 #: (compensations, told by the workflow's own records), not runbook steps.
 _NOTIFICATIONS = ("update-", "escalation-")
-_COMPENSATION = "compensate-"
+#: Activities the workflow's own records tell (compensations; pages through an on-call
+#: policy, "paged"), not runbook steps.
+_TOLD_BY_RECORDS = ("compensate-", "page-")
 #: The `alerts` signal's payload, validated as the workflow decodes it.
 _ALERTS = TypeAdapter(list[Alert])
 #: Events that start a new workflow task: any decision held back until the task that
@@ -388,7 +390,7 @@ class _Reader:
             if step.startswith(_NOTIFICATIONS):
                 step = f"{step} ({inp.get('context', {}).get('update', {}).get('kind', '')})"
             self._steps[event.event_id] = step
-            if step.startswith((*_NOTIFICATIONS, _COMPENSATION)):
+            if step.startswith((*_NOTIFICATIONS, *_TOLD_BY_RECORDS)):
                 return None  # told when it ends, or by the workflow's own record
             self.step_status[step] = "running"
             return TimelineEntry(time=now, event="step started", step=step, detail=kind)
@@ -533,7 +535,7 @@ class _Reader:
         """A step's activity cut short: the incident was aborted or resolved while it ran
         (whatever the activity reports afterwards changes nothing)."""
         if (
-            step.startswith((*_NOTIFICATIONS, _COMPENSATION, _ROOM_ACTIVITIES))
+            step.startswith((*_NOTIFICATIONS, *_TOLD_BY_RECORDS, _ROOM_ACTIVITIES))
             or step in _CLOSING_ACTIVITIES
         ):
             return None
@@ -547,7 +549,7 @@ class _Reader:
     ) -> TimelineEntry | None:
         step = self._steps.get(sid, "?")
         attempt, last = self._attempts.get(sid, (1, ""))
-        if step.startswith((_COMPENSATION, _ROOM_ACTIVITIES)):
+        if step.startswith((*_TOLD_BY_RECORDS, _ROOM_ACTIVITIES)):
             return None  # the workflow records "compensated" / "compensation failed" / the room
         if step == POSTMORTEM_ACTIVITY:
             return TimelineEntry(time=now, event="postmortem not written", detail=error)

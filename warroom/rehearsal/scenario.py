@@ -236,7 +236,7 @@ def action_targets(runbook: Runbook) -> dict[str, str]:
     """Every name an action call goes by in an incident of `runbook`, with its action kind."""
     targets = {s.id: s.action for s in runbook.steps if s.action in ACTION_RESULTS}
     targets |= {f"update-{n}": t.action for n, t in enumerate(runbook.updates, start=1)}
-    levels = runbook.escalation.levels if runbook.escalation else []
+    levels = (runbook.escalation.levels or []) if runbook.escalation else []
     for level in levels:
         targets |= {f"escalation-{n}": t.action for n, t in enumerate(level.notify, start=1)}
     targets |= {f"compensate-{s.id}": s.compensate.action for s in runbook.steps if s.compensate}
