@@ -15,6 +15,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import WorkflowExecutionStatus
 
+from warroom.contract.converter import data_converter
 from warroom.incidents.execution import run_truth
 
 C = WorkflowTaskFailedCause
@@ -40,6 +41,7 @@ async def truth_after(*newest_first: HistoryEvent) -> Any:
 
     client = SimpleNamespace(
         namespace="default",
+        data_converter=data_converter(None),
         workflow_service=SimpleNamespace(get_workflow_execution_history_reverse=reverse),
     )
     described = SimpleNamespace(
