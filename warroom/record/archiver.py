@@ -1,6 +1,7 @@
 """`archive.write`: when an incident closes, the workflow's last activity stores its whole
 record in the archive (`WARROOM_ARCHIVE_URL`): final state, timeline, metrics, postmortem
-draft, alert fingerprints and the raw history of every run of its chain.
+draft, every alert fingerprint that joined (read from the alert signals in the histories: a
+storm's state keeps only some alerts) and the raw history of every run of its chain.
 
 The activity runs before the workflow completes, so the history it stores stops there; once
 the run has completed, the same worker stores the record again with the whole history and the
@@ -38,7 +39,8 @@ async def build(
 ) -> Record:
     """The record of the chain that ends with run `run_id`, as its histories tell it now."""
     runs = await chain(client, incident_id, run_id)
-    story = told(incident_id, await read_runs(client, [events for _, events in runs]))
+    histories = await read_runs(client, [events for _, events in runs])
+    story = told(incident_id, histories)
     metrics = of_story(story)
     return Record(
         incident_id=incident_id,
@@ -56,7 +58,8 @@ async def build(
         metrics=metrics.model_dump(mode="json"),
         needed_a_person=needed_a_person(story, metrics),
         postmortem=postmortem(story),
-        fingerprints=sorted({a.fingerprint for a in state.alerts}),
+        # Read from the alert signals of every run: the state keeps only some alerts' labels.
+        fingerprints=sorted(histories.fingerprints),
         runs=[(rid, WorkflowHistory(incident_id, events).to_json()) for rid, events in runs],
         timeline=[e.model_dump(mode="json") for e in story.entries],
         complete=complete,

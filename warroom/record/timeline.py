@@ -308,6 +308,12 @@ class _Reader:
     async def _plain(self, failure: Failure) -> Failure:
         return await plain_failure(self._converter, failure)
 
+    @property
+    def fingerprints(self) -> list[str]:
+        """Every alert fingerprint that joined, in the runs read so far (an incident's state
+        keeps the labels of only some: see ALERTS_KEPT_FIRST)."""
+        return list(self._fingerprints)
+
     def next_run(self) -> None:
         """Event ids start again in each run of the incident."""
         self._steps, self._attempts = {}, {}
