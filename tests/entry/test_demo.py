@@ -37,6 +37,13 @@ def test_demo_opens_the_incident_from_an_alert_resolves_it_and_prints_the_timeli
     assert "alert resolved" in timeline and "alerts resolved" in timeline
     assert re.search(r"dana-oncall \(person\) +approved +rollback ", timeline)
     assert "postmortem written" in timeline
+    # nobody acknowledged within 2 s: the policy paged whoever is on call, by their webhook
+    on_call = re.search(r"on call for sre-primary: ([a-z-]+) ", out)
+    assert on_call and re.search(
+        rf"paged +mitigate +level 1: {on_call.group(1)} by webhook \(on call for sre-primary\)",
+        timeline,
+    )
+    assert "page received: [SEV2] Checkout 5xx spike after deploy: escalation level 1" in out
     assert "closed: resolved" in timeline
     assert "OK: incident resolved, checkout at v2.4.0" in out and "alert resolved" in out
     # Where the record went: the archive in the demo's data dir, at the newest schema.

@@ -58,6 +58,17 @@ def test_metrics_are_exact():
     assert m.failed_steps == []  # rollback failed, then succeeded when retried by hand
 
 
+def test_each_level_sent_or_paged_is_one_escalation():
+    entries = [
+        at(0, "declared", source="person", actor="dana"),
+        at(5, "escalation sent", detail="level 1"),
+        at(6, "paged", detail="level 1: carol by webhook (on call for sre-primary)"),
+        at(6, "paged", detail="level 1: dana by email (group sre)"),  # same level, same time
+        at(16, "paged", detail="level 2: sam by webhook (group sre-leads)"),
+    ]
+    assert metrics(entries, CADENCE, "SEV2").escalations == 3
+
+
 def test_failed_steps_are_those_whose_last_outcome_is_a_failure():
     m = metrics(
         [

@@ -35,6 +35,7 @@ from warroom.entry.serve import api
 from warroom.incidents import decisions, views
 from warroom.language.catalogue import Catalogue, Entry
 from warroom.language.loader import load_runbook
+from warroom.language.runbook import Escalation
 from warroom.oncall import schedules
 from warroom.record.timeline import timeline
 from warroom.record.writer import POSTMORTEM_DIR
@@ -44,6 +45,9 @@ APPROVER = "dana-oncall"
 ALERT = "DemoCheckoutErrorRate"
 #: Status-update interval of the demo incident, whatever its severity.
 DEMO_CADENCE = {sev: timedelta(seconds=5) for sev in ("SEV1", "SEV2", "SEV3", "SEV4")}
+#: The demo incident pages whoever is on call (runbooks/oncall.yaml, policy sre-default) when
+#: nobody acknowledged within 2 s (the approver "thinks" longer), through the demo's people file.
+DEMO_ESCALATION = Escalation(policy="sre-default", acknowledge_within=timedelta(seconds=2))
 #: With a real Prometheus and Alertmanager, the resolved notification takes a few seconds
 #: (scrape, evaluation, group interval): the service recovers slowly enough for it to arrive
 #: while the incident still verifies.
@@ -84,9 +88,12 @@ def notification(
 
 def demo_catalogue(room: slack_demo.Room | None = None) -> Catalogue:
     """The runbooks the demo's API routes by: the shipped ones, demo-checkout with a cadence
-    below the language's 1-minute floor (a 20 s demo shows a status update only so), and with
+    below the language's 1-minute floor (a 20 s demo shows a status update only so), paging
+    the on-call person after 2 s, and with
     a Slack room when the demo has one."""
-    runbook = load_runbook("demo-checkout").model_copy(update={"cadence": DEMO_CADENCE})
+    runbook = load_runbook("demo-checkout").model_copy(
+        update={"cadence": DEMO_CADENCE, "escalation": DEMO_ESCALATION}
+    )
     if room is not None:
         runbook = runbook.model_copy(update={"chat": slack_demo.CHAT})
     shipped = Catalogue.load()
@@ -141,10 +148,12 @@ async def _run_demo(
         tempfile.TemporaryDirectory(prefix="warroom-demo-") as tmp,
         CheckoutService(
             on_update=lambda text: say(f"status update received: {text}"),
+            on_page=lambda text: say(f"page received: {text}"),
             recovery_seconds=ALERTMANAGER_RECOVERY_SECONDS if alertmanager else RECOVERY_SECONDS,
         ) as svc,
     ):
         svc.export_secrets()
+        svc.export_people(Path(tmp))
         server = DevServer(Path(tmp), port=free_port(), ui_port=free_port())
         api_port = free_port()
         if encrypt:

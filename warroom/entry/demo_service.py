@@ -3,12 +3,16 @@ deploy and drops after `POST /rollback`; it also receives the status-update webh
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from warroom.entry.jsonserver import JsonServer, Reply, Request
+from warroom.language.loader import SHIPPED_RUNBOOKS
+from warroom.language.people import load_people, people_path
 
 BAD_VERSION, GOOD_VERSION = "v2.4.1", "v2.4.0"
 BAD_ERROR_RATE, GOOD_ERROR_RATE, HEALTHY_BELOW = 0.23, 0.004, 0.01
@@ -20,18 +24,22 @@ RECOVERY_SECONDS = 2.0
 
 
 class CheckoutService:
-    """GET /stats, GET /health (503 while degraded), POST /rollback, POST /updates (webhook)."""
+    """GET /stats, GET /health (503 while degraded), POST /rollback, POST /updates (webhook),
+    POST /pages (the on-call person's pager: their webhook contact method in the demo)."""
 
     def __init__(
         self,
         on_update: Callable[[str], None] | None = None,
         recovery_seconds: float = RECOVERY_SECONDS,
+        on_page: Callable[[str], None] | None = None,
     ) -> None:
         self.recovery_seconds = recovery_seconds
         self.version = BAD_VERSION
         self.rolled_back_at: float | None = None
         self.updates: list[str] = []
         self._on_update = on_update or (lambda text: None)
+        self.pages: list[str] = []
+        self._on_page = on_page or (lambda text: None)
         self._server = JsonServer(self.handle)
         self._metrics: tuple[Any, Any] | None = None
 
@@ -48,12 +56,16 @@ class CheckoutService:
             return Reply(200 if healthy else 503, {"healthy": healthy, **self.stats()})
         if route == ("POST", "/rollback") and isinstance(req.body, dict):
             return self.rollback(req.body)
-        if route == ("POST", "/updates") and isinstance(req.body, dict):
+        if route in (("POST", "/updates"), ("POST", "/pages")) and isinstance(req.body, dict):
             text = req.body.get("text")
             if not isinstance(text, str) or not text:
-                return Reply(400, {"error": "a status update needs a non-empty `text`"})
-            self.updates.append(text)
-            self._on_update(text)
+                return Reply(400, {"error": f"a POST to {req.path} needs a non-empty `text`"})
+            if req.path == "/pages":
+                self.pages.append(text)
+                self._on_page(text)
+            else:
+                self.updates.append(text)
+                self._on_update(text)
             return Reply(200, {"ok": True})
         return Reply(404, {"error": f"no route {req.method} {req.path}"})
 
@@ -61,6 +73,22 @@ class CheckoutService:
         """Point demo-checkout's worker-side secrets at this service (the worker is in-process)."""
         os.environ["WARROOM_SECRET_CHECKOUT_API"] = self.url
         os.environ["WARROOM_SECRET_STATUS_WEBHOOK"] = f"{self.url}/updates"
+
+    def export_people(self, directory: Path) -> None:
+        """A people file for the demo in `directory` ($WARROOM_PEOPLE): the shipped people,
+        each paged through a webhook to this service's /pages."""
+        shipped = load_people(people_path(SHIPPED_RUNBOOKS))
+        people = {
+            name: {
+                **p.model_dump(exclude_none=True, exclude={"contact"}),
+                "webhook": f"{self.url}/pages",
+                "contact": ["webhook"],
+            }
+            for name, p in shipped.people.items()
+        }
+        path = directory / "people.yaml"
+        path.write_text(json.dumps(people, indent=2))  # JSON is YAML
+        os.environ["WARROOM_PEOPLE"] = str(path)
 
     def error_rate(self) -> float:
         if self.rolled_back_at is None:

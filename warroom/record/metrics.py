@@ -122,8 +122,20 @@ def metrics(
         (e.attempt or 1) - 1 for e in entries if e.event.startswith("step ") and e.step
     )
     m.failed_steps = failed_steps(entries)
-    m.escalations = sum(1 for e in entries if e.event == "escalation sent")
+    m.escalations = sum(1 for e in entries if e.event == "escalation sent") + len(
+        {(e.time, _level(e.detail)) for e in entries if e.event == "paged"}
+    )
     return m
+
+
+#: A page's detail starts with its level ("level 1: carol by webhook …"); the people of one
+#: level are paged at one time, so (time, level) counts each level reached once.
+_LEVEL = re.compile(r"level \d+")
+
+
+def _level(detail: str | None) -> str:
+    found = _LEVEL.match(detail or "")
+    return found.group(0) if found else ""
 
 
 _FAILED = ("step failed", "step timed out")
