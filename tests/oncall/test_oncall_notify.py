@@ -14,8 +14,8 @@ from temporalio.testing import ActivityEnvironment
 from activities.oncall_notify import oncall_notify
 from tests.activities.test_email import Mailbox, mailbox  # noqa: F401 (a fixture)
 from tests.fakehttp import FakeHttp, Reply
-from warroom.entry.fakeslack import TOKEN, FakeSlack, buttons, texts
 from warroom.contract.oncall import NotifyInput
+from warroom.entry.fakeslack import TOKEN, FakeSlack, buttons, texts
 
 NOTICE = NotifyInput(
     schedule="sre-primary",
@@ -123,7 +123,7 @@ async def test_slack_refusing_a_notice_is_final_with_its_code(
     people(tmp_path, monkeypatch, "{slack: U024BE7LH}")
     slack.fail_next["chat.postMessage"] = "user_not_found"
     with pytest.raises(
-        ApplicationError, match="Slack refused chat.postMessage: user_not_found"
+        ApplicationError, match=r"Slack refused chat\.postMessage: user_not_found"
     ) as e:
         await ActivityEnvironment().run(oncall_notify, NOTICE)
     assert e.value.non_retryable and e.value.type == "warroom.SlackError"
