@@ -2,7 +2,9 @@
 method (people.yaml order), reusing the e-mail, PagerDuty and webhook actions. The person's
 addresses are looked up here, on the worker, so they never enter workflow history.
 
-Slack DMs are not sent yet: a `slack` method is passed over (said in the result) for the next.
+Slack is a direct message to the person's Slack user id (activities/slack_dm.py; a page's has
+an Acknowledge button); without `WARROOM_SLACK_BOT_TOKEN` on the worker a `slack` method is
+passed over (said in the result) for the next.
 E-mail needs `WARROOM_SMTP_HOST` (host or host:port) and `WARROOM_SMTP_FROM` on the worker;
 PagerDuty sends a trigger with the routing key held by the secret the person's `pagerduty:`
 names (`WARROOM_SECRET_<NAME>`), to `WARROOM_PAGERDUTY_URL` when set (else PagerDuty's).
@@ -19,6 +21,8 @@ from temporalio.exceptions import ApplicationError
 from activities.boundary import ActionFn
 from activities.mail import email_send
 from activities.pagerduty import pagerduty_event
+from activities.slack_api import TOKEN_ENV, configured
+from activities.slack_dm import slack_dm
 from activities.webhook import webhook_post
 from warroom.contract.models import ActionInput
 from warroom.contract.oncall import NOTIFY_ACTIVITY, NotifyInput, NotifyResult
@@ -26,13 +30,18 @@ from warroom.language.actions import PAGERDUTY_EVENTS_URL
 from warroom.language.oncall_file import find_oncall
 from warroom.language.people import ContactMethod, People, Person, load_people, people_path
 
-SLACK_NOT_YET = "Slack DMs are not available yet"
+SLACK_NOT_CONFIGURED = f"{TOKEN_ENV} is not set on the worker"
 
 
 def contact_params(
-    method: ContactMethod, person: Person, subject: str, text: str, key: str
+    method: ContactMethod,
+    person: Person,
+    notice: tuple[str, str, str],
+    acknowledge: str | None = None,
 ) -> tuple[ActionFn, dict[str, Any]] | str:
-    """The action and its parameters that reach `person` by `method`, or why it cannot."""
+    """The action and its parameters that reach `person` by `method` with `notice` (subject,
+    text, idempotency key), or why it cannot; `acknowledge`: the incident a page is for."""
+    subject, text, key = notice
     if method == "email" and person.email:
         host, sender = os.environ.get("WARROOM_SMTP_HOST"), os.environ.get("WARROOM_SMTP_FROM")
         if not host or not sender:
@@ -54,8 +63,11 @@ def contact_params(
         }
     if method == "webhook" and person.webhook:
         return webhook_post, {"url": person.webhook, "text": f"{subject}: {text}"}
-    if method == "slack":
-        return SLACK_NOT_YET
+    if method == "slack" and person.slack:
+        if not configured():
+            return SLACK_NOT_CONFIGURED
+        params = {"user": person.slack, "subject": subject, "text": text}
+        return slack_dm, {**params, "acknowledge": acknowledge}
     return f"no {method} address in people.yaml"
 
 
@@ -66,11 +78,18 @@ def people_file() -> People:
 
 
 async def reach(
-    name: str, people: People, notice: tuple[str, str, str], *, schedule: str, keep_trying: bool
+    name: str,
+    people: People,
+    notice: tuple[str, str, str],
+    *,
+    schedule: str,
+    keep_trying: bool,
+    acknowledge: str | None = None,
 ) -> tuple[ContactMethod | None, list[str]]:
     """Send `notice` (subject, text, idempotency key) to `name` through the first usable
     method in their order. With `keep_trying`, a method that fails is noted and the next one
     tried (paging); without, its error is raised for the activity's retry policy (notices).
+    A page names the incident it is for (`acknowledge`): a Slack DM has its Acknowledge button.
     Returns the method that worked (None: none did) and the methods passed over, with why."""
     person = people.get(name)
     if person is None:
@@ -79,10 +98,9 @@ async def reach(
             type="warroom.UnknownPerson",
             non_retryable=True,
         )
-    subject, text, key = notice
     skipped: list[str] = []
     for method in person.methods():
-        found = contact_params(method, person, subject, text, key)
+        found = contact_params(method, person, notice, acknowledge)
         if isinstance(found, str):
             skipped.append(f"{method}: {found}")
             continue
@@ -92,7 +110,7 @@ async def reach(
             step=f"oncall:{schedule}",
             params=params,
             context={},
-            idempotency_key=key,
+            idempotency_key=notice[2],
         )
         try:
             await action(sent)

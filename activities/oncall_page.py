@@ -92,6 +92,7 @@ class Pager:
                     (inp.subject, inp.text, key),
                     schedule=page.schedule or inp.policy,
                     keep_trying=True,
+                    acknowledge=inp.incident_id,
                 )
                 result.pages.append(page.model_copy(update={"method": method, "skipped": skipped}))
         return result

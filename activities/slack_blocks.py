@@ -162,3 +162,12 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
 
 def _md(text: str, limit: int = MAX_TEXT) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": cut(text or " ", limit)}
+
+
+def dm_blocks(subject: str, text: str, acknowledge: str | None) -> list[dict[str, Any]]:
+    """A direct message to a person: a shift notice, or a page with the card's Acknowledge
+    button for the incident `acknowledge` (the chat face answers both alike)."""
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _md(f"*{subject}*\n{text}")}]
+    if acknowledge:
+        blocks.append(_actions(acknowledge, None, [("Acknowledge", ACKNOWLEDGE, "primary")]))
+    return blocks

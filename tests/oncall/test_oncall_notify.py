@@ -4,6 +4,7 @@ SMTP server, a loopback HTTP server that answers as PagerDuty's Events API v2 do
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from activities.oncall_notify import oncall_notify
 from tests.activities.test_email import Mailbox, mailbox  # noqa: F401 (a fixture)
 from tests.fakehttp import FakeHttp, Reply
 from warroom.contract.oncall import NotifyInput
+from warroom.entry.fakeslack import TOKEN, FakeSlack, buttons, texts
 
 NOTICE = NotifyInput(
     schedule="sre-primary",
@@ -30,9 +32,10 @@ def people(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, alice: str) -> None:
     monkeypatch.setenv("WARROOM_PEOPLE", str(path))
 
 
-async def test_slack_is_passed_over_for_pagerduty(
+async def test_without_a_slack_token_slack_is_passed_over_for_pagerduty(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_http: FakeHttp
 ) -> None:
+    monkeypatch.delenv("WARROOM_SLACK_BOT_TOKEN", raising=False)
     people(
         tmp_path,
         monkeypatch,
@@ -45,7 +48,7 @@ async def test_slack_is_passed_over_for_pagerduty(
     )
     result = await ActivityEnvironment().run(oncall_notify, NOTICE)
     assert result.method == "pagerduty"
-    assert result.skipped == ["slack: Slack DMs are not available yet"]
+    assert result.skipped == ["slack: WARROOM_SLACK_BOT_TOKEN is not set on the worker"]
     [sent] = fake_http.calls("POST", "/v2/enqueue")
     assert sent.body["routing_key"] == "R0UTINGKEY0000000000000000000000"
     assert sent.body["event_action"] == "trigger" and sent.body["dedup_key"] == NOTICE.key
@@ -84,9 +87,43 @@ async def test_without_smtp_settings_email_is_passed_over_for_the_webhook(
 async def test_nobody_to_reach_is_not_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("WARROOM_SLACK_BOT_TOKEN", raising=False)
     people(tmp_path, monkeypatch, "{slack: U024BE7LH}")
     with pytest.raises(ApplicationError, match="alice has no usable contact method") as caught:
         await ActivityEnvironment().run(oncall_notify, NOTICE)
     assert caught.value.non_retryable
     with pytest.raises(ApplicationError, match=r"bob is not in people\.yaml"):
         await ActivityEnvironment().run(oncall_notify, NOTICE.model_copy(update={"person": "bob"}))
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        monkeypatch.setenv("WARROOM_SLACK_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("WARROOM_SLACK_API_URL", fake.api_url)
+        yield fake
+
+
+async def test_a_shift_notice_is_a_slack_dm_without_buttons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack
+) -> None:
+    people(tmp_path, monkeypatch, "{slack: U024BE7LH, email: alice@example.com}")
+    result = await ActivityEnvironment().run(oncall_notify, NOTICE)
+    assert (result.method, result.skipped) == ("slack", [])
+    [call] = slack.calls
+    assert (call.method, call.args["channel"], call.ok) == ("chat.postMessage", "U024BE7LH", True)
+    [message] = slack.channels["D024BE7LH"].messages  # the bot's DM with alice
+    assert "You are on call for sre-primary" in texts(message)
+    assert "On call: sre-primary" in texts(message) and buttons(message) == {}
+
+
+async def test_slack_refusing_a_notice_is_final_with_its_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack
+) -> None:
+    people(tmp_path, monkeypatch, "{slack: U024BE7LH}")
+    slack.fail_next["chat.postMessage"] = "user_not_found"
+    with pytest.raises(
+        ApplicationError, match=r"Slack refused chat\.postMessage: user_not_found"
+    ) as e:
+        await ActivityEnvironment().run(oncall_notify, NOTICE)
+    assert e.value.non_retryable and e.value.type == "warroom.SlackError"

@@ -1,7 +1,7 @@
 """An incident escalates through an on-call policy on the time-skipping server: level 1 pages
 whoever is on call when it fires, level 2 an hour later pages whoever is on call then (the
 hourly rotation has handed off) and a named person; a Slack-first person is reached by the
-next method; each page is a timeline entry; the recorded history replays."""
+next method when the worker has no Slack token; each page is a timeline entry; the recorded history replays."""
 
 from __future__ import annotations
 
@@ -74,6 +74,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fak
             f"carol: {{webhook: {fake.url}/carol}}\n"
         )
         monkeypatch.setenv("WARROOM_ONCALL", str(tmp_path / "oncall.yaml"))
+        monkeypatch.delenv("WARROOM_SLACK_BOT_TOKEN", raising=False)
         for who in ("alice", "bob", "carol"):
             fake.routes[("POST", f"/{who}")] = Reply(200, {})
         yield fake, name
@@ -122,7 +123,7 @@ async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
     assert paged[1].startswith(f"level 2: {second} by webhook (on call for {name})")
     assert paged[2] == "level 2: carol by webhook (named by the policy)"
     slack_first = paged[0] if first == "alice" else paged[1]
-    assert slack_first.endswith("slack: Slack DMs are not available yet")
+    assert slack_first.endswith("slack: WARROOM_SLACK_BOT_TOKEN is not set on the worker")
     assert not [e for e in entries if "page-" in (e.step or "")]  # told by the records only
     assert f"- Paged: level 1: {first} by webhook (on call for {name})" in draft  # who was engaged
     if os.environ.get("WARROOM_RECORD_HISTORIES"):

@@ -4,14 +4,14 @@ the command changed the incident (then the channel sees who did what)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from temporalio.client import Client
 
-from warroom.chat import replies
+from warroom.chat import oncall, replies
 from warroom.chat.deciding import decide
+from warroom.chat.mentions import person_named
 from warroom.chat.rooms import Rooms
 from warroom.errors import WarroomError
 from warroom.incidents import views
@@ -29,11 +29,14 @@ HELP = """*/warroom* commands (in an incident's channel, or with the incident id
 • `status` — the incident's state (only you see it)
 • `timeline` — its last 10 entries (only you see them)
 • `declare RUNBOOK SUMMARY` — open an incident on a runbook
+• `oncall [SCHEDULE]` — who is on call now (only you see it)
+• `oncall override SCHEDULE --who NAME --from TIME --until TIME --reason TEXT` — put yourself on call
 • `help` — this list"""
 #: Commands that change the incident: command → decision word.
 CHANGES = {w: w for w in ("ack", "note", "severity", "assign", "resolve")}
-READS = {"status", "timeline"}
-MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+READS = {"status", "timeline", "oncall"}
+#: `oncall override …` (two words: no single word typed reaches it).
+OVERRIDE = "oncall override"
 
 
 @dataclass
@@ -56,7 +59,9 @@ async def run(
     words = cmd.text.split()
     name = words[0].lower() if words else "help"
     rest = words[1:]
-    if name == "help" or (name not in CHANGES and name not in READS and name != "declare"):
+    if name == "oncall" and rest[:1] == ["override"]:
+        name, rest = OVERRIDE, rest[1:]
+    if name == "help" or name not in {*CHANGES, *READS, "declare", OVERRIDE}:
         prefix = "" if name == "help" else f"Unknown command {name!r}.\n"
         return await replies.respond(cmd.response_url, prefix + HELP)
     person = people.by_slack(cmd.user)
@@ -66,6 +71,12 @@ async def run(
             f"Not applied: Slack user {cmd.user} is not in people.yaml: you can read, not decide",
         )
     temporal = await client()
+    if name == "oncall":
+        return await replies.respond(cmd.response_url, await oncall.now(temporal, rest, people))
+    if name == OVERRIDE:
+        text = cmd.text.split(None, 2)[2] if len(words) > 2 else ""
+        applied, said = await oncall.override(temporal, text, person or "", people)
+        return await replies.respond(cmd.response_url, said, in_channel=applied)
     if name == "declare":
         return await _declare(cmd, rest, person or "", temporal, catalogue)
     if rest and rest[0].startswith("inc-"):
@@ -98,13 +109,10 @@ def _fields(name: str, rest: list[str], people: People) -> dict[str, object] | s
         if len(rest) != 2:
             return "Usage: `/warroom assign commander|comms|ops @user`"
         role, who = rest
-        mention = MENTION.match(who)
-        if mention:
-            known = people.by_slack(mention.group(1))
-            if known is None:
-                return f"Slack user {mention.group(1)} is not in people.yaml"
-            who = known
-        return {"role": role.lower(), "to": who.lstrip("@")}
+        try:
+            return {"role": role.lower(), "to": person_named(who, people)}
+        except WarroomError as err:
+            return str(err)
     return {}
 
 

@@ -1,0 +1,96 @@
+"""`/warroom oncall [SCHEDULE]` (who is on call now) and `/warroom oncall override SCHEDULE
+--who … --from … --until … --reason …`, through the application calls the CLI and the API use
+(`warroom.oncall.schedules`). A Slack user is the person people.yaml maps them to, with the
+responder role: they may put themselves on call, nobody else (`may_override`)."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from warroom.access.roles import Principal, Role, may_override
+from warroom.chat.mentions import person_named
+from warroom.contract.oncall import OnCallAnswer, OverrideRequest
+from warroom.errors import WarroomError
+from warroom.language.oncall_time import local_text
+from warroom.language.people import People
+from warroom.oncall import schedules
+
+USAGE = (
+    "Usage: `/warroom oncall [SCHEDULE]` or `/warroom oncall override SCHEDULE --who NAME "
+    '--from "2026-12-24 09:00" --until "2026-12-24 18:00" --reason TEXT` '
+    "(times in the schedule's zone, or `now`)"
+)
+OPTIONS = {"--who": "who", "--from": "from", "--until": "until", "--reason": "reason"}
+
+
+async def now(client: Client, words: list[str], people: People) -> str:
+    """Who is on call now for the schedule named (every schedule when none is)."""
+    try:
+        oncall = schedules.current_oncall()
+        answers = await schedules.who_is_on_call(client, words, datetime.now(UTC), oncall)
+    except WarroomError as err:
+        return f"Cannot tell: {err}"
+    zones = {n: s.timezone for n, s in oncall.schedules.items()}
+    return "\n".join(_line(a, zones[a.schedule], people) for a in answers) or (
+        "No schedules: add an oncall.yaml next to the runbooks"
+    )
+
+
+def _line(answer: OnCallAnswer, zone: str, people: People) -> str:
+    who = people.display(answer.who) if answer.who else "nobody"
+    until = f" until {local_text(answer.until, zone)}" if answer.until else ""
+    why = (
+        f" (override by {answer.override.by}: {answer.override.reason})" if answer.override else ""
+    )
+    return f"*{answer.schedule}*: {who}{until}{why}"
+
+
+async def override(client: Client, text: str, person: str, people: People) -> tuple[bool, str]:
+    """Put someone on call instead, as `person` (a responder); (applied, what happened)."""
+    try:
+        schedule, options = _parse(text)
+        who = person_named(options["who"], people)
+        may_override(Principal(identity=person, role=Role.responder, via="slack"), who)
+        oncall = schedules.current_oncall()
+        schedules.check_known(schedule, oncall)
+        zone = oncall.schedules[schedule].timezone
+        request = OverrideRequest(
+            who=who,
+            start=schedules.parse_time(options["from"], zone),
+            end=schedules.parse_time(options["until"], zone),
+            by=person,
+            reason=options["reason"],
+        )
+        accepted = await schedules.add_override(client, schedule, request, oncall)
+    except WarroomError as err:
+        return False, f"Not applied: {err}"
+    except ValidationError as err:
+        return False, "Not applied: " + "; ".join(str(e["msg"]) for e in err.errors())
+    except ValueError as err:  # shlex: an unclosed quote
+        return False, f"Not applied: {err}. {USAGE}"
+    o = accepted.override
+    said = (
+        f"{person}: override {o.id} on {schedule}: {people.display(o.who)} on call from "
+        f"{local_text(o.start, zone)} until {local_text(o.end, zone)} ({o.reason})"
+    )
+    return True, said + (f"\n⚠️ {accepted.warning}" if accepted.warning else "")
+
+
+def _parse(text: str) -> tuple[str, dict[str, str]]:
+    words = shlex.split(text)
+    if not words or words[0].startswith("--"):
+        raise WarroomError(f"name the schedule. {USAGE}")
+    schedule, rest, options = words[0], words[1:], {}
+    while rest:
+        flag = rest.pop(0)
+        if flag not in OPTIONS or not rest:
+            raise WarroomError(f"{flag!r} is not an option with a value. {USAGE}")
+        options[OPTIONS[flag]] = rest.pop(0)
+    missing = [f for f, k in OPTIONS.items() if k not in options]
+    if missing:
+        raise WarroomError(f"missing {', '.join(missing)}. {USAGE}")
+    return schedule, options
