@@ -147,6 +147,8 @@ async def test_runbooks_and_openapi_list_everything(api):
         "/v1/alerts/alertmanager", "/v1/alerts/grafana", "/v1/alerts", "/v1/incidents", "/v1/incidents/search",
         "/v1/incidents/{incident_id}", "/v1/incidents/{incident_id}/timeline", "/v1/runbooks",
         "/healthz", "/readyz", "/metrics", "/codec/decode", "/codec/encode",
+        "/v1/oncall", "/v1/oncall/{schedule}", "/v1/oncall/{schedule}/shifts",
+        "/v1/oncall/{schedule}/overrides",
         *(f"/v1/incidents/{{incident_id}}/{w}" for w in words),
     }  # fmt: skip
     assert set(spec["paths"]) == expected

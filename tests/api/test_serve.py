@@ -90,8 +90,11 @@ def test_serve_with_tokens_listens_where_told_and_needs_them(tmp_path):
     ("content", "message"),
     [
         ("short: alice\n", "tokens at least 16 characters"),
-        ("- a list\n", "write one `token: identity` per line"),
-        ('a-long-enough-token-123: "al\\nice"\n', "write one `token: identity` per line"),
+        ("- a list\n", "write one `token: identity` or `token: {identity: NAME, role:"),
+        (
+            'a-long-enough-token-123: "al\\nice"\n',
+            "write one `token: identity` or `token: {identity: NAME, role:",
+        ),
         ("{unclosed\n", "cannot read it"),
         ("{}\n", "the file has no tokens"),
     ],
