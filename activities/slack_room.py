@@ -29,6 +29,11 @@ from activities.slack_blocks import (
     update_id,
 )
 from warroom.contract.chat import (
+    CARD,
+    CLOSE,
+    OPEN,
+    POST,
+    STEP,
     Card,
     CloseRoom,
     OpenedRoom,
@@ -41,14 +46,6 @@ from warroom.language.loader import load_teams_for, runbook_dirs
 from warroom.language.people import People, find_people
 from warroom.language.teams import resolve_approvers
 
-#: Activity names (the workflow calls them by name: workflows/chat_room.py).
-OPEN, CARD, STEP, POST, CLOSE = (
-    "slack.room.open",
-    "slack.room.card",
-    "slack.room.step",
-    "slack.room.post",
-    "slack.room.close",
-)
 #: Suffixes tried when a channel name is taken by someone else (-2 … -9).
 SUFFIXES = 9
 #: How far back a retry looks for a message it may already have posted.

@@ -20,6 +20,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from warroom.contract.chat import (
+    CARD,
+    CLOSE,
+    OPEN,
+    POST,
+    STEP,
     Card,
     CloseRoom,
     OpenedRoom,
@@ -36,14 +41,6 @@ from workflows.context import IncidentContext, failure_message
 
 #: The patch that gives runbooks with `chat:` their room.
 PATCH_CHAT_ROOM = "chat-room"
-#: Activity names (activities/slack_room.py).
-OPEN, CARD, STEP, POST, CLOSE = (
-    "slack.room.open",
-    "slack.room.card",
-    "slack.room.step",
-    "slack.room.post",
-    "slack.room.close",
-)
 #: One Slack call: a few retries (429 honours Retry-After), bounded, so a Slack outage delays
 #: the room by at most SLACK_GIVE_UP per call and never holds up the incident.
 SLACK_RETRY = RetryPolicy(

@@ -8,6 +8,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+#: The room's activity names: activities/slack_room.py defines them, workflows/chat_room.py
+#: calls them by name.
+OPEN, CARD, STEP, POST, CLOSE = (
+    "slack.room.open",
+    "slack.room.card",
+    "slack.room.step",
+    "slack.room.post",
+    "slack.room.close",
+)
+
 
 class RoomState(BaseModel):
     """The incident's Slack room, in the workflow's state (and the `status` query)."""
