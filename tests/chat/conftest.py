@@ -23,10 +23,12 @@ from warroom.language.loader import parse_runbook
 from worker import build_worker
 
 DANA, ERIN, MALLORY, STRANGER = "U024BE7LH", "U0ERIN0001", "U0MALL0001", "U0STRANGER"
+VERA = "U0VERA0001"  # known, but a viewer: reads, never decides
 PEOPLE = f"""
 dana: {{name: Dana Ortiz, slack: {DANA}, email: dana@example.com}}
 erin: {{name: Erin Lee, slack: {ERIN}}}
 mallory: {{slack: {MALLORY}}}
+vera: {{slack: {VERA}, role: viewer}}
 """
 TEAMS = "sre: [dana, erin]\n"
 ROOM = """

@@ -7,7 +7,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.chat.conftest import DANA, ERIN, STRANGER, Room
+from tests.chat.conftest import DANA, ERIN, STRANGER, VERA, Room
 from tests.chat.test_room_e2e import approval_message, open_room, refusal, responses_to, until
 from warroom.entry.fakeslack import sign
 from warroom.incidents import views
@@ -65,6 +65,8 @@ async def test_commands_in_the_room_and_by_incident_id(room: Room) -> None:
     assert timeline["response_type"] == "ephemeral" and "acknowledged" in timeline["text"]
     refused = await refusal(room, await command(room, STRANGER, "resolve done", channel.id))
     assert "not in people.yaml" in refused
+    viewer = await refusal(room, await command(room, VERA, "resolve done", channel.id))
+    assert "/warroom resolve needs the responder role; vera is a viewer" in viewer
     elsewhere = await answer(room, await command(room, DANA, "ack", "COTHER"))
     assert "no incident's room" in elsewhere["text"]
     helped = await answer(room, await command(room, DANA, "help", channel.id))

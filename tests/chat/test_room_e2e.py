@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT, RETRY, SKIP
 from tests.api.conftest import am
-from tests.chat.conftest import DANA, ERIN, MALLORY, ROOM, STRANGER, Room
+from tests.chat.conftest import DANA, ERIN, MALLORY, ROOM, STRANGER, VERA, Room
 from warroom.contract.models import Decision, Resolve
 from warroom.entry.fakeslack import Channel, buttons, click_body, sign, texts
 from warroom.incidents import decisions, views
@@ -141,6 +141,8 @@ async def test_refusals_apply_nothing(room: Room) -> None:
     answer, _, stranger_url = await click(room, STRANGER, APPROVE, value)
     assert answer.status_code == 200
     assert "not in people.yaml" in await refusal(room, stranger_url)
+    _, _, viewer_url = await click(room, VERA, APPROVE, value)
+    assert "needs the responder role; vera is a viewer" in await refusal(room, viewer_url)
 
     mallory_url = room.slack.response_url()
     mallory = click_body(MALLORY, APPROVE, value, mallory_url)

@@ -15,6 +15,7 @@ from typing import Literal
 
 from warroom.access import audit
 from warroom.errors import WarroomError
+from warroom.language.people import People
 
 
 class Role(IntEnum):
@@ -89,3 +90,12 @@ def may_override(principal: Principal, who: str) -> Principal:
     if principal.identity == who:
         return require(principal, Role.responder, "an override putting yourself on call")
     return require(principal, Role.admin, f"an override putting {who} on call")
+
+
+def chat_principal(people: People, name: str | None) -> Principal | None:
+    """Someone people.yaml knows, as chat (Slack) authenticates them, with the role it gives
+    them (responder unless it says); None for someone it does not know (who may only read)."""
+    person = people.get(name) if name else None
+    if name is None or person is None:
+        return None
+    return Principal(identity=name, role=Role[person.role], via="slack")

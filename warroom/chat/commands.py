@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from warroom.access.roles import Role, RoleRequired, chat_principal, require
 from warroom.chat import oncall, replies
 from warroom.chat.deciding import decide
 from warroom.chat.mentions import person_named
@@ -65,17 +66,24 @@ async def run(
         prefix = "" if name == "help" else f"Unknown command {name!r}.\n"
         return await replies.respond(cmd.response_url, prefix + HELP)
     person = people.by_slack(cmd.user)
-    if name not in READS and person is None:
-        return await replies.respond(
-            cmd.response_url,
-            f"Not applied: Slack user {cmd.user} is not in people.yaml: you can read, not decide",
-        )
+    principal = chat_principal(people, person)
+    if name not in READS:
+        if principal is None:
+            return await replies.respond(
+                cmd.response_url,
+                f"Not applied: Slack user {cmd.user} is not in people.yaml: you can read, not decide",
+            )
+        try:
+            require(principal, Role.responder, f"/warroom {name}")
+        except RoleRequired as err:
+            return await replies.respond(cmd.response_url, f"Not applied: {err}")
     temporal = await client()
     if name == "oncall":
         return await replies.respond(cmd.response_url, await oncall.now(temporal, rest, people))
     if name == OVERRIDE:
         text = cmd.text.split(None, 2)[2] if len(words) > 2 else ""
-        applied, said = await oncall.override(temporal, text, person or "", people)
+        assert principal is not None  # checked above: not a read
+        applied, said = await oncall.override(temporal, text, principal, people)
         return await replies.respond(cmd.response_url, said, in_channel=applied)
     if name == "declare":
         return await _declare(cmd, rest, person or "", temporal, catalogue)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
 from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT, RETRY, SKIP
+from warroom.access.roles import Principal, Role, RoleRequired, chat_principal, require
 from warroom.chat import replies
 from warroom.chat.deciding import decide
 from warroom.chat.signing import Refused
@@ -50,6 +51,8 @@ def handle(
     """What to answer Slack at once, and the work to do after answering."""
     user = str(payload["user"].get("id", ""))
     person = people.by_slack(user)
+    principal = chat_principal(people, person)
+    refused = _role_refusal(principal)
     kind = payload.get("type")
     if kind == "block_actions":
         actions = payload.get("actions")
@@ -60,6 +63,8 @@ def handle(
         response_url = payload.get("response_url")
         if person is None:
             return None, lambda: replies.respond(response_url, _unknown(user))
+        if refused:
+            return None, lambda: replies.respond(response_url, refused)
         if action.get("action_id") == REJECT:
             channel = (payload.get("channel") or {}).get("id", "")
             view = reject_view(target, channel)
@@ -84,6 +89,8 @@ def handle(
         channel = str(meta.get("channel", ""))
         if person is None:
             return None, lambda: replies.tell(channel, user, _unknown(user))
+        if refused:
+            return None, lambda: replies.tell(channel, user, refused)
         reason = _reason(view)
 
         async def reject() -> None:
@@ -143,6 +150,17 @@ def _meta(value: Any) -> dict[str, Any]:
 def _reason(view: dict[str, Any]) -> str:
     values = ((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
     return str((values.get(REASON_INPUT) or {}).get("value") or "")
+
+
+def _role_refusal(principal: Principal | None) -> str | None:
+    """Why someone people.yaml knows may not decide from Slack (a viewer), or None."""
+    if principal is None:
+        return None
+    try:
+        require(principal, Role.responder, "a decision from Slack")
+    except RoleRequired as err:
+        return f"Not applied: {err}"
+    return None
 
 
 def _unknown(user: str) -> str:

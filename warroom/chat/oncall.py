@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from warroom.access.roles import Principal, Role, may_override
+from warroom.access.roles import Principal, may_override
 from warroom.chat.mentions import person_named
 from warroom.contract.oncall import OnCallAnswer, OverrideRequest
 from warroom.errors import WarroomError
@@ -49,12 +49,15 @@ def _line(answer: OnCallAnswer, zone: str, people: People) -> str:
     return f"*{answer.schedule}*: {who}{until}{why}"
 
 
-async def override(client: Client, text: str, person: str, people: People) -> tuple[bool, str]:
-    """Put someone on call instead, as `person` (a responder); (applied, what happened)."""
+async def override(
+    client: Client, text: str, principal: Principal, people: People
+) -> tuple[bool, str]:
+    """Put someone on call instead, as `principal` (`may_override`); (applied, what happened)."""
+    person = principal.identity
     try:
         schedule, options = _parse(text)
         who = person_named(options["who"], people)
-        may_override(Principal(identity=person, role=Role.responder, via="slack"), who)
+        may_override(principal, who)
         oncall = schedules.current_oncall()
         schedules.check_known(schedule, oncall)
         zone = oncall.schedules[schedule].timezone

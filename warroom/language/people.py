@@ -9,6 +9,7 @@ The file sits next to the runbooks and teams.yaml (or wherever `$WARROOM_PEOPLE`
       pagerduty: PD_KEY_DANA          # env var holding a PagerDuty Events v2 routing key
       webhook: https://sms.example.com/hooks/dana   # a generic gateway (SMS, voice)
       contact: [slack, pagerduty]     # the order to reach them in (default: as listed above)
+      role: responder                 # what they may do from Slack: viewer, responder (default), admin
 
 One place for identities: chat maps Slack user ids to warroom names through it (both
 directions; an unknown Slack user can read but not decide), on-call pages people through
@@ -48,6 +49,9 @@ class Person(BaseModel):
     pagerduty: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")] | None = None
     webhook: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)] | None = None
     contact: list[ContactMethod] | None = None
+    #: What the person may do from chat (Slack), where no other credential says:
+    #: viewer (read), responder (decide, the default), admin.
+    role: Literal["viewer", "responder", "admin"] = "responder"
 
     def methods(self) -> list[ContactMethod]:
         """The contact methods to try, in order: `contact`, else every one configured."""
