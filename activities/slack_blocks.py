@@ -13,9 +13,11 @@ from warroom.contract.chat import Card, StatusPost, StepMessage
 
 #: Block Kit limits.
 MAX_BLOCKS, MAX_TEXT, MAX_HEADER, MAX_BUTTON, MAX_VALUE, MAX_FIELD = 50, 3000, 150, 75, 2000, 2000
-#: The buttons (action ids) the chat face acts on.
-APPROVE, REJECT, RETRY, SKIP, ACKNOWLEDGE = (
+#: The buttons (action ids) the chat face acts on: Approve applies at once; Approve with
+#: comment… and Reject open a modal asking for the comment / the reason.
+APPROVE, APPROVE_WITH_COMMENT, REJECT, RETRY, SKIP, ACKNOWLEDGE = (
     "warroom.approve",
+    "warroom.approve_with_comment",
     "warroom.reject",
     "warroom.retry",
     "warroom.skip",
@@ -91,7 +93,11 @@ def step_blocks(msg: StepMessage) -> list[dict[str, Any]]:
         text = f"*Approval needed: {msg.step}*{title}\nQuorum {count} · approvers: {who}{within}"
         if msg.approved_by:
             text += f"\nApproved so far by {', '.join(msg.approved_by)}"
-        buttons = [("Approve", APPROVE, "primary"), ("Reject", REJECT, "danger")]
+        buttons = [
+            ("Approve", APPROVE, "primary"),
+            ("Approve with comment…", APPROVE_WITH_COMMENT, None),
+            ("Reject", REJECT, "danger"),
+        ]
     elif msg.status == "failed":
         text = f"⚠️ *{msg.step} failed*{title}: {msg.error or 'error'}\nRetry it or skip it."
         buttons = [("Retry", RETRY, "primary"), ("Skip", SKIP, None)]

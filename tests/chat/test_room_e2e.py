@@ -14,7 +14,14 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT, RETRY, SKIP
+from activities.slack_blocks import (
+    ACKNOWLEDGE,
+    APPROVE,
+    APPROVE_WITH_COMMENT,
+    REJECT,
+    RETRY,
+    SKIP,
+)
 from tests.api.conftest import am
 from tests.chat.conftest import DANA, ERIN, MALLORY, ROOM, STRANGER, VERA, Room
 from warroom.contract.models import Decision, Resolve
@@ -178,11 +185,14 @@ async def test_a_slack_retry_of_a_click_decides_once(room: Room) -> None:
     assert [d.by for d in state.decisions if d.kind == "approve"] == ["dana"]
 
 
-async def test_reject_asks_for_a_reason_in_a_modal(room: Room) -> None:
-    incident, channel = await open_room(room, "e2e-reject")
+async def comment_in_modal(
+    room: Room, channel: Channel, button: str, comment: str
+) -> dict[str, Any]:
+    """Click `button` on the approval message, then type `comment` into the modal it opens
+    and submit it, as Slack does (the modal closes: `{}`); the approval message."""
     asking = await until(lambda: approval_message(channel), "the approval message")
     opened = len(room.slack.views)
-    await click(room, DANA, REJECT, buttons(asking)[REJECT], channel=channel.id)
+    await click(room, DANA, button, buttons(asking)[button], channel=channel.id)
     view = (await until(lambda: room.slack.views[opened:], "the modal"))[0]
     submitted = {
         "type": "view_submission",
@@ -190,16 +200,37 @@ async def test_reject_asks_for_a_reason_in_a_modal(room: Room) -> None:
         "view": {
             "callback_id": view["callback_id"],
             "private_metadata": view["private_metadata"],
-            "state": {"values": {"reason": {"reason": {"value": "error rate is falling"}}}},
+            "state": {"values": {"reason": {"reason": {"value": comment}}}},
         },
     }
     body = urlencode({"payload": json.dumps(submitted)}).encode()
     answer = await room.post(INTERACTIONS, body, sign(body))
     assert answer.status_code == 200 and answer.json() == {}
+    return asking
+
+
+async def test_reject_asks_for_a_reason_in_a_modal(room: Room) -> None:
+    incident, channel = await open_room(room, "e2e-reject")
+    asking = await comment_in_modal(room, channel, REJECT, "error rate is falling")
     await until(lambda: channel.archived, "the close")
     outcome = texts(channel.message(asking["ts"]) or {})
     assert "rejected by dana: error rate is falling" in outcome
     assert (await views.status(room.client, incident)).status == "aborted"
+
+
+async def test_approve_with_comment_asks_for_it_in_a_modal(room: Room) -> None:
+    incident, channel = await open_room(room, "e2e-approve-comment")
+    asking = await comment_in_modal(room, channel, APPROVE_WITH_COMMENT, "canary is clean")
+    await until(lambda: channel.archived, "the close")
+    assert "approved by dana (1 of 1): canary is clean" in texts(
+        channel.message(asking["ts"]) or {}
+    )
+    state = await views.status(room.client, incident)
+    approvals = [(d.by, d.comment) for d in state.decisions if d.kind == "approve"]
+    assert approvals == [("dana", "canary is clean")] and state.status == "resolved"
+    entries = await timeline(room.client, incident)
+    approved = [e for e in entries if e.event.startswith("approve")]
+    assert [(e.actor, e.authenticated) for e in approved] == [("dana", "slack")]
 
 
 async def test_a_slack_error_retrying_cannot_fix_stops_the_room_not_the_incident(

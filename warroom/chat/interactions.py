@@ -1,5 +1,6 @@
 """Button clicks and modal submissions from Slack (`POST /v1/chat/slack/interactions`):
-Approve / Reject (Reject asks for a reason in a modal), Retry / Skip on a failed step,
+Approve (at once), Approve with comment… and Reject (a modal asks for the comment / the
+reason, and its submission decides), Retry / Skip on a failed step,
 Acknowledge on the card. The clicker is mapped to a person through people.yaml; someone
 unknown can read but not decide."""
 
@@ -7,12 +8,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 
-from activities.slack_blocks import ACKNOWLEDGE, APPROVE, REJECT, RETRY, SKIP
+from activities.slack_blocks import (
+    ACKNOWLEDGE,
+    APPROVE,
+    APPROVE_WITH_COMMENT,
+    REJECT,
+    RETRY,
+    SKIP,
+)
 from warroom.access.roles import Principal, Role, RoleRequired, chat_principal, require
 from warroom.chat import replies
 from warroom.chat.deciding import decide
@@ -21,9 +29,34 @@ from warroom.language.people import People
 
 #: Button → the decision word (warroom.incidents.decisions.WORDS).
 WORD = {APPROVE: "approve", RETRY: "retry", SKIP: "skip", ACKNOWLEDGE: "ack"}
-#: The modal that asks for a rejection's reason.
-REJECT_VIEW = "warroom.reject"
-REASON_BLOCK, REASON_INPUT = "reason", "reason"
+#: The modals that ask for a comment (callback id): the decision their submission sends,
+#: which button opens them, and their wording (title, submit, question; Slack allows 24
+#: characters in a title or a submit label).
+REJECT_VIEW, APPROVE_VIEW = "warroom.reject", "warroom.approve"
+
+
+class Modal(NamedTuple):
+    word: str
+    button: str
+    title: str
+    submit: str
+    question: str
+
+
+MODALS = {
+    REJECT_VIEW: Modal("reject", REJECT, "Reject step", "Reject", "Why reject {step}?"),
+    APPROVE_VIEW: Modal(
+        "approve",
+        APPROVE_WITH_COMMENT,
+        "Approve step",
+        "Approve",
+        "Your comment on approving {step}",
+    ),
+}
+MODAL_OF = {m.button: callback for callback, m in MODALS.items()}
+#: The modal's one input (named "reason" since Reject's modal came first: a modal opened
+#: before an upgrade still submits).
+COMMENT_BLOCK, COMMENT_INPUT = "reason", "reason"
 
 Later = Callable[[], Awaitable[None]]
 
@@ -65,9 +98,10 @@ def handle(
             return None, lambda: replies.respond(response_url, _unknown(user))
         if refused:
             return None, lambda: replies.respond(response_url, refused)
-        if action.get("action_id") == REJECT:
+        callback = MODAL_OF.get(str(action.get("action_id")))
+        if callback is not None:
             channel = (payload.get("channel") or {}).get("id", "")
-            view = reject_view(target, channel)
+            view = comment_view(callback, target, channel)
             return None, lambda: replies.open_view(str(payload.get("trigger_id", "")), view)
         word = WORD.get(str(action.get("action_id")))
         if word is None:
@@ -82,7 +116,8 @@ def handle(
         return None, later
     if kind == "view_submission":
         view = payload.get("view") or {}
-        if view.get("callback_id") != REJECT_VIEW:
+        modal = MODALS.get(str(view.get("callback_id")))
+        if modal is None:
             raise Refused(400, "unknown view")
         meta = _meta(view.get("private_metadata"))
         target = Target(incident=meta.get("incident", ""), step=meta.get("step"))
@@ -91,37 +126,42 @@ def handle(
             return None, lambda: replies.tell(channel, user, _unknown(user))
         if refused:
             return None, lambda: replies.tell(channel, user, refused)
-        reason = _reason(view)
+        comment = _comment(view)
 
-        async def reject() -> None:
-            fields = {"step": target.step, "comment": reason}
+        async def submitted() -> None:
+            fields = {"step": target.step, "comment": comment}
             applied, said = await decide(
-                await client(), target.incident, "reject", person, fields, raw
+                await client(), target.incident, modal.word, person, fields, raw
             )
             if not applied and channel:
                 await replies.tell(channel, user, said)
 
-        return {}, reject  # {} closes the modal
+        return {}, submitted  # {} closes the modal
     raise Refused(400, f"interaction type {kind!r} is not one warroom answers")
 
 
-def reject_view(target: Target, channel: str) -> dict[str, Any]:
+def comment_view(callback_id: str, target: Target, channel: str) -> dict[str, Any]:
+    """The modal asking for the comment of the decision `callback_id` names (MODALS)."""
+    modal = MODALS[callback_id]
     meta = json.dumps({"incident": target.incident, "step": target.step, "channel": channel})
     return {
         "type": "modal",
-        "callback_id": REJECT_VIEW,
+        "callback_id": callback_id,
         "private_metadata": meta[:3000],
-        "title": {"type": "plain_text", "text": "Reject step"},
-        "submit": {"type": "plain_text", "text": "Reject"},
+        "title": {"type": "plain_text", "text": modal.title},
+        "submit": {"type": "plain_text", "text": modal.submit},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             {
                 "type": "input",
-                "block_id": REASON_BLOCK,
-                "label": {"type": "plain_text", "text": f"Why reject {target.step}?"[:2000]},
+                "block_id": COMMENT_BLOCK,
+                "label": {
+                    "type": "plain_text",
+                    "text": modal.question.format(step=target.step)[:2000],
+                },
                 "element": {
                     "type": "plain_text_input",
-                    "action_id": REASON_INPUT,
+                    "action_id": COMMENT_INPUT,
                     "multiline": True,
                     "max_length": 2000,
                 },
@@ -147,9 +187,9 @@ def _meta(value: Any) -> dict[str, Any]:
     return meta
 
 
-def _reason(view: dict[str, Any]) -> str:
-    values = ((view.get("state") or {}).get("values") or {}).get(REASON_BLOCK) or {}
-    return str((values.get(REASON_INPUT) or {}).get("value") or "")
+def _comment(view: dict[str, Any]) -> str:
+    values = ((view.get("state") or {}).get("values") or {}).get(COMMENT_BLOCK) or {}
+    return str((values.get(COMMENT_INPUT) or {}).get("value") or "")
 
 
 def _role_refusal(principal: Principal | None) -> str | None:

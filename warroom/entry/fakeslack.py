@@ -34,6 +34,9 @@ MAX_BLOCKS, MAX_TEXT, MAX_HEADER, MAX_BUTTON, MAX_VALUE, MAX_MESSAGE = (
     2000,
     40000,
 )
+#: A modal's limits (api.slack.com/reference/surfaces/views): title, submit and close labels,
+#: callback_id, private_metadata.
+MAX_VIEW_LABEL, MAX_CALLBACK_ID, MAX_METADATA = 24, 255, 3000
 
 
 @dataclass
@@ -271,6 +274,13 @@ class FakeSlack:
         if isinstance(view, str):
             view = json.loads(view)
         if not isinstance(view, dict) or view.get("type") != "modal":
+            raise SlackError("invalid_arguments")
+        labels = [(view.get(k) or {}).get("text", "") for k in ("title", "submit", "close")]
+        if not labels[0] or any(len(text) > MAX_VIEW_LABEL for text in labels):
+            raise SlackError("invalid_arguments")
+        if len(view.get("callback_id", "")) > MAX_CALLBACK_ID:
+            raise SlackError("invalid_arguments")
+        if len(view.get("private_metadata", "")) > MAX_METADATA:
             raise SlackError("invalid_arguments")
         self._check_blocks(view.get("blocks", []))
         self.views.append(view)
