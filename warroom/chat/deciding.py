@@ -24,9 +24,8 @@ async def decide(
     client: Client, incident_id: str, word: str, by: str, fields: dict[str, Any], raw: bytes
 ) -> tuple[bool, str]:
     """Send the decision; (applied, what happened)."""
-    kind, model = decisions.WORDS[word]
     try:
-        decision = model.model_validate({"by": by, **fields, "authenticated": "slack"})
+        kind, decision = decisions.from_slack(word, by, fields)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         return False, f"Not applied: {problems}"

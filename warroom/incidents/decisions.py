@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar, get_args
+from typing import Any, TypeVar, get_args
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import UpdateWorkflowExecutionLifecycleStage as Stage
@@ -82,6 +82,17 @@ WORDS: dict[str, tuple[Kind, type[HumanDecision]]] = {
     "resolve": ("resolve", Resolve),
 }
 assert {kind for kind, _ in WORDS.values()} == set(get_args(Kind))
+#: How a decision clicked in Slack is authenticated (the Slack user mapped through people.yaml).
+SLACK = "slack"
+
+
+def from_slack(word: str, by: str, fields: dict[str, Any]) -> tuple[Kind, HumanDecision]:
+    """The decision a Slack click or modal names by `word` (WORDS), by the person it maps to,
+    with `fields` (step, comment): its kind and payload (pydantic's ValidationError if not)."""
+    kind, model = WORDS[word]
+    return kind, model.model_validate({"by": by, **fields, "authenticated": SLACK})
+
+
 #: How long after sending a decision may still reach the workflow. A polling worker takes
 #: it within milliseconds; anything slower means the worker is gone or wedged.
 DECISION_WINDOW = timedelta(seconds=5)

@@ -64,6 +64,7 @@ from warroom.record.writer import PostmortemWriter
 from warroom.rehearsal.expectations import Mismatch, check
 from warroom.rehearsal.fakes import AnswerBook, Call, fake_activities, stand_in_secrets
 from warroom.rehearsal.scenario import (
+    SLACK_CLICKS,
     LaterAlert,
     PersonEvent,
     Scenario,
@@ -294,6 +295,8 @@ class _Play:
             event.kind, decision, unlocked=event.kind in ("abort", "resolve")
         )
         what = f"{event.kind} {event.step or ''} by {event.by}".replace("  ", " ")
+        if event.slack is not None:
+            what += " (clicked in Slack)"
         return Delivered(event.at, what, refused, event, sent_at=now)
 
     async def _send(
@@ -364,6 +367,7 @@ def with_refusals(
                 step=d.event.step,
                 phase=merged[at - 1].phase if at else None,
                 actor=d.event.by,
+                authenticated=decisions.SLACK if d.event.slack else None,
                 source="person",
                 detail=d.refused,
                 run=merged[at - 1].run if at else 1,
@@ -381,6 +385,12 @@ def _waiting(state: IncidentState) -> str:
 def _decision(event: PersonEvent, deadline: datetime) -> HumanDecision:
     """The payload of the update `event` is sent as, with a deadline on the virtual clock."""
     by, kind = event.by, event.kind
+    if event.slack is not None:
+        click = event.slack
+        fields = {"step": click.step} if click.step else {}
+        fields |= {"comment": click.comment} if click.comment else {}
+        _, decision = decisions.from_slack(SLACK_CLICKS[click.click], by, fields)
+        return decision.model_copy(update={"deadline": deadline})
     if kind in ("approve", "reject"):
         return Decision(step=event.step or "", by=by, comment=event.comment, deadline=deadline)
     if kind in ("retry", "skip"):

@@ -113,6 +113,40 @@ class Assignment(_Strict):
     to: PersonName
 
 
+#: The buttons a scenario may click in Slack → the decision word the chat face sends for it
+#: (warroom.incidents.decisions.WORDS); `approve` with a `comment` is "Approve with comment…"
+#: and its modal, `reject` is Reject and its modal (whose reason is required).
+SLACK_CLICKS: dict[str, str] = {
+    "approve": "approve",
+    "reject": "reject",
+    "retry": "retry",
+    "skip": "skip",
+    "acknowledge": "ack",
+}
+#: The clicks that take a comment (typed into the modal they open).
+SLACK_COMMENTED = ("approve", "reject")
+
+
+class SlackClick(_Strict):
+    """A click in the incident's Slack room, e.g. `{click: approve, step: rollback}`."""
+
+    click: Literal["approve", "reject", "retry", "skip", "acknowledge"]
+    step: str | None = None
+    comment: str = ""
+
+    @model_validator(mode="after")
+    def _fits_the_button(self) -> SlackClick:
+        if self.click == "acknowledge" and self.step is not None:
+            raise ValueError("acknowledge is the card's button: it names no step")
+        if self.click != "acknowledge" and self.step is None:
+            raise ValueError(f"{self.click} is a step's button: say which step (step:)")
+        if self.comment and self.click not in SLACK_COMMENTED:
+            raise ValueError(f"{self.click} opens no modal: only approve and reject take a comment")
+        if self.click == "reject" and not self.comment:
+            raise ValueError("Reject's modal asks for the reason: give it as comment:")
+        return self
+
+
 class PersonEvent(_Strict):
     """One decision at a virtual time, e.g. `{at: 10m, approve: rollback, by: alice}`."""
 
@@ -128,26 +162,35 @@ class PersonEvent(_Strict):
     note: str | None = None
     severity: Severity | None = None
     resolve: bool | None = None
+    #: The decision clicked in Slack instead (sent as the chat face sends it).
+    slack: SlackClick | None = None
     comment: str = ""
     #: The workflow must refuse it (e.g. someone who is not an approver).
     refused: bool = False
 
     @model_validator(mode="after")
     def _one_decision(self) -> PersonEvent:
-        given = [k for k in PEOPLE_KEYS if getattr(self, k) not in (None, False)]
+        keys = [*PEOPLE_KEYS, "slack"]
+        given = [k for k in keys if getattr(self, k) not in (None, False)]
         if len(given) != 1:
             raise ValueError(
                 f"say exactly one decision per entry (got {', '.join(given) or 'none'}): "
-                f"one of {', '.join(PEOPLE_KEYS)}"
+                f"one of {', '.join(keys)}"
             )
+        if self.slack is not None and self.comment:
+            raise ValueError("a Slack click's comment goes in slack: (slack: {comment: ...})")
         return self
 
     @property
     def kind(self) -> DecisionKind:
+        if self.slack is not None:
+            return self.slack.click
         return next(PEOPLE_KEYS[k] for k in PEOPLE_KEYS if getattr(self, k) not in (None, False))
 
     @property
     def step(self) -> str | None:
+        if self.slack is not None:
+            return self.slack.step
         return self.approve or self.reject or self.retry or self.skip
 
 
@@ -273,6 +316,9 @@ def scenario_findings(data: Any, runbook: Runbook) -> Iterator[Finding]:
             step = _mapping(event).get(kind)
             if isinstance(step, str) and step not in steps:
                 yield _unknown_step(("people", i, kind), step, steps)
+        step = _mapping(_mapping(event).get("slack")).get("step")
+        if isinstance(step, str) and step not in steps:
+            yield _unknown_step(("people", i, "slack", "step"), step, steps)
     expect = _mapping(data.get("expect"))
     for name in _mapping(expect.get("steps")):
         if name not in steps:
