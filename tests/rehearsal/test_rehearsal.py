@@ -143,7 +143,7 @@ def test_cli_exit_codes(tmp_path: Path):
     ok = run_cli("demo-checkout", "--json")
     assert ok.returncode == 0, ok.stderr
     answer = json.loads(ok.stdout)
-    assert answer["passed"] is True and len(answer["rehearsals"]) == 2
+    assert answer["passed"] is True and len(answer["rehearsals"]) == 3
     assert answer["coverage"][0]["runbook"] == "demo-checkout"
     wrong = scenario_file(tmp_path, HAPPY.read_text().replace("updates: 1", "updates: 4"))
     failed = run_cli("demo-checkout", "--scenario", str(wrong))
