@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.exceptions import ApplicationError
 
+from activities.slack_api import call, web_client
 from activities.slack_blocks import MAX_TEXT, step_blocks
 from activities.slack_room import channel_name, close_room, open_room, post_card, post_step
+from warroom.chat.interactions import MODALS, Target, comment_view
 from warroom.contract.chat import Card, CloseRoom, OpenRoom, StepMessage
 from warroom.entry.fakeslack import TOKEN, FakeSlack
 
@@ -138,3 +140,16 @@ async def test_block_kit_limits_hold_for_long_text(slack: FakeSlack) -> None:
         assert len(block.get("text", {}).get("text", "")) <= MAX_TEXT
     assert await post_step(huge)  # the fake checks every Block Kit limit
     assert await post_card(card(room.channel, summary="x" * 10_000, title="y" * 400))
+
+
+async def test_the_comment_modals_fit_slacks_view_limits(slack: FakeSlack) -> None:
+    """Approve with comment… and Reject's modals open for a step of any name; a modal over
+    Slack's limits (a 25-character title) is refused by the fake as Slack refuses it."""
+    target = Target(incident=OPEN.incident_id, step="s" * 3000)
+    for callback_id in MODALS:
+        view = comment_view(callback_id, target, "C1")
+        await call(web_client(), "views.open", trigger_id="T1", view=view)
+    too_long = {**view, "title": {"type": "plain_text", "text": "t" * 25}}
+    with pytest.raises(ApplicationError, match="invalid_arguments"):
+        await call(web_client(), "views.open", trigger_id="T1", view=too_long)
+    assert [v["callback_id"] for v in slack.views] == list(MODALS)
