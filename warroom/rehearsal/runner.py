@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
+from temporalio import activity
 from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -59,7 +60,7 @@ from warroom.language.params import coerce_params
 from warroom.language.runbook import Runbook
 from warroom.language.teams import Teams
 from warroom.record.metrics import Metrics, of_story
-from warroom.record.timeline import TimelineEntry, story
+from warroom.record.timeline import ARCHIVE_ACTIVITY, TimelineEntry, story
 from warroom.record.writer import PostmortemWriter
 from warroom.rehearsal.expectations import Mismatch, check
 from warroom.rehearsal.fakes import AnswerBook, Call, fake_activities, stand_in_secrets
@@ -147,6 +148,12 @@ def _quiet_runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=errors_only)))
 
 
+@activity.defn(name=ARCHIVE_ACTIVITY)
+async def no_archive(_inp: dict[str, str]) -> str:
+    """The archive writer of a rehearsal: nothing is kept (the timeline says so)."""
+    return ""
+
+
 class Loaded(NamedTuple):
     """A scenario file read and checked against its runbook, ready to play."""
 
@@ -182,8 +189,9 @@ async def rehearse(
             env.client,
             task_queue=queue,
             workflows=[IncidentWorkflow],
-            # The real postmortem writer: it keeps nothing unless WARROOM_POSTMORTEM_DIR is set.
-            activities=[*fake_activities(book), PostmortemWriter(env.client).write],
+            # The real postmortem writer: it keeps nothing unless WARROOM_POSTMORTEM_DIR is set;
+            # and no archive: a rehearsal's incident is not a record.
+            activities=[*fake_activities(book), PostmortemWriter(env.client).write, no_archive],
         ):
             play = _Play(env, runbook, scenario, incident_id)
             await play.open(queue, teams)
