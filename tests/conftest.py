@@ -72,16 +72,22 @@ async def time_env(suite_keys: Keys | None) -> AsyncIterator[WorkflowEnvironment
         yield env
 
 
-@pytest.fixture(scope="session")
-async def dev_env(suite_keys: Keys | None) -> AsyncIterator[WorkflowEnvironment]:
+async def dev_server(keys: Keys | None = None) -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (`temporal server start-dev`) on a free loopback port."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal"),
-        data_converter=data_converter(suite_keys),
+        data_converter=data_converter(keys),
         search_attributes=search_attributes.ALL,
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env(suite_keys: Keys | None) -> AsyncIterator[WorkflowEnvironment]:
+    """The session's dev server."""
+    async for env in dev_server(suite_keys):
+        yield env
 
 
 @pytest.fixture

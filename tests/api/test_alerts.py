@@ -280,7 +280,7 @@ async def test_an_incident_opened_under_an_older_id_keeps_its_group_until_it_clo
         assert again.json()["incident_id"] == incident_id_for("alertmanager", key)
 
 
-async def settled(api, incident_id, ready, tries=1200):
+async def settled(api, incident_id, ready, tries=3000):
     """The incident's state once `ready` holds and its workflow task completes at its first
     attempt, polled lightly (the query, and a look at the run): while megabytes of signals
     arrive faster than a task completes, the server fails the task in flight to hand it the new

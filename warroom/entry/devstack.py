@@ -62,6 +62,18 @@ def spawn(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
+#: How often a dev server that lost a port race at start is started again.
+PORT_RACE_RESTARTS = 2
+
+
+def lost_a_port_race(log: str) -> bool:
+    """Whether the dev server died at start because a port it picked itself was taken
+    meanwhile: it chooses its HTTP API and metrics ports at random ("a random free port") and
+    panics in NewHTTPAPIServer when another process binds one first (seen on a loaded
+    2-core machine). Starting it again picks others."""
+    return "NewHTTPAPIServer" in log or ("address already in use" in log and "panic" in log)
+
+
 class DevServer:
     """`temporal server start-dev` with our search attributes and a persistent SQLite file."""
 
@@ -74,6 +86,7 @@ class DevServer:
         #: The codec server the Web UI decodes payloads with (`--encrypt`).
         self.codec_endpoint: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     @property
     def address(self) -> str:
@@ -108,13 +121,27 @@ class DevServer:
                     "running? Pick others with --port / --ui-port"
                 )
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._proc = spawn(self.command(), self.log_path)
+
+    def _log_since_start(self) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     async def wait_ready(self) -> Client:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STARTUP_TIMEOUT
+        restarts = PORT_RACE_RESTARTS
         while True:
             if self._proc is not None and self._proc.poll() is not None:
+                if restarts and lost_a_port_race(self._log_since_start()):
+                    restarts -= 1
+                    self._spawn()
+                    continue
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-5:]
                 raise WarroomError(
                     f"the Temporal dev server exited with code {self._proc.returncode}: "
