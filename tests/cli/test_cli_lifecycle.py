@@ -7,12 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from collections.abc import AsyncIterator
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.cli.conftest import GATED
 from tests.cli.test_cli import cli_json, declare, declare_runbook, wait_for, warroom
 from tests.conftest import installed_binary
+from warroom.api.app import Temporal, create_app
+from warroom.api.server import running
+from warroom.contract.codec import Keys
 from warroom.contract.models import IncidentState
+from warroom.entry.devstack import free_port
+from warroom.language.catalogue import Catalogue, Entry
+from warroom.language.loader import parse_runbook
 from workflows.incident import IncidentWorkflow
 
 
@@ -36,11 +45,14 @@ async def refused(*args: str, env: dict[str, str]) -> str:
     return done.stderr
 
 
-async def temporal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The plain Temporal CLI against the test server."""
+async def temporal(
+    *args: str, env: dict[str, str], codec: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """The plain Temporal CLI against the test server (through the codec server `codec` names,
+    when the suite encrypts)."""
     command = [
         installed_binary("temporal"), "workflow", *args,
-        "--address", env["TEMPORAL_ADDRESS"], "--output", "json",
+        "--address", env["TEMPORAL_ADDRESS"], "--output", "json", *codec,
     ]  # fmt: skip
     return await asyncio.to_thread(
         subprocess.run, command, capture_output=True, text=True, timeout=60, check=False
@@ -111,21 +123,40 @@ async def test_ack_assign_note_severity_resolve_through_the_warroom_cli(cli):
     assert "is closed (resolved)" in await refused("note", inc, "late", "--by", "bob", env=env)
 
 
-async def test_the_plain_temporal_cli_drives_the_same_controls(cli, dev_env: WorkflowEnvironment):
+@pytest.fixture
+async def codec(
+    suite_keys: Keys | None, dev_env: WorkflowEnvironment
+) -> AsyncIterator[tuple[str, ...]]:
+    """The plain CLI's codec arguments: none, or (`WARROOM_TEST_ENCRYPT=1`) warroom's codec
+    server with the suite's keys, which the CLI encodes its input and decodes its output with,
+    as a person's would against an encrypted deployment."""
+    if suite_keys is None:
+        yield ()
+        return
+    catalogue = Catalogue([Entry(parse_runbook(GATED))], fallback="cli-gated")
+    app = create_app(catalogue, Temporal(dev_env.client), codec_keys=suite_keys)
+    async with running(app, "127.0.0.1", free_port()) as url:
+        yield ("--codec-endpoint", f"{url}/codec")
+
+
+async def test_the_plain_temporal_cli_drives_the_same_controls(
+    cli, dev_env: WorkflowEnvironment, codec: tuple[str, ...]
+):
     env, runbook, _ = cli
     inc = await declare(env, runbook)
     await awaiting(env, inc)
 
     async def signal(name: str, payload: dict) -> None:
         done = await temporal(
-            "signal", "--workflow-id", inc, "--name", name, "--input", json.dumps(payload), env=env
-        )
+            "signal", "--workflow-id", inc, "--name", name, "--input", json.dumps(payload),
+            env=env, codec=codec,
+        )  # fmt: skip
         assert done.returncode == 0, done.stderr
 
     async def update(name: str, payload: dict) -> subprocess.CompletedProcess[str]:
         return await temporal(
             "update", "execute", "--workflow-id", inc, "--name", name,
-            "--input", json.dumps(payload), env=env,
+            "--input", json.dumps(payload), env=env, codec=codec,
         )  # fmt: skip
 
     await signal("acknowledge", {"by": "dana"})
@@ -174,7 +205,9 @@ async def test_the_plain_temporal_cli_drives_the_same_controls(cli, dev_env: Wor
     shown = await cli_json("show", inc, env=env)
     assert set(IncidentState.model_fields) <= set(shown)
     assert IncidentState.model_validate(shown) == live
-    queried = await temporal("query", "--workflow-id", inc, "--name", "status", env=env)
+    queried = await temporal(
+        "query", "--workflow-id", inc, "--name", "status", env=env, codec=codec
+    )
     assert queried.returncode == 0 and f'"incident_id": "{inc}"' in queried.stdout, queried.stdout
 
     done = await update("resolve_incident", {"by": "dana", "comment": "ok"})
