@@ -338,5 +338,9 @@ async def test_the_console_session_decodes_and_signing_out_ends_it(stack: Stack)
         assert csrf is not None
         out = await console.post("/console/sign-out", data={"csrf": csrf.group(1)})
         assert out.status_code == 303, out.text
+        ended = sorted(
+            c.split("Path=")[1].split(";")[0] for c in out.headers.get_list("set-cookie")
+        )
+        assert ended == ["/", "/console"]  # and a session kept before the path widened
         after = await console.post("/codec/decode", json=body, headers=browser)
         assert after.status_code == 401

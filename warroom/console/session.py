@@ -175,7 +175,8 @@ def end(request: Request, response: Response) -> None:
     found = principal_of(request)
     if found is not None:
         audit.signed_out(found.identity, found.via)
-    response.delete_cookie(sessions_of(request).cookie_name, path=SESSION_PATH)
+    for path in (SESSION_PATH, PREFIX):  # PREFIX: where sessions were kept before (an upgrade)
+        response.delete_cookie(sessions_of(request).cookie_name, path=path)
 
 
 def keep(
