@@ -271,16 +271,21 @@ async def test_only_search_attributes_and_patch_markers_stay_plain(stack: Stack)
     assert f"{attributes}.indexedFields.IncidentSeverity" in plain  # the check sees them
 
 
+async def sign_in(console: httpx.AsyncClient) -> None:
+    """Carol signs in to the console through its form (the client keeps the cookie)."""
+    form = (await console.get("/console/sign-in")).text
+    found = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert found is not None
+    signed = await console.post(
+        "/console/sign-in", data={"csrf": found.group(1), "token": CAROL_TOKEN}
+    )
+    assert signed.status_code == 303, signed.text
+
+
 async def test_the_console_pages_read_it_as_ever(stack: Stack) -> None:
     incident_id = await opened(stack)
     async with httpx.AsyncClient(base_url=stack.api, timeout=30) as console:
-        form = (await console.get("/console/sign-in")).text
-        found = re.search(r'name="csrf" value="([^"]+)"', form)
-        assert found is not None
-        signed = await console.post(
-            "/console/sign-in", data={"csrf": found.group(1), "token": CAROL_TOKEN}
-        )
-        assert signed.status_code == 303, signed.text
+        await sign_in(console)
         page = (await console.get(f"/console/incidents/{incident_id}")).text
         for word in ("title", "annotation", "note", "comment"):
             assert html.escape(SECRETS[word]) in page, word
@@ -316,13 +321,7 @@ async def test_the_console_session_decodes_and_signing_out_ends_it(stack: Stack)
     browser = {"Sec-Fetch-Site": "same-site", "Origin": UI_ORIGIN}
     async with httpx.AsyncClient(base_url=stack.api, timeout=30) as console:
         assert (await console.post("/codec/decode", json=body, headers=browser)).status_code == 401
-        form = (await console.get("/console/sign-in")).text
-        found = re.search(r'name="csrf" value="([^"]+)"', form)
-        assert found is not None
-        signed = await console.post(
-            "/console/sign-in", data={"csrf": found.group(1), "token": CAROL_TOKEN}
-        )
-        assert signed.status_code == 303, signed.text
+        await sign_in(console)
         decoded = await console.post("/codec/decode", json=body, headers=browser)
         assert decoded.status_code == 200, decoded.text
         assert SECRETS["annotation"] in readable(decoded.text)
