@@ -7,21 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.cli.conftest import GATED
 from tests.cli.test_cli import cli_json, declare, declare_runbook, wait_for, warroom
 from tests.conftest import installed_binary
-from warroom.api.app import Temporal, create_app
-from warroom.api.server import running
-from warroom.contract.codec import Keys
 from warroom.contract.models import IncidentState
-from warroom.entry.devstack import free_port
-from warroom.language.catalogue import Catalogue, Entry
-from warroom.language.loader import parse_runbook
 from workflows.incident import IncidentWorkflow
 
 
@@ -123,24 +114,8 @@ async def test_ack_assign_note_severity_resolve_through_the_warroom_cli(cli):
     assert "is closed (resolved)" in await refused("note", inc, "late", "--by", "bob", env=env)
 
 
-@pytest.fixture
-async def codec(
-    suite_keys: Keys | None, dev_env: WorkflowEnvironment
-) -> AsyncIterator[tuple[str, ...]]:
-    """The plain CLI's codec arguments: none, or (`WARROOM_TEST_ENCRYPT=1`) warroom's codec
-    server with the suite's keys, which the CLI encodes its input and decodes its output with,
-    as a person's would against an encrypted deployment."""
-    if suite_keys is None:
-        yield ()
-        return
-    catalogue = Catalogue([Entry(parse_runbook(GATED))], fallback="cli-gated")
-    app = create_app(catalogue, Temporal(dev_env.client), codec_keys=suite_keys)
-    async with running(app, "127.0.0.1", free_port()) as url:
-        yield ("--codec-endpoint", f"{url}/codec")
-
-
 async def test_the_plain_temporal_cli_drives_the_same_controls(
-    cli, dev_env: WorkflowEnvironment, codec: tuple[str, ...]
+    cli, dev_env: WorkflowEnvironment, codec_args: tuple[str, ...]
 ):
     env, runbook, _ = cli
     inc = await declare(env, runbook)
@@ -149,14 +124,14 @@ async def test_the_plain_temporal_cli_drives_the_same_controls(
     async def signal(name: str, payload: dict) -> None:
         done = await temporal(
             "signal", "--workflow-id", inc, "--name", name, "--input", json.dumps(payload),
-            env=env, codec=codec,
+            env=env, codec=codec_args,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
 
     async def update(name: str, payload: dict) -> subprocess.CompletedProcess[str]:
         return await temporal(
             "update", "execute", "--workflow-id", inc, "--name", name,
-            "--input", json.dumps(payload), env=env, codec=codec,
+            "--input", json.dumps(payload), env=env, codec=codec_args,
         )  # fmt: skip
 
     await signal("acknowledge", {"by": "dana"})
@@ -206,7 +181,7 @@ async def test_the_plain_temporal_cli_drives_the_same_controls(
     assert set(IncidentState.model_fields) <= set(shown)
     assert IncidentState.model_validate(shown) == live
     queried = await temporal(
-        "query", "--workflow-id", inc, "--name", "status", env=env, codec=codec
+        "query", "--workflow-id", inc, "--name", "status", env=env, codec=codec_args
     )
     assert queried.returncode == 0 and f'"incident_id": "{inc}"' in queried.stdout, queried.stdout
 
