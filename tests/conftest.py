@@ -91,6 +91,31 @@ async def dev_env(suite_keys: Keys | None) -> AsyncIterator[WorkflowEnvironment]
 
 
 @pytest.fixture
+async def codec_args(
+    suite_keys: Keys | None, dev_env: WorkflowEnvironment
+) -> AsyncIterator[tuple[str, ...]]:
+    """The plain `temporal` CLI's codec arguments: none, or (`WARROOM_TEST_ENCRYPT=1`)
+    warroom's codec server with the suite's keys, which the CLI encodes its input and decodes
+    its output with, as a person's would against an encrypted deployment."""
+    if suite_keys is None:
+        yield ()
+        return
+    from warroom.api.app import Temporal, create_app
+    from warroom.api.server import running
+    from warroom.entry.devstack import free_port
+    from warroom.language.catalogue import Catalogue, Entry
+    from warroom.language.loader import parse_runbook
+
+    only = parse_runbook(
+        "name: general\ntitle: codec only\nsteps:\n"
+        "  - {id: n, phase: triage, action: note, with: {text: n}}\n"
+    )
+    app = create_app(Catalogue([Entry(only)]), Temporal(dev_env.client), codec_keys=suite_keys)
+    async with running(app, "127.0.0.1", free_port()) as url:
+        yield ("--codec-endpoint", f"{url}/codec")
+
+
+@pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4().hex[:12]}"
 

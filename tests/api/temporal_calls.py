@@ -10,8 +10,6 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from warroom.contract.converter import data_converter
-
 
 class TemporalCalls:
     """Every RPC the wrapped client sends, by name (`describe_workflow_execution`, ...)."""
@@ -39,7 +37,7 @@ async def counted_client(like: Client) -> tuple[Client, TemporalCalls]:
     client = await Client.connect(
         like.service_client.config.target_host,
         namespace=like.namespace,
-        data_converter=data_converter(),
+        data_converter=like.data_converter,  # the suite's keys, when it encrypts
     )
     return client, TemporalCalls(client)
 

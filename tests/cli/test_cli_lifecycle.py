@@ -36,11 +36,14 @@ async def refused(*args: str, env: dict[str, str]) -> str:
     return done.stderr
 
 
-async def temporal(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The plain Temporal CLI against the test server."""
+async def temporal(
+    *args: str, env: dict[str, str], codec: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """The plain Temporal CLI against the test server (through the codec server `codec` names,
+    when the suite encrypts)."""
     command = [
         installed_binary("temporal"), "workflow", *args,
-        "--address", env["TEMPORAL_ADDRESS"], "--output", "json",
+        "--address", env["TEMPORAL_ADDRESS"], "--output", "json", *codec,
     ]  # fmt: skip
     return await asyncio.to_thread(
         subprocess.run, command, capture_output=True, text=True, timeout=60, check=False
@@ -111,21 +114,24 @@ async def test_ack_assign_note_severity_resolve_through_the_warroom_cli(cli):
     assert "is closed (resolved)" in await refused("note", inc, "late", "--by", "bob", env=env)
 
 
-async def test_the_plain_temporal_cli_drives_the_same_controls(cli, dev_env: WorkflowEnvironment):
+async def test_the_plain_temporal_cli_drives_the_same_controls(
+    cli, dev_env: WorkflowEnvironment, codec_args: tuple[str, ...]
+):
     env, runbook, _ = cli
     inc = await declare(env, runbook)
     await awaiting(env, inc)
 
     async def signal(name: str, payload: dict) -> None:
         done = await temporal(
-            "signal", "--workflow-id", inc, "--name", name, "--input", json.dumps(payload), env=env
-        )
+            "signal", "--workflow-id", inc, "--name", name, "--input", json.dumps(payload),
+            env=env, codec=codec_args,
+        )  # fmt: skip
         assert done.returncode == 0, done.stderr
 
     async def update(name: str, payload: dict) -> subprocess.CompletedProcess[str]:
         return await temporal(
             "update", "execute", "--workflow-id", inc, "--name", name,
-            "--input", json.dumps(payload), env=env,
+            "--input", json.dumps(payload), env=env, codec=codec_args,
         )  # fmt: skip
 
     await signal("acknowledge", {"by": "dana"})
@@ -174,7 +180,9 @@ async def test_the_plain_temporal_cli_drives_the_same_controls(cli, dev_env: Wor
     shown = await cli_json("show", inc, env=env)
     assert set(IncidentState.model_fields) <= set(shown)
     assert IncidentState.model_validate(shown) == live
-    queried = await temporal("query", "--workflow-id", inc, "--name", "status", env=env)
+    queried = await temporal(
+        "query", "--workflow-id", inc, "--name", "status", env=env, codec=codec_args
+    )
     assert queried.returncode == 0 and f'"incident_id": "{inc}"' in queried.stdout, queried.stdout
 
     done = await update("resolve_incident", {"by": "dana", "comment": "ok"})

@@ -271,16 +271,21 @@ async def test_only_search_attributes_and_patch_markers_stay_plain(stack: Stack)
     assert f"{attributes}.indexedFields.IncidentSeverity" in plain  # the check sees them
 
 
+async def sign_in(console: httpx.AsyncClient) -> None:
+    """Carol signs in to the console through its form (the client keeps the cookie)."""
+    form = (await console.get("/console/sign-in")).text
+    found = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert found is not None
+    signed = await console.post(
+        "/console/sign-in", data={"csrf": found.group(1), "token": CAROL_TOKEN}
+    )
+    assert signed.status_code == 303, signed.text
+
+
 async def test_the_console_pages_read_it_as_ever(stack: Stack) -> None:
     incident_id = await opened(stack)
     async with httpx.AsyncClient(base_url=stack.api, timeout=30) as console:
-        form = (await console.get("/console/sign-in")).text
-        found = re.search(r'name="csrf" value="([^"]+)"', form)
-        assert found is not None
-        signed = await console.post(
-            "/console/sign-in", data={"csrf": found.group(1), "token": CAROL_TOKEN}
-        )
-        assert signed.status_code == 303, signed.text
+        await sign_in(console)
         page = (await console.get(f"/console/incidents/{incident_id}")).text
         for word in ("title", "annotation", "note", "comment"):
             assert html.escape(SECRETS[word]) in page, word
@@ -304,3 +309,37 @@ async def test_the_archived_record_reads_back_with_the_keys(stack: Stack) -> Non
     keyless = await Client.connect(stack.address, data_converter=data_converter())
     with pytest.raises(CodecKeyError, match=r"encrypted with key k1.*set WARROOM_CODEC_KEYS"):
         await read_runs(keyless, runs)
+
+
+async def test_the_console_session_decodes_and_signing_out_ends_it(stack: Stack) -> None:
+    """The Temporal UI sends the browser's cookies (`includeCredentials`): the console's
+    session cookie reaches `/codec`, and is enough there, until sign-out."""
+    incident_id = await opened(stack)
+    history = json.loads(await stack.temporal_show(incident_id))
+    start = history["events"][0]["workflowExecutionStartedEventAttributes"]["input"]
+    body = {"payloads": start["payloads"]}
+    browser = {"Sec-Fetch-Site": "same-site", "Origin": UI_ORIGIN}
+    async with httpx.AsyncClient(base_url=stack.api, timeout=30) as console:
+        assert (await console.post("/codec/decode", json=body, headers=browser)).status_code == 401
+        await sign_in(console)
+        decoded = await console.post("/codec/decode", json=body, headers=browser)
+        assert decoded.status_code == 200, decoded.text
+        assert SECRETS["annotation"] in readable(decoded.text)
+        assert decoded.headers["access-control-allow-credentials"] == "true"
+        assert decoded.headers["access-control-allow-origin"] == UI_ORIGIN
+        evil = {"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example"}
+        assert (await console.post("/codec/decode", json=body, headers=evil)).status_code == 403
+        # A bearer token, when given, is what counts: a wrong one is refused, session or not.
+        wrong = {**browser, "Authorization": "Bearer nope" * 4}
+        assert (await console.post("/codec/decode", json=body, headers=wrong)).status_code == 401
+        page = (await console.get("/console/")).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        out = await console.post("/console/sign-out", data={"csrf": csrf.group(1)})
+        assert out.status_code == 303, out.text
+        ended = sorted(
+            c.split("Path=")[1].split(";")[0] for c in out.headers.get_list("set-cookie")
+        )
+        assert ended == ["/", "/console"]  # and a session kept before the path widened
+        after = await console.post("/codec/decode", json=body, headers=browser)
+        assert after.status_code == 401

@@ -2,10 +2,13 @@
 --encrypt` (subprocess, API tokens) starts the dev server with `--ui-codec-endpoint` at its
 API; headless Chromium opens an incident in the UI. With a reader's token (as the header a
 proxy or the UI's own sign-in adds) it shows the decoded input, the step's included; without
-one the codec server answers 401 and the UI shows ciphertext only."""
+one the codec server answers 401 and the UI shows ciphertext only. With the UI's "include
+cross-origin credentials" setting (this CLI's dev server has no flag for it: it is the UI's
+own, kept in the browser), the console's session is credential enough, until sign-out."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,8 +56,37 @@ class EncryptedDev:
     def page(self, **context: object) -> Page:
         page = self.browser.new_context(**context).new_page()  # type: ignore[arg-type]
         page.set_default_timeout(WAIT_MS)
-        page.goto(f"{self.ui}/namespaces/default/workflows/{self.incident_id}")
+        page.goto(self.workflow)
         return page
+
+    @property
+    def workflow(self) -> str:
+        return f"{self.ui}/namespaces/default/workflows/{self.incident_id}"
+
+    def with_credentials(self) -> Page:
+        """A browser whose Temporal UI sends its cookies to the codec server: the settings a
+        person makes in the UI's "Codec Server" dialog (the endpoint, "Include cross-origin
+        credentials"), kept in the UI's local storage, set here before the UI loads."""
+        context = self.browser.new_context()
+        settings = {
+            "endpoint": f"{self.api}/codec",
+            "includeCredentials": True,
+            "overrideRemoteCodecConfiguration": True,
+        }
+        script = "".join(
+            f"localStorage.setItem({json.dumps(k)}, {json.dumps(json.dumps(v))});"
+            for k, v in settings.items()
+        )
+        context.add_init_script(f"if (location.origin === {json.dumps(self.ui)}) {{{script}}}")
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        return page
+
+    def sign_in(self, page: Page) -> None:
+        page.goto(f"{self.api}/console/")
+        page.get_by_label("API token").fill(DANA)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{self.api}/console/")
 
 
 @pytest.fixture(scope="module")
@@ -128,4 +160,25 @@ def test_without_a_credential_the_ui_shows_ciphertext(dev: EncryptedDev) -> None
     page.wait_for_timeout(2000)
     body = page.inner_text("body")
     assert STEP_TEXT not in body and SUMMARY not in body and "titleword4413" not in body
+    page.context.close()
+
+
+def test_the_console_session_lets_the_ui_decode_until_sign_out(dev: EncryptedDev) -> None:
+    page = dev.with_credentials()
+    page.goto(dev.workflow)
+    expect(page.locator("#content").get_by_text("Codec Server could not connect")).to_be_visible()
+    assert STEP_TEXT not in page.inner_text("body")
+    dev.sign_in(page)
+    sent: list[dict[str, str]] = []
+    page.on("request", lambda r: sent.append(r.headers) if "/codec/" in r.url else None)
+    page.goto(dev.workflow)
+    expect(page.get_by_text(STEP_TEXT).first).to_be_visible()
+    assert "Codec Server could not connect" not in page.inner_text("body")
+    assert sent and not any("authorization" in h for h in sent)  # the cookie, no header
+    page.goto(f"{dev.api}/console/")
+    page.get_by_role("button", name="Sign out").click()
+    page.goto(dev.workflow)
+    expect(page.locator("#content").get_by_text("Codec Server could not connect")).to_be_visible()
+    page.wait_for_timeout(2000)
+    assert STEP_TEXT not in page.inner_text("body")
     page.context.close()

@@ -93,10 +93,13 @@ async def approve(handle: WorkflowHandle[Any, Any]) -> None:
     )
 
 
-def raw_history(env: WorkflowEnvironment, incident_id: str) -> list[dict[str, Any]]:
-    """The events as the plain Temporal CLI prints them."""
+def raw_history(
+    env: WorkflowEnvironment, incident_id: str, codec: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The events as the plain Temporal CLI prints them (decoded through `codec`, the
+    `codec_args` fixture's, when the suite encrypts)."""
     address = env.client.service_client.config.target_host
-    show = ["workflow", "show", "--output", "json", "--address", address, "--workflow-id"]
+    show = ["workflow", "show", "--output", "json", "--address", address, *codec, "--workflow-id"]
     done = subprocess.run(
         [installed_binary("temporal"), *show, incident_id],
         capture_output=True,
@@ -186,13 +189,16 @@ PEOPLE = ("WorkflowExecutionUpdateAccepted", "WorkflowExecutionSignaled")
 
 
 async def test_the_timeline_matches_the_raw_history_of_the_same_incident(
-    dev_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    fake_http: FakeHttp,
+    codec_args: tuple[str, ...],
 ):
     script(fake_http)
     async with build_worker(dev_env.client, task_queue):
         handle = await run_incident(dev_env.client, task_queue, fake_http, f"inc-{task_queue}")
     entries = await timeline(dev_env.client, handle.id)
-    events = await asyncio.to_thread(raw_history, dev_env, handle.id)
+    events = await asyncio.to_thread(raw_history, dev_env, handle.id, codec_args)
 
     # Every entry is an event of the history, at that event's time, of the kind it tells.
     times: dict[datetime, set[str]] = {}

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from warroom.access.roles import Principal, Role
 from warroom.access.tokens import Tokens
 
 #: How long a session lasts from sign-in (an on-call shift and then some).
@@ -47,6 +48,14 @@ class Session:
     role: str | None = None
     #: How the person signed in (`oidc`, `token:<identity>`, `session`); None before sign-in.
     via: str | None = None
+
+    def principal(self) -> Principal | None:
+        """Who signed in, their role and how; None before sign-in."""
+        if self.identity is None:
+            return None
+        return Principal(
+            self.identity, Role.__members__.get(self.role or ""), self.via or "session"
+        )
 
 
 class Sessions:

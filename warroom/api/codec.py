@@ -5,8 +5,10 @@ server's `--ui-codec-endpoint`, a self-hosted UI's `TEMPORAL_CODEC_ENDPOINT`) an
 `POST /codec/decode` and `POST /codec/encode` take and answer `{"payloads": [...]}`, each payload
 in protobuf JSON (`metadata` values and `data` in base64); the `X-Namespace` header is
 accepted and not needed (the keys are this deployment's). Only people who may read incidents
-(a viewer or more: `warroom.api.auth.caller`; not an alerts-only token) may use them; a browser may call them from the configured UI origins only
-(`WARROOM_CODEC_CORS_ORIGINS`, comma-separated), which is all `CodecCors` answers CORS for.
+(a viewer or more; not an alerts-only token) may use them: by their bearer token
+(`warroom.api.auth.caller`) or, from a browser, their console session (`reader`); a browser
+may call them from the configured UI origins only (`WARROOM_CODEC_CORS_ORIGINS`,
+comma-separated), which is all `CodecCors` answers CORS for, credentials included.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
 
-from warroom.api.auth import caller
+from warroom.access.roles import Role, require
+from warroom.access.sessions import Sessions
+from warroom.api.auth import action_of, caller
 from warroom.api.same_origin import origin_of
 from warroom.contract.codec import KEYS_ENV, CodecKeyError, EncryptionCodec
 
@@ -54,6 +58,19 @@ async def _payloads(request: Request) -> Payloads:
         ) from exc
 
 
+async def reader(request: Request) -> str | None:
+    """FastAPI dependency: a viewer or more, by the bearer token when the request has one, else
+    by the console session its cookie carries (the Temporal UI sends it with
+    `includeCredentials`); neither: 401 (anyone, without tokens)."""
+    sessions: Sessions | None = getattr(request.app.state, "sessions", None)
+    if sessions is not None and request.app.state.tokens and "authorization" not in request.headers:
+        session = sessions.read(request.cookies.get(sessions.cookie_name, ""))
+        found = session.principal() if session is not None else None
+        if found is not None:
+            return require(found, Role.viewer, action_of(request)).identity
+    return await caller(request)
+
+
 def _codec(request: Request) -> EncryptionCodec:
     codec: EncryptionCodec | None = request.app.state.codec
     if codec is None:
@@ -66,7 +83,7 @@ def _answer(payloads: list[Any]) -> JSONResponse:
 
 
 @router.post("/decode", summary="Decrypt payloads (Temporal's remote codec protocol)")
-async def decode(request: Request, _: Annotated[str | None, Depends(caller)]) -> JSONResponse:
+async def decode(request: Request, _: Annotated[str | None, Depends(reader)]) -> JSONResponse:
     codec, payloads = _codec(request), await _payloads(request)
     try:
         return _answer(await codec.decode(payloads.payloads))
@@ -75,7 +92,7 @@ async def decode(request: Request, _: Annotated[str | None, Depends(caller)]) ->
 
 
 @router.post("/encode", summary="Encrypt payloads (Temporal's remote codec protocol)")
-async def encode(request: Request, _: Annotated[str | None, Depends(caller)]) -> JSONResponse:
+async def encode(request: Request, _: Annotated[str | None, Depends(reader)]) -> JSONResponse:
     codec, payloads = _codec(request), await _payloads(request)
     return _answer(await codec.encode(payloads.payloads))
 

@@ -31,6 +31,10 @@ from warroom.access.tokens import Tokens
 from warroom.contract.models import PersonName
 
 PREFIX = "/console"
+#: The session cookie's path: the whole server, for the codec server (`/codec`, which the
+#: Temporal UI calls with credentials) reads the session too. The API's other routes never
+#: read it (a bearer token only), so another site's request can act on nothing through it.
+SESSION_PATH = "/"
 #: Scripts, styles and everything else from this origin only; no inline script or style.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -90,10 +94,7 @@ def valid_name(request: Request, name: str) -> bool:
 def principal_of(request: Request) -> Principal | None:
     """The signed-in person, their role and how they signed in; None before sign-in."""
     session: Session | None = getattr(request.state, "session", None)
-    if session is None or session.identity is None:
-        return None
-    role = Role.__members__.get(session.role or "")
-    return Principal(session.identity, role, session.via or "session")
+    return session.principal() if session is not None else None
 
 
 def may_act(request: Request) -> bool:
@@ -166,7 +167,7 @@ def start(request: Request, response: Response, person: Principal) -> None:
     """Sign `person` in: a new session (never the one the browser brought), in the cookie."""
     role = person.role.name if person.role is not None else None
     _, value = sessions_of(request).new(person.identity, role, person.via)
-    keep(request, response, sessions_of(request).cookie_name, value)
+    keep(request, response, sessions_of(request).cookie_name, value, path=SESSION_PATH)
     audit.signed_in(person.identity, person.via, role or "none")
 
 
@@ -174,11 +175,17 @@ def end(request: Request, response: Response) -> None:
     found = principal_of(request)
     if found is not None:
         audit.signed_out(found.identity, found.via)
-    response.delete_cookie(sessions_of(request).cookie_name, path=PREFIX)
+    for path in (SESSION_PATH, PREFIX):  # PREFIX: where sessions were kept before (an upgrade)
+        response.delete_cookie(sessions_of(request).cookie_name, path=path)
 
 
 def keep(
-    request: Request, response: Response, name: str, value: str, max_age: int | None = None
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    max_age: int | None = None,
+    path: str = PREFIX,
 ) -> None:
     """A cookie scripts cannot read and other sites cannot send (HTTPS only, behind HTTPS);
     Lax with OpenID Connect: the provider's redirect back is a navigation from its site."""
@@ -192,7 +199,7 @@ def keep(
         max_age=max_age,
         httponly=True,
         samesite="lax" if oidc is not None else "strict",
-        path=PREFIX,
+        path=path,
         secure=https,
     )
 
@@ -214,7 +221,7 @@ async def secure(request: Request, call_next: Callable[[Request], Awaitable[Any]
     if fresh is not None and not any(
         v.startswith(named) for k, v in response.raw_headers if k == b"set-cookie"
     ):
-        keep(request, response, sessions.cookie_name, fresh)
+        keep(request, response, sessions.cookie_name, fresh, path=SESSION_PATH)
     response.headers["Content-Security-Policy"] = csp(request)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
