@@ -23,10 +23,20 @@ from tests.archive.test_fallback import (
     sign_in,
     warroom,
 )
+from tests.conftest import dev_server
 from warroom.archive.store import Archive
 from warroom.entry.devstack import free_port
 from warroom.incidents import views
 from worker import build_worker
+
+
+@pytest.fixture
+async def dev_env(suite_keys):
+    """A dev server of each test's own: `report --since 1d` counts every incident Temporal
+    holds, and other suites' incidents (and the other parameter's) must not be among them."""
+    async for env in dev_server(suite_keys):
+        yield env
+
 
 __all__ = ["setting"]  # the fixture, shared with the fallback tests
 pytestmark = pytest.mark.slow  # a worker, incidents closed by hand, the CLI as processes
