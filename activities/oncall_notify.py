@@ -27,8 +27,8 @@ from activities.webhook import webhook_post
 from warroom.contract.models import ActionInput
 from warroom.contract.oncall import NOTIFY_ACTIVITY, NotifyInput, NotifyResult
 from warroom.language.actions import PAGERDUTY_EVENTS_URL
-from warroom.language.oncall_file import find_oncall
-from warroom.language.people import ContactMethod, People, Person, load_people, people_path
+from warroom.language.oncall_file import oncall_people
+from warroom.language.people import ContactMethod, People, Person
 
 SLACK_NOT_CONFIGURED = f"{TOKEN_ENV} is not set on the worker"
 
@@ -69,12 +69,6 @@ def contact_params(
         params = {"user": person.slack, "subject": subject, "text": text}
         return slack_dm, {**params, "acknowledge": acknowledge}
     return f"no {method} address in people.yaml"
-
-
-def people_file() -> People:
-    """The people file beside the on-call file in use (or $WARROOM_PEOPLE)."""
-    oncall = find_oncall()
-    return load_people(people_path(oncall.parent if oncall else None))
 
 
 async def reach(
@@ -129,7 +123,7 @@ async def oncall_notify(inp: NotifyInput) -> NotifyResult:
     the workflow's retry policy (the same key each time)."""
     method, skipped = await reach(
         inp.person,
-        people_file(),
+        oncall_people(),
         (inp.subject, inp.text, inp.key),
         schedule=inp.schedule,
         keep_trying=False,

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from activities.oncall_notify import people_file, reach
+from activities.oncall_notify import reach
 from warroom.contract.oncall import (
     PAGE_ACTIVITY,
     WHO_ACTIVITY,
@@ -31,7 +31,7 @@ from warroom.contract.oncall import (
 )
 from warroom.language.loader import load_teams
 from warroom.language.oncall import OnCallFile, Policy
-from warroom.language.oncall_file import find_oncall, load_oncall
+from warroom.language.oncall_file import find_oncall, load_oncall, oncall_people
 from warroom.language.oncall_time import who_is_on_call
 from warroom.language.teams import teams_path
 
@@ -59,7 +59,7 @@ class Pager:
                 non_retryable=True,
             )
         teams = _teams(path)
-        people = people_file()
+        people = oncall_people()
         result = _next(policy, inp.level, inp.round)
         for target in policy.levels[inp.level - 1].notify:
             if target.oncall is not None:

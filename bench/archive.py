@@ -37,11 +37,11 @@ from bench.measure import percentile, table
 from tests.archive.postgres import Cluster
 from warroom.archive.schema import failed_steps, incidents
 from warroom.archive.store import ARCHIVE_URL, Archive, sqlite_url
+from warroom.contract.closing import ARCHIVE_ACTIVITY
 from warroom.entry.jsonserver import JsonServer, Reply
 from warroom.incidents.declare import declare
 from warroom.language.loader import parse_runbook
 from warroom.record.report import report
-from warroom.record.timeline import ARCHIVE_ACTIVITY
 from worker import build_worker
 
 RUNBOOK = """

@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from warroom.contract.closing import ARCHIVE_ACTIVITY, POSTMORTEM_ACTIVITY
     from warroom.contract.models import (
         Abort,
         Acknowledge,
@@ -68,14 +69,11 @@ __all__ = [
     "IncidentWorkflow",
 ]
 
-#: The activity that writes the postmortem draft (activities/postmortem.py).
-POSTMORTEM_ACTIVITY = "postmortem.write"
 #: Time given to writing the postmortem draft (it reads the whole history).
 POSTMORTEM_TIMEOUT = timedelta(minutes=2)
 #: The activity that stores the closed incident's record in the archive (record/archiver.py),
 #: the patch that schedules it, and how long it is retried (an archive that is down delays
 #: the record, never loses it): backoff up to ARCHIVE_RETRY_MAX between attempts.
-ARCHIVE_ACTIVITY = "archive.write"
 PATCH_ARCHIVE = "archive-record"
 ARCHIVE_ATTEMPT_TIMEOUT = timedelta(minutes=5)
 ARCHIVE_GIVE_UP = timedelta(days=30)

@@ -45,15 +45,15 @@ def needs(role: Role) -> Callable[[Request], Awaitable[Principal | None]]:
     return check
 
 
+_viewer = needs(Role.viewer)
+#: FastAPI dependency: a caller who may act (declare, decide): a responder or more.
+acting = needs(Role.responder)
+
+
 async def caller(request: Request) -> str | None:
     """FastAPI dependency: the identity of a caller who may read (a viewer or more)."""
-    found = await needs(Role.viewer)(request)
+    found = await _viewer(request)
     return found.identity if found is not None else None
-
-
-async def acting(request: Request) -> Principal | None:
-    """FastAPI dependency: a caller who may act (declare, decide): a responder or more."""
-    return await needs(Role.responder)(request)
 
 
 async def alert_sender(request: Request) -> str | None:

@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from warroom.access.roles import Principal, may_override
 from warroom.chat.mentions import person_named
-from warroom.contract.oncall import OnCallAnswer, OverrideRequest
+from warroom.contract.oncall import OnCallAnswer
 from warroom.errors import WarroomError
 from warroom.language.oncall_time import local_text
 from warroom.language.people import People
@@ -58,16 +58,15 @@ async def override(
         schedule, options = _parse(text)
         who = person_named(options["who"], people)
         may_override(principal, who)
-        oncall = schedules.current_oncall()
-        schedules.check_known(schedule, oncall)
-        zone = oncall.schedules[schedule].timezone
-        request = OverrideRequest(
+        asked = schedules.ask_override(
+            schedule,
             who=who,
-            start=schedules.parse_time(options["from"], zone),
-            end=schedules.parse_time(options["until"], zone),
+            start=options["from"],
+            end=options["until"],
             by=person,
             reason=options["reason"],
         )
+        request, oncall, zone = asked.request, asked.oncall, asked.zone
         accepted = await schedules.add_override(client, schedule, request, oncall)
     except WarroomError as err:
         return False, f"Not applied: {err}"

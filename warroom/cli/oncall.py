@@ -18,11 +18,11 @@ from temporalio.client import Client
 
 from warroom.contract import names
 from warroom.contract.client import connect
-from warroom.contract.oncall import MAX_SHIFT_DAYS, OnCallAnswer, OverrideAccepted, OverrideRequest
+from warroom.contract.oncall import MAX_SHIFT_DAYS, OnCallAnswer, OverrideAccepted
 from warroom.errors import RunbookError, WarroomError
 from warroom.language.loader import catalogue
 from warroom.language.oncall import Override, oncall_json_schema
-from warroom.language.oncall_file import find_oncall, load_oncall, runbook_references
+from warroom.language.oncall_file import find_oncall, load_oncall, oncall_people, runbook_references
 from warroom.language.oncall_time import local_text
 from warroom.language.people import People
 from warroom.oncall import schedules
@@ -89,7 +89,7 @@ def now(
     if not answers:
         typer.echo("no schedules: add an oncall.yaml next to the runbooks")
         return
-    people = schedules.current_people()
+    people = oncall_people()
     rows = [("SCHEDULE", "ON CALL", "UNTIL", "WHY")]
     for a in answers:
         tz = oncall.schedules[a.schedule].timezone
@@ -115,7 +115,7 @@ def shifts(
     if as_json:
         _emit(listed)
         return
-    people = schedules.current_people()
+    people = oncall_people()
     rows = [("FROM", "UNTIL", "ON CALL", "WHY")]
     for s in listed.shifts:
         mark = "* " if s.override else "  "
@@ -147,17 +147,9 @@ def override(
     as_json: JsonFlag = False,
 ) -> None:
     """Put someone on call instead of the rotation, from --from until --until."""
-    oncall = schedules.current_oncall()
-    schedules.check_known(schedule, oncall)
-    zone = oncall.schedules[schedule].timezone
     try:
-        request = OverrideRequest(
-            who=who,
-            start=schedules.parse_time(start, zone),
-            end=schedules.parse_time(end, zone),
-            by=by,
-            reason=reason,
-            replace=replace,
+        asked = schedules.ask_override(
+            schedule, who=who, start=start, end=end, by=by, reason=reason, replace=replace
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -165,8 +157,9 @@ def override(
             str(first["loc"][0]), "--" + str(first["loc"][0])
         )
         raise WarroomError(f"{field}: {str(first['msg']).removeprefix('Value error, ')}") from None
+    zone = asked.zone
     accepted: OverrideAccepted = _with_client(
-        lambda c: schedules.add_override(c, schedule, request, oncall)
+        lambda c: schedules.add_override(c, schedule, asked.request, asked.oncall)
     )
     if as_json:
         _emit(accepted)

@@ -18,7 +18,6 @@ from warroom.access.tokens import Tokens
 from warroom.console import render, session
 from warroom.console.pages import TOKEN_IN_TEXT, Actor, ConsoleRoute, Who, client_of
 from warroom.contract.invalid_input import one_line
-from warroom.contract.oncall import OverrideRequest
 from warroom.errors import WarroomError
 from warroom.oncall import schedules
 from warroom.oncall.grid import grid
@@ -77,19 +76,17 @@ async def override(request: Request, schedule: str, me: Actor) -> Response:
     if tokens.found_in(*fields.values()):
         return await _refused(request, 422, TOKEN_IN_TEXT, schedule)
     try:
-        oncall = schedules.current_oncall()
-        schedules.check_known(schedule, oncall)
-        zone = oncall.schedules[schedule].timezone
-        request_ = OverrideRequest(
+        asked = schedules.ask_override(
+            schedule,
             who=fields.get("who", "").strip(),
-            start=schedules.parse_time(fields.get("from", ""), zone),
-            end=schedules.parse_time(fields.get("until", ""), zone),
+            start=fields.get("from", ""),
+            end=fields.get("until", ""),
             by=me.identity,
             reason=fields.get("reason", ""),
             replace=fields.get("replace") == "on",
         )
         accepted = await schedules.add_override(
-            await client_of(request), schedule, request_, oncall
+            await client_of(request), schedule, asked.request, asked.oncall
         )
     except ValidationError as exc:
         return await _refused(request, 422, one_line(exc.errors()), schedule)

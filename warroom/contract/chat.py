@@ -9,13 +9,10 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 #: The room's activity names: activities/slack_room.py defines them, workflows/chat_room.py
-#: calls them by name.
+#: calls them by name, and the timeline leaves them out (all start with ROOM_PREFIX).
+ROOM_PREFIX = "slack.room."
 OPEN, CARD, STEP, POST, CLOSE = (
-    "slack.room.open",
-    "slack.room.card",
-    "slack.room.step",
-    "slack.room.post",
-    "slack.room.close",
+    f"{ROOM_PREFIX}{name}" for name in ("open", "card", "step", "post", "close")
 )
 
 

@@ -5,12 +5,13 @@ or summary has every word)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy.exc
 from temporalio.client import Client
 
-from warroom.archive.store import ARCHIVE_URL, Listed, configured, words
+from warroom.archive.store import ARCHIVE_URL, Archive, Listed, configured, words
 from warroom.errors import WarroomError
 from warroom.incidents.views import IncidentSummary, list_incidents
 from warroom.record.archived import unreadable
@@ -36,9 +37,9 @@ def summary(found: Listed) -> IncidentSummary:
     )
 
 
-async def _reading(read: str, *, required: bool, **kwargs: object) -> list[Listed]:
-    """`Archive.<read>(**kwargs)` on the configured archive ([] without one, unless
-    `required`); a database that cannot be reached or opened is said in one line."""
+async def _reading(read: Callable[[Archive], list[Listed]], *, required: bool) -> list[Listed]:
+    """`read(archive)` on the configured archive ([] without one, unless `required`); a
+    database that cannot be reached or opened is said in one line."""
 
     def go() -> list[Listed]:
         archive = configured()
@@ -46,8 +47,7 @@ async def _reading(read: str, *, required: bool, **kwargs: object) -> list[Liste
             if required:
                 raise WarroomError(f"{ARCHIVE_URL} is not set: there is no archive to list")
             return []
-        found: list[Listed] = getattr(archive, read)(**kwargs)
-        return found
+        return read(archive)
 
     try:
         return await asyncio.to_thread(go)
@@ -65,13 +65,10 @@ async def archived_list(
 ) -> list[IncidentSummary]:
     """Archived incidents, most recently closed first."""
     found = await _reading(
-        "listing",
+        lambda a: a.listing(
+            limit=limit, status=status, severity=severity, service=service, runbook=runbook
+        ),
         required=True,
-        limit=limit,
-        status=status,
-        severity=severity,
-        service=service,
-        runbook=runbook,
     )
     return [summary(f) for f in found]
 
@@ -100,13 +97,8 @@ async def search(
         and (start is None or (s.started_at is not None and s.started_at >= start))
     ]
     found = await _reading(
-        "search",
+        lambda a: a.search(text, service=service, runbook=runbook, since=start, limit=limit),
         required=False,
-        text=text,
-        service=service,
-        runbook=runbook,
-        since=start,
-        limit=limit,
     )
     started = {s.incident_id: s.started_at for s in open_}
     archived = [

@@ -42,6 +42,12 @@ def find_oncall() -> Path | None:
     return None
 
 
+def oncall_people() -> People:
+    """The people of the on-call file in use: people.yaml beside it (or $WARROOM_PEOPLE)."""
+    found = find_oncall()
+    return load_people(people_path(found.parent if found else None))
+
+
 def load_oncall(
     path: Path | None, people: People | None = None, teams: Teams | None = None
 ) -> OnCallFile:

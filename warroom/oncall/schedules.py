@@ -5,6 +5,7 @@ and out; errors are WarroomErrors with one line saying what to do."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -28,8 +29,7 @@ from warroom.contract.oncall import (
 )
 from warroom.errors import WarroomError
 from warroom.language.oncall import OnCallFile
-from warroom.language.oncall_file import find_oncall, load_oncall
-from warroom.language.people import People, load_people, people_path
+from warroom.language.oncall_file import find_oncall, load_oncall, oncall_people
 
 T = TypeVar("T")
 
@@ -47,12 +47,6 @@ class OverrideRefused(WarroomError):
 
 class NoWorker(WarroomError):
     """No worker answered within UPDATE_BOUND."""
-
-
-def current_people() -> People:
-    """The people file beside the on-call file in use (or $WARROOM_PEOPLE)."""
-    found = find_oncall()
-    return load_people(people_path(found.parent if found else None))
 
 
 def current_oncall() -> OnCallFile:
@@ -150,11 +144,40 @@ async def add_override(
             f"no worker answered within {int(UPDATE_BOUND.total_seconds())} s; the override "
             "may still apply when one returns: check with `warroom oncall shifts`"
         ) from None
-    if current_people().get(request.who) is None:
+    if oncall_people().get(request.who) is None:
         unreachable = f"{request.who} is not in people.yaml: no shift notice or page reaches them"
         warning = f"{accepted.warning}; {unreachable}" if accepted.warning else unreachable
         accepted = accepted.model_copy(update={"warning": warning})
     return accepted
+
+
+@dataclass(frozen=True)
+class OverrideAsked:
+    """An override as a person typed it, its times read in the schedule's zone."""
+
+    request: OverrideRequest
+    oncall: OnCallFile
+    zone: str
+
+
+def ask_override(
+    schedule: str, *, who: str, start: str, end: str, by: str, reason: str, replace: bool = False
+) -> OverrideAsked:
+    """The override request of typed times (`parse_time`, in `schedule`'s zone), for the
+    faces that take text (CLI, console, chat). ScheduleNotFound, WarroomError for a time that
+    does not parse, ValidationError for the request."""
+    oncall = current_oncall()
+    check_known(schedule, oncall)
+    zone = oncall.schedules[schedule].timezone
+    request = OverrideRequest(
+        who=who,
+        start=parse_time(start, zone),
+        end=parse_time(end, zone),
+        by=by,
+        reason=reason,
+        replace=replace,
+    )
+    return OverrideAsked(request, oncall, zone)
 
 
 def parse_time(text: str, timezone: str) -> datetime:

@@ -20,11 +20,12 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from warroom.archive.store import Archive, Record, configured
+from warroom.contract.closing import ARCHIVE_ACTIVITY
 from warroom.contract.models import IncidentState
 from warroom.record.metrics import of_story
 from warroom.record.postmortem import postmortem
 from warroom.record.report import needed_a_person
-from warroom.record.timeline import ARCHIVE_ACTIVITY, chain, read_runs, told
+from warroom.record.timeline import chain, read_runs, told
 from workflows.incident import IncidentWorkflow
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from warroom.contract.chat import ROOM_PREFIX
+from warroom.contract.closing import ARCHIVE_ACTIVITY, POSTMORTEM_ACTIVITY
 from warroom.contract.codec import key_id_of
 from warroom.contract.converter import plain_failure
 from warroom.contract.models import (
@@ -66,15 +68,11 @@ Source = Literal["person", "automation", "alert"]
 #: The patch marker a run writes in its first task when it records refused signals (and the
 #: other timeline records): without it, a signal may have been refused without a trace.
 TIMELINE_PATCH = "timeline-records"
-#: The activity that writes the postmortem draft.
-POSTMORTEM_ACTIVITY = "postmortem.write"
-#: The activity that stores the closed incident's record in the archive (record/archiver.py).
-ARCHIVE_ACTIVITY = "archive.write"
 #: The workflow's own last acts, told when they end rather than as steps.
 _CLOSING_ACTIVITIES = (POSTMORTEM_ACTIVITY, ARCHIVE_ACTIVITY)
 #: The incident room's Slack calls (workflows/chat_room.py): not steps; the workflow's own
 #: records tell the room ("chat room opened", "chat room stopped: …").
-_ROOM_ACTIVITIES = "slack.room."
+_ROOM_ACTIVITIES = ROOM_PREFIX
 
 
 class TimelineEntry(BaseModel):

@@ -11,8 +11,9 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.client import Client
 
+from warroom.contract.closing import POSTMORTEM_ACTIVITY
 from warroom.record.postmortem import postmortem
-from warroom.record.timeline import POSTMORTEM_ACTIVITY, story
+from warroom.record.timeline import story
 
 #: Where drafts go: `<data-dir>/postmortems/` under `warroom dev`.
 POSTMORTEM_DIR = "WARROOM_POSTMORTEM_DIR"

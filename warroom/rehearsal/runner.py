@@ -29,6 +29,7 @@ from temporalio.worker import Worker
 
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
+from warroom.contract.closing import ARCHIVE_ACTIVITY
 from warroom.contract.converter import data_converter
 from warroom.contract.models import (
     Abort,
@@ -60,7 +61,7 @@ from warroom.language.params import coerce_params
 from warroom.language.runbook import Runbook
 from warroom.language.teams import Teams
 from warroom.record.metrics import Metrics, of_story
-from warroom.record.timeline import ARCHIVE_ACTIVITY, TimelineEntry, story
+from warroom.record.timeline import TimelineEntry, story
 from warroom.record.writer import PostmortemWriter
 from warroom.rehearsal.expectations import Mismatch, check
 from warroom.rehearsal.fakes import AnswerBook, Call, fake_activities, stand_in_secrets
