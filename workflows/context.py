@@ -52,6 +52,11 @@ PATCH_ALERT_BUDGET = "alert-budget"
 PATCH_MITIGATION_RAN = "mitigated-after-mitigation"
 #: A notification step whose secret is unset is skipped with a warning instead of pausing.
 PATCH_UNSET_TARGET = "unset-notification-skipped"
+#: A decision's handler that waits for its outcome (abort, resolve, approve, reject, retry,
+#: skip) holds the run from continuing as new: the decision is applied in the run that took
+#: it. Before, a run due to continue as new waited for that handler, which waited for an
+#: outcome only the run could bring: the incident never closed and its caller never heard.
+PATCH_DECISIONS_FIRST = "decisions-before-continuing"
 #: Lines of "what happened since the last status update" kept (an update quotes the last ten).
 SINCE_UPDATE_KEPT = 50
 
@@ -126,6 +131,7 @@ class IncidentContext:
         self.tells = workflow.patched(PATCH_TIMELINE)
         self.lists_commander = workflow.patched(PATCH_COMMANDER)
         self.budgets_alerts = workflow.patched(PATCH_ALERT_BUDGET)
+        self.decisions_first = workflow.patched(PATCH_DECISIONS_FIRST)
 
     # ---- steps ------------------------------------------------------------------------
 
@@ -231,14 +237,22 @@ class IncidentContext:
     # ---- long incidents -----------------------------------------------------------------
 
     def long(self) -> bool:
-        """Time to continue as new: the history is long, and no notification or compensation
-        is in flight (it would be cut off, its outcome lost)."""
+        """Time to continue as new: the history is long, no notification or compensation is
+        in flight (it would be cut off, its outcome lost) and no decision waits for its outcome
+        (PATCH_DECISIONS_FIRST: this run applies it, then continues)."""
         info = workflow.info()
         long = (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > CONTINUE_AFTER_EVENTS
         )
-        return long and self.in_flight == 0
+        decided = not self.decisions_first or workflow.all_handlers_finished()
+        return long and self.in_flight == 0 and decided
+
+    def handing_over(self) -> bool:
+        """The run is continuing as new (a call in flight holds it a while): a decision that
+        arrives now is carried over, and its handler answers with the decision recorded,
+        not waiting for an outcome the next run brings (PATCH_DECISIONS_FIRST)."""
+        return self.decisions_first and self.continuing
 
     def continue_if_long(self) -> None:
         if self.long() and not self.state.is_closed:

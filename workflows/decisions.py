@@ -197,6 +197,12 @@ class Decisions:
             inc.severity_changes += 1  # the cadence timer re-arms for the new severity now
             inc.publish()
 
+    async def closed(self) -> None:
+        """Until the incident has closed (an abort or resolve applied), or the run hands the
+        decision over to the next one."""
+        inc = self.incident
+        await workflow.wait_condition(lambda: inc.state.is_closed or inc.handing_over())
+
     async def applied(
         self, step_id: str, waiting: StepStatus, *, short_of_quorum: bool = False
     ) -> StepState:
@@ -209,6 +215,7 @@ class Decisions:
             lambda: (
                 state.status != waiting
                 or inc.state.is_closed
+                or inc.handing_over()
                 or (short_of_quorum and not inc.quorum(step_id, state))
             )
         )

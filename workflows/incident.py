@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         CONTINUE_AFTER_EVENTS,
         PATCH_ALERT_BUDGET,
         PATCH_COMMANDER,
+        PATCH_DECISIONS_FIRST,
         PATCH_MITIGATED,
         PATCH_MITIGATION_RAN,
         PATCH_POSTMORTEM,
@@ -60,6 +61,7 @@ __all__ = [
     "PATCH_ALERT_BUDGET",
     "PATCH_ARCHIVE",
     "PATCH_COMMANDER",
+    "PATCH_DECISIONS_FIRST",
     "PATCH_MITIGATED",
     "PATCH_MITIGATION_RAN",
     "PATCH_POSTMORTEM",
@@ -280,7 +282,7 @@ class IncidentWorkflow:
     @workflow.update(name="abort_incident")
     async def abort_incident(self, abort: Abort) -> IncidentState:
         self._decisions.take("abort", abort, "update")
-        await workflow.wait_condition(lambda: self._incident.state.is_closed)
+        await self._decisions.closed()
         return self._incident.state
 
     @abort_incident.validator
@@ -290,7 +292,7 @@ class IncidentWorkflow:
     @workflow.update(name="resolve_incident")
     async def resolve_incident(self, resolve: Resolve) -> IncidentState:
         self._decisions.take("resolve", resolve, "update")
-        await workflow.wait_condition(lambda: self._incident.state.is_closed)
+        await self._decisions.closed()
         return self._incident.state
 
     @resolve_incident.validator

@@ -337,11 +337,6 @@ def compact(body: dict) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="KNOWN BUG, open: after 20 x 1,000 big alerts, an abort does not close the incident "
-    "within 10 minutes in CI (the closing activities or the query on the closed run); see the "
-    "stop's closing note"
-)
 async def test_twenty_notifications_of_a_thousand_big_alerts_never_stall_the_incident(api):
     key = group()
     bodies = [big_notification(key, n) for n in range(NOTIFICATIONS)]

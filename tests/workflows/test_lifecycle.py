@@ -3,6 +3,7 @@ escalation, severity changes, alerts joining, compensation, continue-as-new."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -503,3 +504,60 @@ async def test_a_notification_with_its_secret_unset_is_skipped_with_a_warning_no
     assert warning.step == "tell" and warning.detail.startswith("warning: nothing sent:")
     assert "WARROOM_SECRET_NOT_SET_ANYWHERE" in warning.detail
     assert fake_http.requests == []
+
+
+# ---- a decision that lands as the run is due to continue as new ------------------------------
+
+#: Alert signals sent while no worker runs: the next workflow task sees a history past
+#: CONTINUE_AFTER_EVENTS together with the decision.
+BACKLOG = CONTINUE_AFTER_EVENTS + 100
+
+
+async def backlog(handle: Handle) -> None:
+    for first in range(0, BACKLOG, 200):
+        await asyncio.gather(
+            *(
+                handle.signal(IncidentWorkflow.alert, alert(fingerprint=f"fp{n}"))
+                for n in range(first, min(first + 200, BACKLOG))
+            )
+        )
+
+
+@pytest.mark.parametrize("decision", ["abort", "reject", "approve"])
+async def test_a_decision_taken_as_the_run_is_due_to_continue_as_new_is_applied_and_answered(
+    dev_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp, decision: str
+):
+    """The decision and a history long enough to continue as new reach the workflow in one
+    task. The decision is applied in this run and its caller answered, instead of the run
+    waiting to continue as new until the decision's handler finished, which waited for an
+    outcome only this run could bring: the incident never closed and the caller never heard."""
+    fake_http.routes[("GET", "/look")] = Reply(200, {})
+    fake_http.routes[("POST", "/rollback")] = Reply(200, {})
+    rb = runbook(GATED, fake_http)
+    async with worker(dev_env.client, task_queue):
+        handle = await start(dev_env.client, task_queue, rb)
+        await wait_for(handle, lambda s: s.status == "awaiting_approval", "the gate")
+        await approve(handle, "rollback", "alice")  # one of two
+    await backlog(handle)
+    if decision == "abort":
+        call = handle.execute_update(IncidentWorkflow.abort_incident, Abort(by="carol"))
+    elif decision == "reject":
+        call = handle.execute_update(
+            IncidentWorkflow.reject_step, Decision(step="rollback", by="bob", comment="no")
+        )
+    else:
+        call = handle.execute_update(
+            IncidentWorkflow.approve_step, Decision(step="rollback", by="bob")
+        )
+    answer = asyncio.ensure_future(call)
+    await asyncio.sleep(0.5)  # admitted while no worker runs
+    async with worker(dev_env.client, task_queue):
+        answered = await asyncio.wait_for(answer, 60)
+        result = await finish(handle)
+    if decision == "approve":
+        assert answered.status == "running" and answered.approved_by == ["alice", "bob"]
+        assert result.status == "resolved"
+    else:
+        assert answered.status in ("aborted", "rejected")
+        assert result.status == "aborted"
+    assert result.alerts_received == BACKLOG

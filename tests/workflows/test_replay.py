@@ -15,6 +15,7 @@ from warroom.contract.converter import data_converter
 from workflows.incident import (
     PATCH_ALERT_BUDGET,
     PATCH_COMMANDER,
+    PATCH_DECISIONS_FIRST,
     PATCH_MITIGATED,
     PATCH_MITIGATION_RAN,
     PATCH_POSTMORTEM,
@@ -44,6 +45,8 @@ def test_there_are_histories_to_replay():
         "lifecycle-v3.json",
         # The alert budget, a notification with its secret unset, mitigation skipped.
         "alert-budget.json",
+        # An abort that arrived with a history due to continue as new: applied in that run.
+        "decision-at-handover.json",
     }
 
 
@@ -72,6 +75,18 @@ def test_a_history_takes_the_alert_budget_and_the_paths_behind_its_patches():
     assert patches(path) >= {PATCH_ALERT_BUDGET, PATCH_UNSET_TARGET, PATCH_MITIGATION_RAN}
     assert "alerts summarised" in memo_events(path)
     assert "skipped (secret unset)" in memo_events(path)
+
+
+def test_a_history_takes_the_decision_before_continuing_as_new():
+    path = next(p for p in HISTORIES if p.name == "decision-at-handover.json")
+    assert PATCH_DECISIONS_FIRST in patches(path)
+    events = json.loads(path.read_text())["events"]
+    assert any(
+        e.get("workflowTaskStartedEventAttributes", {}).get("suggestContinueAsNew") for e in events
+    )
+    completed = events[-1]["workflowExecutionCompletedEventAttributes"]  # not continued
+    result = json.loads(base64.b64decode(completed["result"]["payloads"][0]["data"]))
+    assert result["status"] == "aborted"
 
 
 def memo_events(path: Path) -> set[str]:

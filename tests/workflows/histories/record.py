@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from warroom.contract import search_attributes
 from warroom.contract.client import installed_binary
 from warroom.contract.converter import data_converter
-from warroom.contract.models import Acknowledge, Alert, Assign, Decision, Note, SetSeverity
+from warroom.contract.models import Abort, Acknowledge, Alert, Assign, Decision, Note, SetSeverity
 from warroom.entry.demo_service import CheckoutService
 from warroom.incidents import decisions, views
 from warroom.incidents.declare import declare
@@ -192,7 +192,71 @@ async def record_alert_budget() -> None:
         print(f"saved {path.name} ({len(history.events)} events)")
 
 
-RECORDERS = {"lifecycle": record_lifecycle, "alert-budget": record_alert_budget}
+HANDOVER = """\
+name: handover
+title: A decision as the run is due to continue as new
+severity: SEV3
+steps:
+  - id: fix
+    phase: mitigate
+    approval: {approvers: [alice]}
+    action: note
+    with: {text: fixed}
+"""
+#: The server suggests continuing as new past this many events (dev server dynamic config):
+#: a short history that still takes the path.
+SUGGEST_AFTER = 40
+
+
+async def record_decision_at_handover() -> None:
+    """Patch `decisions-before-continuing`: alert signals pile up while no worker runs, past
+    the point where the server suggests continuing as new, and an abort (update) waits with
+    them; the next worker applies the abort in that run and closes the incident. Saved as
+    `decision-at-handover.json`, whatever GENERATION says."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f"limit.historyCount.suggestContinueAsNew={SUGGEST_AFTER}",
+        ],
+        data_converter=data_converter(),
+        search_attributes=search_attributes.ALL,
+    )
+    async with env:
+        os.environ["WARROOM_TASK_QUEUE"] = "record"
+        incident_id = "inc-recorded-decision-at-handover"
+        async with build_worker(env.client, "record"):
+            await declare(
+                env.client, parse_runbook(HANDOVER), "recorded", declared_by="recorder",
+                incident_id=incident_id,
+            )  # fmt: skip
+            while not (await views.status(env.client, incident_id)).pending_approvals:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+        handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+        run_id = (await handle.describe()).run_id
+        for n in range(SUGGEST_AFTER):
+            alert = Alert(fingerprint=f"fp-{n}", labels={"alertname": "CheckoutHighErrorRate"})
+            await handle.signal(IncidentWorkflow.alert, alert)
+        abort = asyncio.ensure_future(
+            handle.execute_update(IncidentWorkflow.abort_incident, Abort(by="alice"))
+        )
+        await asyncio.sleep(1)  # admitted while no worker runs
+        async with build_worker(env.client, "record"):
+            closed = await abort
+            await handle.result()
+        assert closed.status == "aborted", closed.status
+        assert (await handle.describe()).run_id == run_id, "it continued as new instead"
+        history = await handle.fetch_history()
+        path = HERE / "decision-at-handover.json"
+        path.write_text(history.to_json())
+        print(f"saved {path.name} ({len(history.events)} events)")
+
+
+RECORDERS = {
+    "lifecycle": record_lifecycle,
+    "alert-budget": record_alert_budget,
+    "decision-at-handover": record_decision_at_handover,
+}
 
 if __name__ == "__main__":
     for kind in sys.argv[1:] or ["approve", "reject", "approve-after-refusals", "lifecycle"]:
