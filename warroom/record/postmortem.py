@@ -24,6 +24,11 @@ DECISIONS = (
     "resolved",
 )
 FAILURES = ("step failed", "step timed out", "compensation failed", "status update failed")
+#: A storm in the draft's timeline: a run of more alert entries than this in a row shows its
+#: first and last ALERT_ROWS_KEPT, and one row that counts the rest (the audited timeline,
+#: `warroom timeline`, keeps every one).
+ALERT_ROWS = 12
+ALERT_ROWS_KEPT = 5
 
 
 def cell(text: object) -> str:
@@ -47,6 +52,45 @@ def timeline_markdown(entries: list[TimelineEntry]) -> str:
             f"| {cell(e.step or '')} | {cell(e.phase or '')} | {cell(e.detail)} |"
         )
     return "\n".join(rows)
+
+
+def condensed(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """The entries with every run of more than ALERT_ROWS alert entries in a row cut to its
+    first and last ALERT_ROWS_KEPT around one entry that counts what was left out, by event."""
+    out: list[TimelineEntry] = []
+    run: list[TimelineEntry] = []
+
+    def flush() -> None:
+        if len(run) <= ALERT_ROWS:
+            out.extend(run)
+        else:
+            left_out = run[ALERT_ROWS_KEPT:-ALERT_ROWS_KEPT]
+            counts: dict[str, int] = {}
+            for e in left_out:
+                counts[e.event] = counts.get(e.event, 0) + 1
+            first, last = left_out[0], left_out[-1]
+            out.extend(run[:ALERT_ROWS_KEPT])
+            out.append(
+                first.model_copy(
+                    update={
+                        "event": f"{len(left_out):,} more alert entries",
+                        "detail": ", ".join(f"{n:,} {event}" for event, n in counts.items())
+                        + f", until {last.time:%H:%M:%S} (every one: `warroom timeline`)",
+                        "actor": None,
+                    }
+                )
+            )
+            out.extend(run[-ALERT_ROWS_KEPT:])
+        run.clear()
+
+    for e in entries:
+        if e.source == "alert" and e.event.startswith("alert "):
+            run.append(e)
+            continue
+        flush()
+        out.append(e)
+    flush()
+    return out
 
 
 def metrics_markdown(m: Metrics) -> str:
@@ -181,7 +225,7 @@ def postmortem(told: Story, now: datetime | None = None) -> str:
         "",
         "## Timeline",
         "",
-        timeline_markdown(entries),
+        timeline_markdown(condensed(entries)),
         "",
     ]
     return "\n".join(out)
