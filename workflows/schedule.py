@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         OnCallAnswer,
         OnCallAt,
         OverrideAccepted,
+        OverrideCancel,
         OverrideRequest,
         ScheduleDefinition,
         ScheduleInput,
@@ -154,6 +155,50 @@ class ScheduleWorkflow:
                 f"the override overlaps {described}: replace it (--replace) or pick other times"
             )
 
+    @workflow.update
+    def cancel_override(self, request: OverrideCancel) -> Override:
+        """Take an override away: one not begun is removed, one that has begun ends now (the
+        shift goes back to the rotation, whose person the run loop tells). The person it put
+        on call is told. Answers the override as it was."""
+        now = workflow.now()
+        cancelled = next(o for o in self.overrides if o.id == request.id)
+        self.overrides.remove(cancelled)
+        if cancelled.start < now:
+            self.overrides.append(cancelled.model_copy(update={"end": now}))
+            self.overrides.sort(key=lambda o: o.start)
+        why = f": {request.reason}" if request.reason else ""
+        self.pending.append(
+            Notice(
+                person=cancelled.who,
+                start=max(cancelled.start, now),
+                end=cancelled.end,
+                kind="cancelled",
+                override=cancelled.id,
+                note=f"override {cancelled.id} was cancelled by {request.by}{why}",
+            )
+        )
+        self.changes += 1
+        return cancelled
+
+    @cancel_override.validator
+    def _check_cancel(self, request: OverrideCancel) -> None:
+        found = self._override(request.id)
+        if found is None:
+            known = ", ".join(
+                f"{o.id} ({o.who} until {o.end.isoformat()})"
+                for o in self.overrides
+                if o.end > workflow.now()
+            )
+            raise ValueError(
+                f"no override {request.id} in {self.name}: "
+                + (f"the ones not ended are {known}" if known else "it has none that has not ended")
+            )
+        if found.end <= workflow.now():
+            raise ValueError(
+                f"override {found.id} ({found.who}) already ended at {found.end.isoformat()}: "
+                "nothing to cancel"
+            )
+
     @workflow.query
     def who_is_on_call(self, question: OnCallAt) -> OnCallAnswer:
         answer = self.clock.on_call(question.at, self.overrides)
@@ -232,12 +277,21 @@ class ScheduleWorkflow:
             ends = shift.end if shift.end < workflow.now() + LOOKAHEAD else None
             await self._send(Notice(person=shift.who, start=shift.start, end=ends, kind="handoff"))
 
-    async def _send(self, notice: Notice) -> None:
+    def _worded(self, notice: Notice) -> tuple[str, str]:
+        """The notice's text and its idempotency key (the same for every attempt)."""
         tz = self.schedule.timezone
         until = f" until {local_text(notice.end, tz)}" if notice.end else ""
-        text = f"You are on call for {self.name} from {local_text(notice.start, tz)}{until}."
+        when = f"{self.name} from {local_text(notice.start, tz)}{until}"
+        if notice.kind == "cancelled":
+            key = f"{self.name}:cancelled:{notice.override}:{notice.person}"
+            return f"You are no longer on call for {when}: {notice.note}.", key
+        text = f"You are on call for {when}."
         if notice.kind == "override":
             text += " (an override changed your shifts)"
+        return text, f"{self.name}:{notice.kind}:{notice.start.isoformat()}:{notice.person}"
+
+    async def _send(self, notice: Notice) -> None:
+        text, key = self._worded(notice)
         try:
             result: NotifyResult = await workflow.execute_activity(
                 NOTIFY_ACTIVITY,
@@ -246,7 +300,7 @@ class ScheduleWorkflow:
                     person=notice.person,
                     subject=f"On call: {self.name}",
                     text=text,
-                    key=f"{self.name}:{notice.kind}:{notice.start.isoformat()}:{notice.person}",
+                    key=key,
                 ),
                 result_type=NotifyResult,
                 start_to_close_timeout=NOTIFY_TIMEOUT,

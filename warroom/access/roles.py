@@ -15,6 +15,7 @@ from typing import Literal
 
 from warroom.access import audit
 from warroom.errors import WarroomError
+from warroom.language.oncall import Override
 from warroom.language.people import People
 
 
@@ -90,6 +91,20 @@ def may_override(principal: Principal, who: str) -> Principal:
     if principal.identity == who:
         return require(principal, Role.responder, "an override putting yourself on call")
     return require(principal, Role.admin, f"an override putting {who} on call")
+
+
+def may_cancel_override(principal: Principal, override: Override) -> Principal:
+    """Cancelling an on-call override: a responder may cancel one that put them on call or
+    that they made, an admin any. RoleRequired (audited) otherwise."""
+    if principal.identity == override.who:
+        return require(principal, Role.responder, "cancelling an override that put you on call")
+    if principal.identity == override.by:
+        return require(principal, Role.responder, "cancelling an override you made")
+    return require(
+        principal,
+        Role.admin,
+        f"cancelling override {override.id} (it put {override.who} on call; {override.by} made it)",
+    )
 
 
 def chat_principal(people: People, name: str | None) -> Principal | None:

@@ -3,7 +3,7 @@ update, its queries' questions and answers, and the shift-notice activity's inpu
 
 Public contract: workflow type `ScheduleWorkflow`, id `oncall-<schedule>`; signal `definition`
 (a schedule as in oncall.yaml, sent with signal-with-start by the worker on every start);
-update `override`; queries `who_is_on_call`, `shifts`, `state`.
+updates `override` and `cancel_override`; queries `who_is_on_call`, `shifts`, `state`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ def _not_blank(value: str) -> str:
     return value.strip()
 
 
+def _blank_is_none(value: str | None) -> str | None:
+    return (value or "").strip() or None
+
+
 class ScheduleDefinition(BaseModel):
     """A schedule's rules as oncall.yaml has them now (signal `definition`)."""
 
@@ -48,9 +52,12 @@ class Notice(BaseModel):
     person: str
     start: datetime
     end: datetime | None
-    kind: Literal["handoff", "override"]
+    kind: Literal["handoff", "override", "cancelled"]
     method: str | None = None
     error: str | None = None
+    #: For `cancelled`: the override's id, who cancelled it and why.
+    override: str | None = None
+    note: str | None = None
 
 
 class ScheduleInput(BaseModel):
@@ -89,6 +96,16 @@ class OverrideAccepted(BaseModel):
     replaced: list[Override] = Field(default_factory=list)
     #: Said when the person is not in the schedule's rotation (the override stands).
     warning: str | None = None
+
+
+class OverrideCancel(BaseModel):
+    """Update `cancel_override`: take override `id` away (one that has begun ends now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    by: Annotated[str, Field(min_length=1, max_length=100)]
+    reason: Annotated[str | None, Field(max_length=500), AfterValidator(_blank_is_none)] = None
 
 
 class OnCallAt(BaseModel):

@@ -1,10 +1,11 @@
 """On-call operations every face offers: start the schedules' workflows with the current
-oncall.yaml, ask who is on call and the shifts of a range, add an override. Plain models in
+oncall.yaml, ask who is on call and the shifts of a range, add or cancel an override. Plain models in
 and out; errors are WarroomErrors with one line saying what to do."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -20,15 +21,17 @@ from warroom.contract.oncall import (
     OnCallAnswer,
     OnCallAt,
     OverrideAccepted,
+    OverrideCancel,
     OverrideRequest,
     ScheduleDefinition,
     ScheduleInput,
+    ScheduleState,
     ShiftRange,
     Shifts,
     schedule_workflow_id,
 )
 from warroom.errors import WarroomError
-from warroom.language.oncall import OnCallFile
+from warroom.language.oncall import OnCallFile, Override
 from warroom.language.oncall_file import find_oncall, load_oncall, oncall_people
 
 T = TypeVar("T")
@@ -109,9 +112,11 @@ async def shifts(
 
 
 async def _query(client: Client, name: str, query: str, arg: object, answer: type[T]) -> T:
+    """Ask the schedule's workflow `query` (with `arg`; None: none)."""
     handle = client.get_workflow_handle(schedule_workflow_id(name))
     try:
-        result: T = await handle.query(query, arg, result_type=answer)
+        args = [] if arg is None else [arg]
+        result: T = await handle.query(query, args=args, result_type=answer)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise _not_running(name) from None
@@ -126,11 +131,45 @@ async def add_override(
     OverrideRefused, and no answer within UPDATE_BOUND is NoWorker (nothing applied is
     reported as applied)."""
     check_known(name, oncall if oncall is not None else current_oncall())
+    accepted = await _update(client, name, "override", request, OverrideAccepted)
+    if oncall_people().get(request.who) is None:
+        unreachable = f"{request.who} is not in people.yaml: no shift notice or page reaches them"
+        warning = f"{accepted.warning}; {unreachable}" if accepted.warning else unreachable
+        accepted = accepted.model_copy(update={"warning": warning})
+    return accepted
+
+
+async def cancel_override(
+    client: Client,
+    name: str,
+    override_id: str,
+    by: str,
+    reason: str | None = None,
+    *,
+    allowed: Callable[[Override], object] | None = None,
+    oncall: OnCallFile | None = None,
+) -> Override:
+    """Cancel override `override_id` of schedule `name` (one that has begun ends now); the
+    override as it was. `allowed` is shown the override first and raises to refuse (the
+    faces' role check). Errors as add_override's: OverrideRefused for an unknown id or one
+    that has ended, with the workflow's reason."""
+    check_known(name, oncall if oncall is not None else current_oncall())
+    request = OverrideCancel(id=override_id, by=by, reason=reason)
+    if allowed is not None:
+        state = await _query(client, name, "state", None, ScheduleState)
+        found = next((o for o in state.overrides if o.id == override_id), None)
+        if found is not None:  # an unknown id: the workflow's refusal lists the ids
+            allowed(found)
+    return await _update(client, name, "cancel_override", request, Override)
+
+
+async def _update(client: Client, name: str, update: str, arg: object, answer: type[T]) -> T:
+    """Run `update` on the schedule's workflow: its validator's refusal is OverrideRefused,
+    no answer within UPDATE_BOUND NoWorker (nothing applied is reported as applied)."""
     handle = client.get_workflow_handle(schedule_workflow_id(name))
     try:
-        accepted: OverrideAccepted = await asyncio.wait_for(
-            handle.execute_update("override", request, result_type=OverrideAccepted),
-            UPDATE_BOUND.total_seconds(),
+        result: T = await asyncio.wait_for(
+            handle.execute_update(update, arg, result_type=answer), UPDATE_BOUND.total_seconds()
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -141,14 +180,10 @@ async def add_override(
         raise
     except TimeoutError:
         raise NoWorker(
-            f"no worker answered within {int(UPDATE_BOUND.total_seconds())} s; the override "
+            f"no worker answered within {int(UPDATE_BOUND.total_seconds())} s; the change "
             "may still apply when one returns: check with `warroom oncall shifts`"
         ) from None
-    if oncall_people().get(request.who) is None:
-        unreachable = f"{request.who} is not in people.yaml: no shift notice or page reaches them"
-        warning = f"{accepted.warning}; {unreachable}" if accepted.warning else unreachable
-        accepted = accepted.model_copy(update={"warning": warning})
-    return accepted
+    return result
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,134 @@
+"""Cancelling an override on the dev server (a refused update stops the Java test server's time
+skipping): one not begun is removed, one in progress ends now and the shift goes back to the
+rotation; unknown and ended ones are refused with the reason; the person it put on call is
+told once; the cancel holds across continue-as-new and a worker without a cache."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from tests.fakehttp import FakeHttp
+from tests.oncall.test_schedule_workflow import (  # noqa: F401 (hooks: a fixture)
+    daily,
+    hooks,
+    posts,
+    request,
+    start,
+    worker,
+)
+from warroom.contract.oncall import ScheduleState
+from warroom.language.oncall import OnCallFile
+from warroom.language.oncall_time import shifts
+from warroom.oncall.schedules import (
+    OverrideRefused,
+    ScheduleNotFound,
+    add_override,
+    cancel_override,
+    who_is_on_call,
+)
+from workflows.schedule import ScheduleWorkflow
+
+#: A recorded run with both kinds of cancel and a continue-as-new, replayed by
+#: tests/oncall/test_schedule_replay.py.
+HISTORY = Path(__file__).parent / "histories" / "schedule-cancel.json"
+CANCELLED = "You are no longer on call for"
+
+
+async def until(check: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_cancel_a_future_and_a_running_override(
+    dev_env: WorkflowEnvironment, task_queue: str, hooks: FakeHttp
+) -> None:
+    client = dev_env.client
+    now = datetime.now(UTC)
+    schedule = daily(now)
+    handle = await start(client, task_queue, schedule, continue_after_events=50)
+    name = handle.id.removeprefix("oncall-")
+    oncall = OnCallFile(schedules={name: schedule})
+    first_run = (await handle.describe()).run_id
+
+    def rotation(at: datetime) -> str | None:
+        return shifts(schedule, [], at, at + timedelta(minutes=1))[0].who
+
+    async def on_call(at: datetime) -> str | None:
+        [answer] = await who_is_on_call(client, [name], at, oncall)
+        return answer.who
+
+    async with worker(client, task_queue):
+        running = await add_override(client, name, request("dave", now - timedelta(hours=1), 3), oncall)
+        later = now + timedelta(hours=10)
+        future = await add_override(client, name, request("carol", later, 5), oncall)
+        assert await on_call(now + timedelta(minutes=1)) == "dave"
+        assert await on_call(later + timedelta(hours=1)) == "carol"
+
+        gone = await cancel_override(client, name, "o1", "alice", "mistake", oncall=oncall)
+        assert gone == running.override  # as it was
+        back = datetime.now(UTC) + timedelta(seconds=1)
+        assert await on_call(back) == rotation(back)  # the shift went back to the rotation
+        assert await on_call(now - timedelta(minutes=30)) == "dave"  # its past stays true
+        gone = await cancel_override(client, name, "o2", "bob", None, oncall=oncall)
+        assert gone == future.override
+        assert await on_call(later + timedelta(hours=1)) == rotation(later + timedelta(hours=1))
+
+        with pytest.raises(OverrideRefused, match=r"no override o9 in sre-\w+: it has none"):
+            await cancel_override(client, name, "o9", "alice", oncall=oncall)
+        with pytest.raises(OverrideRefused, match="override o1 \\(dave\\) already ended at"):
+            await cancel_override(client, name, "o1", "alice", oncall=oncall)
+        third = await add_override(client, name, request("bob", later, 2), oncall)
+        with pytest.raises(OverrideRefused, match=r"no override o2 .* ones not ended are o3 \(bob"):
+            await cancel_override(client, name, "o2", "alice", oncall=oncall)
+
+        # Enough more events to continue as new; each override made is one update.
+        for day in range(2, 20):
+            if (await handle.describe()).run_id != first_run:
+                break
+            await add_override(client, name, request("bob", now + timedelta(days=day), 1), oncall)
+        assert (await handle.describe()).run_id != first_run, "it did not continue as new"
+        await until(
+            lambda: sum(CANCELLED in t for _, t in posts(hooks)) == 2, "the two cancel notices"
+        )
+    async with worker(client, task_queue, cache=0):  # a new worker replays the history
+        state: ScheduleState = await handle.query(ScheduleWorkflow.state)
+        assert (await on_call(later + timedelta(hours=1))) == "bob"  # o3, not carol
+        await handle.terminate()
+    overrides = {o.id: o for o in state.overrides}
+    assert "o2" not in overrides and overrides["o3"] == third.override
+    assert now < overrides["o1"].end < datetime.now(UTC)  # ended at the cancel, carried so
+    cancelled = [(p, t) for p, t in posts(hooks) if CANCELLED in t]
+    assert [p for p, _ in cancelled] == ["dave", "carol"]  # once each
+    assert "override o1 was cancelled by alice: mistake." in cancelled[0][1]
+    assert cancelled[1][1].endswith("override o2 was cancelled by bob.")
+    kinds = [(n.kind, n.person, n.method) for n in state.notices if n.kind == "cancelled"]
+    assert kinds == [("cancelled", "dave", "webhook"), ("cancelled", "carol", "webhook")]
+
+    first = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
+    if os.environ.get("WARROOM_RECORD_HISTORIES"):  # to save a new history for the replay test
+        HISTORY.write_text(first.to_json())
+    await replay(first)
+
+
+async def replay(history: WorkflowHistory) -> None:
+    replayer = Replayer(workflows=[ScheduleWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+
+
+async def test_an_unknown_schedule_is_not_found(dev_env: WorkflowEnvironment) -> None:
+    client: Client = dev_env.client
+    with pytest.raises(ScheduleNotFound, match="no schedule 'nope'"):
+        await cancel_override(client, "nope", "o1", "alice", oncall=OnCallFile())
