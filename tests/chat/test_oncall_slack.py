@@ -1,7 +1,8 @@
 """On call in Slack, on the dev server with the web process and the fake Slack: a page is a DM
 to whoever is on call with the card's Acknowledge button, whose signed click acknowledges the
 incident and stops the escalation; `/warroom oncall` answers who is on call, and `/warroom
-oncall override` puts the asker on call and refuses what the roles do not allow."""
+oncall override` puts the asker on call and refuses what the roles do not allow, as `/warroom
+oncall override cancel` does."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from activities.slack_blocks import ACKNOWLEDGE
-from tests.chat.conftest import DANA, ERIN, STRANGER, Room
+from tests.chat.conftest import DANA, ERIN, MALLORY, STRANGER, VERA, Room
 from tests.chat.test_commands import answer, command
 from tests.chat.test_room_e2e import click, until
 from warroom.contract.models import IncidentInput
@@ -147,4 +148,39 @@ async def test_oncall_commands_answer_and_refuse_by_role(room: Room, schedules: 
     assert "Erin Lee on call from" in str(taken["text"])
     now = await said(STRANGER, "oncall sw")
     assert "*sw*: Erin Lee until " in str(now["text"])
-    assert "(override by erin: swap with dana)" in str(now["text"])
+    assert "(override o1 by erin: swap with dana)" in str(now["text"])
+
+
+async def test_cancel_an_override_from_slack(room: Room, schedules: None) -> None:
+    async def said(user: str, text: str) -> dict[str, object]:
+        return await answer(room, await command(room, user, text, "C0"))
+
+    day = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%d")
+    taken = await said(
+        ERIN, f'oncall override sw --who erin --from "{day} 09:00" --until "{day} 12:00" --reason x'
+    )
+    assert taken["response_type"] == "in_channel", taken["text"]
+    override_id = str(taken["text"]).split()[2]  # "erin: override oN on sw: …"
+    cancel = f"oncall override cancel sw {override_id}"
+
+    usage = await said(ERIN, "oncall override cancel sw")
+    assert "Usage: `/warroom oncall override cancel SCHEDULE ID [reason]`" in str(usage["text"])
+    stranger = await said(STRANGER, cancel)
+    assert "is not in people.yaml" in str(stranger["text"])
+    viewer = await said(VERA, cancel)
+    assert "needs the responder role" in str(viewer["text"])
+    mallory = await said(MALLORY, cancel)
+    assert mallory["response_type"] == "ephemeral"
+    refused = (
+        f"Not applied: cancelling override {override_id} (it put erin on call; erin made it) "
+        "needs the admin role"
+    )
+    assert refused in str(mallory["text"])
+    done = await said(ERIN, cancel + " plans changed")
+    assert done["response_type"] == "in_channel", done["text"]
+    assert str(done["text"]) == (
+        f"erin: cancelled override {override_id} on sw: Erin Lee is no longer on call for it "
+        "(plans changed)"
+    )
+    again = await said(ERIN, cancel)
+    assert f"Not applied: no override {override_id} in sw" in str(again["text"])

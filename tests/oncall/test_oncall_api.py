@@ -102,3 +102,49 @@ async def test_a_blank_reason_is_refused(oncall_api: tuple[Api, str]) -> None:
     }
     answer = await api.post(f"/v1/oncall/{name}/overrides", body, headers=DANA)
     assert answer.status_code == 422 and "a reason is required" in answer.json()["error"]
+
+
+async def test_cancel_an_override_by_role(oncall_api: tuple[Api, str]) -> None:
+    api, name = oncall_api
+
+    async def cancel(path: str, body: object = None, **kw: object) -> httpx.Response:
+        return await api.http.request("DELETE", f"{api.url}{path}", json=body, **kw)  # type: ignore[arg-type]
+
+    start = datetime.now(UTC) + timedelta(days=1)
+    made = []
+    for who, headers in (("erin", DANA), ("carol", CAROL)):
+        body = {
+            "who": who,
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=2)).isoformat(),
+            "reason": "swap",
+        }
+        answer = await api.post(f"/v1/oncall/{name}/overrides", body, headers=headers)
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["override"])
+        start += timedelta(days=1)
+    erins, carols = (f"/v1/oncall/{name}/overrides/{o['id']}" for o in made)
+
+    assert (await cancel(erins)).status_code == 401
+    refused = await cancel(erins, headers=CAROL)  # erin's, made by dana: carol is a responder
+    assert refused.status_code == 403, refused.text
+    assert "cancelling override o1 (it put erin on call; dana made it) needs the admin role" in (
+        refused.json()["error"]
+    )
+    mallory = await cancel(carols, {"by": "mallory"}, headers=CAROL)
+    assert mallory.status_code == 403 and "authenticated as 'carol'" in mallory.json()["error"]
+    own = await cancel(carols, {"reason": "sick"}, headers=CAROL)
+    assert own.status_code == 200, own.text
+    assert own.json() == made[1]
+    again = await cancel(carols, headers=CAROL)
+    assert again.status_code == 409 and "no override o2" in again.json()["error"]
+    assert "the ones not ended are o1 (erin" in again.json()["error"]
+    by_admin = await cancel(erins, headers=DANA)
+    assert by_admin.status_code == 200 and by_admin.json()["who"] == "erin"
+    listed = await api.get(f"/v1/oncall/{name}/shifts?days=4", headers=CAROL)
+    assert [s for s in listed.json()["shifts"] if s["override"]] == []
+
+    unknown = await cancel("/v1/oncall/nope/overrides/o1", headers=DANA)
+    assert unknown.status_code == 404 and "no schedule 'nope'" in unknown.json()["error"]
+    bad = await cancel(f"/v1/oncall/{name}/overrides/first", headers=DANA)
+    assert bad.status_code == 422, bad.text

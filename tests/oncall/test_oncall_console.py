@@ -73,3 +73,33 @@ async def test_the_grid_and_an_override_made_on_the_page(
     assert forged.status_code == 403
     by = await http.post(f"/console/oncall/{name}/override", data={**form, "by": "mallory"})
     assert by.status_code == 400 and "unexpected form field &#39;by&#39;" in by.text
+
+
+async def test_the_cancel_button_beside_an_override(
+    console: tuple[httpx.AsyncClient, str],
+) -> None:
+    http, name = console
+    csrf = await csrf_of(http)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    form = {"csrf": csrf, "who": "erin", "from": f"{tomorrow} 10:00", "until": f"{tomorrow} 14:00"}
+    made = await http.post(f"/console/oncall/{name}/override", data={**form, "reason": "swap"})
+    assert made.status_code == 303
+    page = await http.get("/console/oncall")
+    action = f'action="/console/oncall/{name}/overrides/o1/cancel"'
+    assert action in page.text and 'aria-label="Cancel override o1"' in page.text
+
+    cancel = f"/console/oncall/{name}/overrides/o1/cancel"
+    forged = await http.post(cancel, data={"csrf": "guess", "reason": "x"})
+    assert forged.status_code == 403
+    extra = await http.post(cancel, data={"csrf": csrf, "by": "mallory"})
+    assert extra.status_code == 400 and "unexpected form field &#39;by&#39;" in extra.text
+    done = await http.post(cancel, data={"csrf": csrf, "reason": "not needed"})
+    assert done.status_code == 303 and done.headers["location"].startswith(
+        "/console/oncall?cancelled=o1"
+    )
+    page = await http.get(done.headers["location"])
+    assert "override o1 cancelled" in page.text
+    assert "o1</strong>" not in page.text and action not in page.text
+    assert 'class="override' not in page.text  # the grid is the rotation again
+    again = await http.post(cancel, data={"csrf": csrf})
+    assert again.status_code == 409 and "o1 not cancelled: no override o1" in again.text

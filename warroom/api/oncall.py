@@ -1,16 +1,17 @@
 """`/v1/oncall`: who is on call (every schedule, or one, now or `at`), a schedule's shifts, and
-overrides, through the same application code as `warroom oncall` (`warroom.oncall`). With
+overrides (made and cancelled), through the same application code as `warroom oncall` (`warroom.oncall`). With
 tokens, an override's `by` is the caller's identity; a body naming someone else is refused."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from warroom.access.roles import may_override
+from warroom.access.roles import may_cancel_override, may_override
 from warroom.api.auth import caller
 from warroom.api.errors import responses
 from warroom.api.incidents import Acting, Temporal, actor
@@ -22,7 +23,7 @@ from warroom.contract.oncall import (
     Shifts,
 )
 from warroom.errors import WarroomError
-from warroom.language.oncall import OnCallFile
+from warroom.language.oncall import OnCallFile, Override
 from warroom.oncall import schedules
 
 router = APIRouter(
@@ -108,3 +109,32 @@ async def add_override(
         replace=body.replace,
     )
     return await schedules.add_override(await temporal(), schedule, request, oncall)
+
+
+class CancelBody(BaseModel):
+    """Why the override is cancelled (optional)."""
+
+    reason: str | None = Field(None, max_length=500)
+    by: str | None = Field(None, description="Who cancels; with tokens, the caller.")
+
+
+OverrideId = Annotated[str, Path(pattern=r"^o[0-9]{1,9}$", description="o1, o2, ...")]
+
+
+@router.delete("/{schedule}/overrides/{override_id}", summary="Cancel an override")
+async def cancel_override(
+    schedule: ScheduleName,
+    override_id: OverrideId,
+    identity: Acting,
+    temporal: Temporal,
+    body: CancelBody | None = None,
+) -> Override:
+    """One not begun is removed, one in progress ends now; the answer is the override as it
+    was. A responder may cancel one that put them on call or that they made; any needs admin."""
+    asked = body or CancelBody()
+    by = actor(identity, asked.by)
+    oncall = _oncall(schedule)
+    allowed = None if identity is None else functools.partial(may_cancel_override, identity)
+    return await schedules.cancel_override(
+        await temporal(), schedule, override_id, by, asked.reason, allowed=allowed, oncall=oncall
+    )

@@ -32,12 +32,14 @@ HELP = """*/warroom* commands (in an incident's channel, or with the incident id
 • `declare RUNBOOK SUMMARY` — open an incident on a runbook
 • `oncall [SCHEDULE]` — who is on call now (only you see it)
 • `oncall override SCHEDULE --who NAME --from TIME --until TIME --reason TEXT` — put yourself on call
+• `oncall override cancel SCHEDULE ID [reason]` — cancel an override that put you on call or that you made
 • `help` — this list"""
 #: Commands that change the incident: command → decision word.
 CHANGES = {w: w for w in ("ack", "note", "severity", "assign", "resolve")}
 READS = {"status", "timeline", "oncall"}
 #: `oncall override …` (two words: no single word typed reaches it).
 OVERRIDE = "oncall override"
+CANCEL = "oncall override cancel"
 
 
 @dataclass
@@ -62,7 +64,9 @@ async def run(
     rest = words[1:]
     if name == "oncall" and rest[:1] == ["override"]:
         name, rest = OVERRIDE, rest[1:]
-    if name == "help" or name not in {*CHANGES, *READS, "declare", OVERRIDE}:
+    if name == OVERRIDE and rest[:1] == ["cancel"]:
+        name, rest = CANCEL, rest[1:]
+    if name == "help" or name not in {*CHANGES, *READS, "declare", OVERRIDE, CANCEL}:
         prefix = "" if name == "help" else f"Unknown command {name!r}.\n"
         return await replies.respond(cmd.response_url, prefix + HELP)
     person = people.by_slack(cmd.user)
@@ -84,6 +88,10 @@ async def run(
         text = cmd.text.split(None, 2)[2] if len(words) > 2 else ""
         assert principal is not None  # checked above: not a read
         applied, said = await oncall.override(temporal, text, principal, people)
+        return await replies.respond(cmd.response_url, said, in_channel=applied)
+    if name == CANCEL:
+        assert principal is not None  # checked above: not a read
+        applied, said = await oncall.cancel(temporal, rest, principal, people)
         return await replies.respond(cmd.response_url, said, in_channel=applied)
     if name == "declare":
         return await _declare(cmd, rest, person or "", temporal, catalogue)

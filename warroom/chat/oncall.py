@@ -1,17 +1,20 @@
-"""`/warroom oncall [SCHEDULE]` (who is on call now) and `/warroom oncall override SCHEDULE
---who … --from … --until … --reason …`, through the application calls the CLI and the API use
-(`warroom.oncall.schedules`). A Slack user is the person people.yaml maps them to, with the
-responder role: they may put themselves on call, nobody else (`may_override`)."""
+"""`/warroom oncall [SCHEDULE]` (who is on call now), `/warroom oncall override SCHEDULE
+--who … --from … --until … --reason …` and `/warroom oncall override cancel SCHEDULE ID
+[reason]`, through the application calls the CLI and the API use (`warroom.oncall.schedules`).
+A Slack user is the person people.yaml maps them to, with their role there (responder unless
+it says): a responder may put themselves on call, nobody else (`may_override`), and cancel an
+override that put them on call or that they made (`may_cancel_override`)."""
 
 from __future__ import annotations
 
+import functools
 import shlex
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from warroom.access.roles import Principal, may_override
+from warroom.access.roles import Principal, may_cancel_override, may_override
 from warroom.chat.mentions import person_named
 from warroom.contract.oncall import OnCallAnswer
 from warroom.errors import WarroomError
@@ -23,6 +26,10 @@ USAGE = (
     "Usage: `/warroom oncall [SCHEDULE]` or `/warroom oncall override SCHEDULE --who NAME "
     '--from "2026-12-24 09:00" --until "2026-12-24 18:00" --reason TEXT` '
     "(times in the schedule's zone, or `now`)"
+)
+CANCEL_USAGE = (
+    "Usage: `/warroom oncall override cancel SCHEDULE ID [reason]` (the id: as the override's "
+    "answer said, or `/warroom oncall SCHEDULE` while it runs)"
 )
 OPTIONS = {"--who": "who", "--from": "from", "--until": "until", "--reason": "reason"}
 
@@ -44,7 +51,9 @@ def _line(answer: OnCallAnswer, zone: str, people: People) -> str:
     who = people.display(answer.who) if answer.who else "nobody"
     until = f" until {local_text(answer.until, zone)}" if answer.until else ""
     why = (
-        f" (override by {answer.override.by}: {answer.override.reason})" if answer.override else ""
+        f" (override {answer.override.id} by {answer.override.by}: {answer.override.reason})"
+        if answer.override
+        else ""
     )
     return f"*{answer.schedule}*: {who}{until}{why}"
 
@@ -80,6 +89,34 @@ async def override(
         f"{local_text(o.start, zone)} until {local_text(o.end, zone)} ({o.reason})"
     )
     return True, said + (f"\n⚠️ {accepted.warning}" if accepted.warning else "")
+
+
+async def cancel(
+    client: Client, words: list[str], principal: Principal, people: People
+) -> tuple[bool, str]:
+    """Cancel an override, as `principal` (`may_cancel_override`); (applied, what happened)."""
+    if len(words) < 2:
+        return False, f"Not applied: name the schedule and the override. {CANCEL_USAGE}"
+    schedule, override_id, reason = words[0], words[1], " ".join(words[2:])
+    try:
+        gone = await schedules.cancel_override(
+            client,
+            schedule,
+            override_id,
+            principal.identity,
+            reason,
+            allowed=functools.partial(may_cancel_override, principal),
+        )
+    except WarroomError as err:
+        return False, f"Not applied: {err}"
+    except ValidationError as err:
+        return False, "Not applied: " + "; ".join(str(e["msg"]) for e in err.errors())
+    why = f" ({reason})" if reason else ""
+    said = (
+        f"{principal.identity}: cancelled override {gone.id} on {schedule}: "
+        f"{people.display(gone.who)} is no longer on call for it{why}"
+    )
+    return True, said
 
 
 def _parse(text: str) -> tuple[str, dict[str, str]]:

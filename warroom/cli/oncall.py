@@ -175,6 +175,32 @@ def override(
         typer.echo(f"note: {accepted.warning}")
 
 
+@app.command("cancel-override")
+def cancel_override(
+    schedule: ScheduleName,
+    override_id: Annotated[str, typer.Argument(help="The override's id (see `shifts`), e.g. o3.")],
+    by: Annotated[
+        str, typer.Option("--by", help="Who cancels (your name).", callback=names.person)
+    ],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (optional).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel an override: one not begun is removed, one in progress ends now (the rotation
+    takes the shift back); the person it put on call is told."""
+    oncall = schedules.current_oncall()
+    gone: Override = _with_client(
+        lambda c: schedules.cancel_override(c, schedule, override_id, by, reason, oncall=oncall)
+    )
+    if as_json:
+        _emit(gone)
+        return
+    zone = oncall.schedules[schedule].timezone
+    typer.echo(
+        f"cancelled {gone.id}: {gone.who} is no longer on call for {schedule} from "
+        f"{local_text(max(gone.start, datetime.now(UTC)), zone)} until {local_text(gone.end, zone)}"
+    )
+
+
 @app.command()
 def validate() -> None:
     """Check oncall.yaml and what the runbooks name of it; exit 1 on a problem.
