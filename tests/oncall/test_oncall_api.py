@@ -128,8 +128,9 @@ async def test_cancel_an_override_by_role(oncall_api: tuple[Api, str]) -> None:
     assert (await cancel(erins)).status_code == 401
     refused = await cancel(erins, headers=CAROL)  # erin's, made by dana: carol is a responder
     assert refused.status_code == 403, refused.text
-    assert "cancelling override o1 (it put erin on call; dana made it) needs the admin role" in (
-        refused.json()["error"]
+    assert (
+        "cancelling override o1 (it put erin on call; dana made it) needs the admin role"
+        in (refused.json()["error"])
     )
     mallory = await cancel(carols, {"by": "mallory"}, headers=CAROL)
     assert mallory.status_code == 403 and "authenticated as 'carol'" in mallory.json()["error"]

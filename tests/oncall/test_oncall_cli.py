@@ -184,3 +184,36 @@ async def test_validate_and_schema(oncall_env: Env, tmp_path: Path) -> None:
     assert "paged.yaml: step 'fix': approver 'oncall:sre': no schedule 'sre'" in err
     code, out, _ = await run("schema", env=oncall_env)
     assert code == 0 and json.loads(out)["$id"].endswith("oncall.json")
+
+
+async def test_cancel_an_override(oncall_env: Env) -> None:
+    name = oncall_env["ONCALL_NAME"]
+    later = datetime.now(UTC) + timedelta(days=2)
+    args = ["--from", later.strftime("%Y-%m-%d 10:00"), "--until", later.strftime("%Y-%m-%d 14:00")]
+    by = ["--by", "alice", "--reason", "swap"]
+    code, out, err = await run("override", name, "--who", "bob", *args, *by, env=oncall_env)
+    assert code == 0 and "override o1: bob" in out, err
+    code, out, err = await run("shifts", name, "--days", "4", env=oncall_env)
+    assert "override o1 by alice: swap" in out  # where people find the id
+
+    code, out, err = await run("cancel-override", name, "o1", "--by", "carol", env=oncall_env)
+    assert code == 0, err
+    assert out.startswith(f"cancelled o1: bob is no longer on call for {name} from ")
+    code, out, err = await run("shifts", name, "--days", "4", env=oncall_env)
+    assert "override o1" not in out
+    code, out, err = await run(
+        "cancel-override", name, "o1", "--by", "carol", "--json", env=oncall_env
+    )
+    assert code == 1 and err.startswith("error: no override o1 in sre-"), err
+    assert len(err.strip().splitlines()) == 1
+
+    code, out, err = await run("override", name, "--who", "carol", *args, *by, env=oncall_env)
+    assert code == 0, err
+    code, out, err = await run(
+        "cancel-override", name, "o2", "--by", "carol", "--reason", "ill", "--json", env=oncall_env
+    )
+    assert code == 0, err
+    gone = json.loads(out)
+    assert gone["id"] == "o2" and gone["who"] == "carol" and gone["by"] == "alice"
+    code, out, err = await run("cancel-override", "nope", "o2", "--by", "carol", env=oncall_env)
+    assert code == 1 and "error: no schedule 'nope'" in err

@@ -27,8 +27,9 @@ from tests.oncall.test_schedule_workflow import (  # noqa: F401 (hooks: a fixtur
     start,
     worker,
 )
+from warroom.access.roles import Principal, Role, RoleRequired, may_cancel_override
 from warroom.contract.oncall import ScheduleState
-from warroom.language.oncall import OnCallFile
+from warroom.language.oncall import OnCallFile, Override
 from warroom.language.oncall_time import shifts
 from warroom.oncall.schedules import (
     OverrideRefused,
@@ -53,7 +54,9 @@ async def until(check: Callable[[], bool], what: str, seconds: float = 20) -> No
 
 
 async def test_cancel_a_future_and_a_running_override(
-    dev_env: WorkflowEnvironment, task_queue: str, hooks: FakeHttp
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    hooks: FakeHttp,  # noqa: F811
 ) -> None:
     client = dev_env.client
     now = datetime.now(UTC)
@@ -71,7 +74,9 @@ async def test_cancel_a_future_and_a_running_override(
         return answer.who
 
     async with worker(client, task_queue):
-        running = await add_override(client, name, request("dave", now - timedelta(hours=1), 3), oncall)
+        running = await add_override(
+            client, name, request("dave", now - timedelta(hours=1), 3), oncall
+        )
         later = now + timedelta(hours=10)
         future = await add_override(client, name, request("carol", later, 5), oncall)
         assert await on_call(now + timedelta(minutes=1)) == "dave"
@@ -132,3 +137,24 @@ async def test_an_unknown_schedule_is_not_found(dev_env: WorkflowEnvironment) ->
     client: Client = dev_env.client
     with pytest.raises(ScheduleNotFound, match="no schedule 'nope'"):
         await cancel_override(client, "nope", "o1", "alice", oncall=OnCallFile())
+
+
+@pytest.mark.parametrize(
+    ("identity", "role", "allowed"),
+    [
+        ("erin", Role.responder, True),  # it put her on call
+        ("dana", Role.responder, True),  # she made it
+        ("carol", Role.responder, False),
+        ("carol", Role.admin, True),
+        ("erin", Role.viewer, False),
+    ],
+)
+def test_who_may_cancel_an_override(identity: str, role: Role, allowed: bool) -> None:
+    at = datetime(2030, 1, 1, tzinfo=UTC)
+    made = Override(id="o4", who="erin", start=at, end=at, by="dana", reason="swap")
+    principal = Principal(identity, role, "token:x")
+    if allowed:
+        assert may_cancel_override(principal, made) is principal
+    else:
+        with pytest.raises(RoleRequired, match=r"needs the (admin|responder) role"):
+            may_cancel_override(principal, made)
