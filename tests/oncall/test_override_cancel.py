@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -53,6 +54,16 @@ async def until(check: Callable[[], bool], what: str, seconds: float = 20) -> No
         await asyncio.sleep(0.1)
 
 
+async def continued(handle: WorkflowHandle[Any, Any], run: str, seconds: float) -> bool:
+    """Whether the workflow continued as new from `run` within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (await handle.describe()).run_id == run:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
 async def test_cancel_a_future_and_a_running_override(
     dev_env: WorkflowEnvironment,
     task_queue: str,
@@ -60,7 +71,7 @@ async def test_cancel_a_future_and_a_running_override(
 ) -> None:
     client = dev_env.client
     now = datetime.now(UTC)
-    schedule = daily(now)
+    schedule = daily(now - timedelta(days=1))  # someone is on call now, whatever the hour
     handle = await start(client, task_queue, schedule, continue_after_events=50)
     name = handle.id.removeprefix("oncall-")
     oncall = OnCallFile(schedules={name: schedule})
@@ -73,7 +84,9 @@ async def test_cancel_a_future_and_a_running_override(
         [answer] = await who_is_on_call(client, [name], at, oncall)
         return answer.who
 
-    async with worker(client, task_queue):
+    # No workflow cache: every task (updates, queries) rebuilds the workflow from its history,
+    # as a restarted worker does.
+    async with worker(client, task_queue, cache=0):
         running = await add_override(
             client, name, request("dave", now - timedelta(hours=1), 3), oncall
         )
@@ -99,16 +112,16 @@ async def test_cancel_a_future_and_a_running_override(
         with pytest.raises(OverrideRefused, match=r"no override o2 .* ones not ended are o3 \(bob"):
             await cancel_override(client, name, "o2", "alice", oncall=oncall)
 
-        # Enough more events to continue as new; each override made is one update.
-        for day in range(2, 20):
-            if (await handle.describe()).run_id != first_run:
-                break
+        # Enough more events to continue as new; each override made is one update (and its
+        # notice's activity, after which the run looks at its history's length).
+        for day in range(2, 30):
             await add_override(client, name, request("bob", now + timedelta(days=day), 1), oncall)
-        assert (await handle.describe()).run_id != first_run, "it did not continue as new"
+            if await continued(handle, first_run, seconds=1):
+                break
+        assert await continued(handle, first_run, seconds=10), "it did not continue as new"
         await until(
             lambda: sum(CANCELLED in t for _, t in posts(hooks)) == 2, "the two cancel notices"
         )
-    async with worker(client, task_queue, cache=0):  # a new worker replays the history
         state: ScheduleState = await handle.query(ScheduleWorkflow.state)
         assert (await on_call(later + timedelta(hours=1))) == "bob"  # o3, not carol
         await handle.terminate()
@@ -119,6 +132,9 @@ async def test_cancel_a_future_and_a_running_override(
     assert [p for p, _ in cancelled] == ["dave", "carol"]  # once each
     assert "override o1 was cancelled by alice: mistake." in cancelled[0][1]
     assert cancelled[1][1].endswith("override o2 was cancelled by bob.")
+    # The rotation took the shift back at the cancel: its person had the handoff notice.
+    handoffs = [(n.person, n.start) for n in state.notices if n.kind == "handoff"]
+    assert handoffs[0] == (rotation(back), overrides["o1"].end)
     kinds = [(n.kind, n.person, n.method) for n in state.notices if n.kind == "cancelled"]
     assert kinds == [("cancelled", "dave", "webhook"), ("cancelled", "carol", "webhook")]
 
