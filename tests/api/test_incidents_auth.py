@@ -148,7 +148,7 @@ async def test_runbooks_and_openapi_list_everything(api):
         "/v1/incidents/{incident_id}", "/v1/incidents/{incident_id}/timeline", "/v1/runbooks",
         "/healthz", "/readyz", "/metrics", "/codec/decode", "/codec/encode",
         "/v1/oncall", "/v1/oncall/{schedule}", "/v1/oncall/{schedule}/shifts",
-        "/v1/oncall/{schedule}/overrides",
+        "/v1/oncall/{schedule}/overrides", "/v1/oncall/{schedule}/overrides/{override_id}",
         *(f"/v1/incidents/{{incident_id}}/{w}" for w in words),
     }  # fmt: skip
     assert set(spec["paths"]) == expected

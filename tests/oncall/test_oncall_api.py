@@ -134,6 +134,8 @@ async def test_cancel_an_override_by_role(oncall_api: tuple[Api, str]) -> None:
     )
     mallory = await cancel(carols, {"by": "mallory"}, headers=CAROL)
     assert mallory.status_code == 403 and "authenticated as 'carol'" in mallory.json()["error"]
+    leak = await cancel(carols, {"reason": CAROL["Authorization"][7:]}, headers=CAROL)
+    assert leak.status_code == 422 and "an API token is never" in leak.json()["error"]
     own = await cancel(carols, {"reason": "sick"}, headers=CAROL)
     assert own.status_code == 200, own.text
     assert own.json() == made[1]

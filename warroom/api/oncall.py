@@ -8,13 +8,13 @@ import functools
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from warroom.access.roles import may_cancel_override, may_override
 from warroom.api.auth import caller
 from warroom.api.errors import responses
-from warroom.api.incidents import Acting, Temporal, actor
+from warroom.api.incidents import Acting, Temporal, actor, no_token_in
 from warroom.contract.oncall import (
     MAX_SHIFT_DAYS,
     OnCallAnswer,
@@ -125,6 +125,7 @@ OverrideId = Annotated[str, Path(pattern=r"^o[0-9]{1,9}$", description="o1, o2, 
 async def cancel_override(
     schedule: ScheduleName,
     override_id: OverrideId,
+    request: Request,
     identity: Acting,
     temporal: Temporal,
     body: CancelBody | None = None,
@@ -132,6 +133,7 @@ async def cancel_override(
     """One not begun is removed, one in progress ends now; the answer is the override as it
     was. A responder may cancel one that put them on call or that they made; any needs admin."""
     asked = body or CancelBody()
+    no_token_in(request, asked)  # the reason goes into the person's notice
     by = actor(identity, asked.by)
     oncall = _oncall(schedule)
     allowed = None if identity is None else functools.partial(may_cancel_override, identity)

@@ -64,7 +64,8 @@ async def run(
     rest = words[1:]
     if name == "oncall" and rest[:1] == ["override"]:
         name, rest = OVERRIDE, rest[1:]
-    if name == OVERRIDE and rest[:1] == ["cancel"]:
+    # (`override cancel --who …` is an override of a schedule named cancel)
+    if name == OVERRIDE and rest[:1] == ["cancel"] and not "".join(rest[1:2]).startswith("--"):
         name, rest = CANCEL, rest[1:]
     if name == "help" or name not in {*CHANGES, *READS, "declare", OVERRIDE, CANCEL}:
         prefix = "" if name == "help" else f"Unknown command {name!r}.\n"
