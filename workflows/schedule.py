@@ -283,7 +283,7 @@ class ScheduleWorkflow:
         until = f" until {local_text(notice.end, tz)}" if notice.end else ""
         when = f"{self.name} from {local_text(notice.start, tz)}{until}"
         if notice.kind == "cancelled":
-            key = f"{self.name}:cancelled:{notice.override}:{notice.person}"
+            key = f"{self.name}:cancelled:{notice.override}:{notice.start.isoformat()}"
             return f"You are no longer on call for {when}: {notice.note}.", key
         text = f"You are on call for {when}."
         if notice.kind == "override":

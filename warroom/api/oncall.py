@@ -1,6 +1,7 @@
 """`/v1/oncall`: who is on call (every schedule, or one, now or `at`), a schedule's shifts, and
-overrides (made and cancelled), through the same application code as `warroom oncall` (`warroom.oncall`). With
-tokens, an override's `by` is the caller's identity; a body naming someone else is refused."""
+overrides (made and cancelled), through the same application code as `warroom oncall`
+(`warroom.oncall`). With tokens, an override's or a cancel's `by` is the caller's identity; a
+body naming someone else is refused."""
 
 from __future__ import annotations
 
@@ -131,7 +132,8 @@ async def cancel_override(
     body: CancelBody | None = None,
 ) -> Override:
     """One not begun is removed, one in progress ends now; the answer is the override as it
-    was. A responder may cancel one that put them on call or that they made; any needs admin."""
+    was. A responder may cancel one that put them on call or that they made; any other one
+    needs admin."""
     asked = body or CancelBody()
     no_token_in(request, asked)  # the reason goes into the person's notice
     by = actor(identity, asked.by)

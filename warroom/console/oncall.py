@@ -1,6 +1,7 @@
 """The console's on-call page: each schedule's next two weeks as a grid (overrides marked),
 who is on call now, an override form and a cancel button beside each override (session and
-CSRF as the decision forms; `by` is the signed-in person), through the same application code as the CLI and API (`warroom.oncall`)."""
+CSRF as the decision forms; `by` is the signed-in person), through the same application code
+as the CLI and API (`warroom.oncall`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """On-call operations every face offers: start the schedules' workflows with the current
-oncall.yaml, ask who is on call and the shifts of a range, add or cancel an override. Plain models in
-and out; errors are WarroomErrors with one line saying what to do."""
+oncall.yaml, ask who is on call and the shifts of a range, add or cancel an override. Plain
+models in and out; errors are WarroomErrors with one line saying what to do."""
 
 from __future__ import annotations
 
