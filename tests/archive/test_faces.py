@@ -11,6 +11,7 @@ import re
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.api.conftest import serve_api
 from tests.archive.test_fallback import (
@@ -24,6 +25,7 @@ from tests.archive.test_fallback import (
     warroom,
 )
 from tests.conftest import dev_server
+from warroom.archive.schema import incidents
 from warroom.archive.store import Archive
 from warroom.entry.devstack import free_port
 from warroom.incidents import views
@@ -130,6 +132,13 @@ async def test_backfill_archives_what_the_archive_lacks_once(
     assert again.startswith("0 incidents")  # idempotent: nothing the archive lacks
     archive = Archive(archive_url)
     assert archive.count() == filled_count >= 1
+    # A record as an older version stored it (no postmortem): --again rebuilds every one.
+    with archive.engine.begin() as conn:
+        conn.execute(sa.update(incidents).values(postmortem=""))
+    rebuilt = await run("archive", "backfill", "--since", "1d", "--again", env=env)
+    assert rebuilt.startswith(f"{filled_count} incidents")
+    assert archive.count() == filled_count  # each once still
+    assert (await archived(archive_url, incident_id)).postmortem.startswith("# Postmortem")
     archive.close()
     unset = await asyncio.to_thread(
         warroom, "archive", "backfill", env={**env, "WARROOM_ARCHIVE_URL": ""}

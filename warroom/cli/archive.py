@@ -65,10 +65,20 @@ def search_text(found: list[IncidentSummary]) -> str:
 
 
 @app.command()
-def backfill(since: Since = "30d") -> None:
+def backfill(
+    since: Since = "30d",
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Archive again those already archived too, rebuilt from Temporal's histories "
+            "(records stored by an older warroom take what this one stores).",
+        ),
+    ] = False,
+) -> None:
     """Archive the incidents closed in the last --since that Temporal still has and the
     archive lacks (after an upgrade, or after the archive was down). Running it again
-    archives nothing twice."""
+    archives nothing twice (--again: rebuilds every one, each still once)."""
     archive = configured()
     if archive is None:
         raise WarroomError(f"{ARCHIVE_URL} is not set: there is no archive to fill")
@@ -78,7 +88,7 @@ def backfill(since: Since = "30d") -> None:
         typer.echo(f"archiving {done}/{total}: {escape(incident_id)} …", err=True)
 
     async def go() -> list[str]:
-        return await backfill_archive(await connect(), archive, window, progress)
+        return await backfill_archive(await connect(), archive, window, progress, again=again)
 
     filled = asyncio.run(go())
     typer.echo(

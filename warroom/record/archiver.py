@@ -112,17 +112,23 @@ async def backfill(
     archive: Archive,
     since: timedelta,
     progress: Callable[[int, int, str], None] = lambda done, total, incident_id: None,
+    *,
+    again: bool = False,
 ) -> list[str]:
     """Archive the incidents that closed in the last `since` and that Temporal still has but
     the archive lacks (each chain's closing run not archived yet); the ids archived. Writing
-    one again changes nothing (a write is an upsert), so a second backfill archives none."""
+    one again changes nothing (a write is an upsert), so a second backfill archives none.
+    `again`: every one of them, archived or not, rebuilt from its histories (a record an
+    older version stored takes what this one stores, such as every alert fingerprint)."""
     start = datetime.now(UTC) - since
     query = (
         f"WorkflowType = 'IncidentWorkflow' AND ExecutionStatus = 'Completed'"
         f" AND CloseTime >= '{start.isoformat()}'"
     )
     closed = [(wf.id, wf.run_id) async for wf in client.list_workflows(query)]
-    done = await asyncio.to_thread(archive.archived_runs, [run for _, run in closed])
+    done = (
+        set() if again else await asyncio.to_thread(archive.archived_runs, [r for _, r in closed])
+    )
     missing = [(i, run) for i, run in closed if run not in done]
     archived: list[str] = []
     for n, (incident_id, run_id) in enumerate(missing, start=1):
