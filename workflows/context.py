@@ -56,6 +56,7 @@ PATCH_UNSET_TARGET = "unset-notification-skipped"
 #: skip) holds the run from continuing as new: the decision is applied in the run that took
 #: it. Before, a run due to continue as new waited for that handler, which waited for an
 #: outcome only the run could bring: the incident never closed and its caller never heard.
+#: And a gate or paused step woken to continue as new does so (`continue_unless`).
 PATCH_DECISIONS_FIRST = "decisions-before-continuing"
 #: Lines of "what happened since the last status update" kept (an update quotes the last ten).
 SINCE_UPDATE_KEPT = 50
@@ -253,6 +254,17 @@ class IncidentContext:
         arrives now is carried over, and its handler answers with the decision recorded,
         not waiting for an outcome the next run brings (PATCH_DECISIONS_FIRST)."""
         return self.decisions_first and self.continuing
+
+    def continue_unless(self, decided: bool) -> None:
+        """After a wait that a person's decision or `long()` ends. With PATCH_DECISIONS_FIRST:
+        a decision is applied in this run; without one, the wait ended to continue as new, and
+        the run does so even if a call started in the same task since (continuing waits for
+        it), instead of going on as if decided (an approval without its quorum, a paused step
+        without a command). Before the patch: continue if long now."""
+        if not self.decisions_first:
+            self.continue_if_long()
+        elif not decided:
+            raise ContinueAsNew()
 
     def continue_if_long(self) -> None:
         if self.long() and not self.state.is_closed:

@@ -46,14 +46,16 @@ class Gates:
             detail=f"{approval.min_approvals} of {who_may_approve(state)}{within}",
         )
 
-        def decided() -> bool:
+        def chosen() -> bool:
             return (
                 inc.quorum(step.id, state)
                 or step.id in inc.rejections
                 or inc.ending() is not None
                 or (inc.skip_mitigation and step.phase == "mitigate")
-                or inc.long()
             )
+
+        def decided() -> bool:
+            return chosen() or inc.long()
 
         try:
             await workflow.wait_condition(
@@ -75,7 +77,7 @@ class Gates:
             inc.record("approval timed out", step=step.id, detail=f"{why}: escalating")
             self.cadence.escalate_in_background(why, decided)
             await workflow.wait_condition(decided)
-        inc.continue_if_long()
+        inc.continue_unless(chosen())
         if inc.ending():
             state.status = "pending"  # never decided: a closed incident waits for nobody
             await self.end()
@@ -103,15 +105,18 @@ class Gates:
         inc = self.incident
         inc.set_status("paused")
 
+        def commanded() -> bool:
+            return step.id in inc.commands or inc.ending() is not None
+
         def answered() -> bool:
-            return step.id in inc.commands or inc.ending() is not None or inc.long()
+            return commanded() or inc.long()
 
         if inc.runbook.escalation and not answered():
             self.cadence.escalate_in_background(
                 f"step {step.id} failed and waits for a person", answered
             )
         await workflow.wait_condition(answered)
-        inc.continue_if_long()
+        inc.continue_unless(commanded())
         if inc.ending():
             return None
         kind, command = inc.commands.pop(step.id)
