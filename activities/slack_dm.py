@@ -1,14 +1,19 @@
 """A direct message to a person's Slack user id (`chat.postMessage` with `channel=<user id>`):
 the `slack` contact method of shift notices and pages (activities/oncall_notify.py). A page
 carries the incident card's **Acknowledge** button. The bot token is read here, on the worker
-(`WARROOM_SLACK_BOT_TOKEN`); Slack's refusals are classified as activities/slack_api.py does."""
+(`WARROOM_SLACK_BOT_TOKEN`); Slack's refusals are classified as activities/slack_api.py does.
+
+Sent once across retries: the message carries a block id made from the send's idempotency key,
+and a retried activity (attempt > 1) first looks for it in the DM's recent history (the DM
+opened with `conversations.open`), as the incident room finds what an earlier attempt posted."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
+from temporalio import activity
 
-from activities.slack_api import call, web_client
-from activities.slack_blocks import MAX_TEXT, cut, dm_blocks
+from activities.slack_api import call, posted, web_client
+from activities.slack_blocks import MAX_TEXT, cut, dm_blocks, dm_id
 from warroom.contract.models import ActionInput, ActionResult
 
 
@@ -22,11 +27,17 @@ class DirectMessage(BaseModel):
 
 async def slack_dm(inp: ActionInput) -> ActionResult:
     message = DirectMessage.model_validate(inp.params)
+    client = web_client()
+    block_id = dm_id(inp.idempotency_key)
+    if activity.in_activity() and activity.info().attempt > 1:
+        opened = await call(client, "conversations.open", users=message.user)
+        if await posted(client, str(opened["channel"]["id"]), block_id):
+            return ActionResult()  # an earlier attempt sent it; Slack's answer was lost
     await call(
-        web_client(),
+        client,
         "chat.postMessage",
         channel=message.user,
         text=cut(f"{message.subject}: {message.text}", MAX_TEXT),
-        blocks=dm_blocks(message.subject, message.text, message.acknowledge),
+        blocks=dm_blocks(message.subject, message.text, message.acknowledge, block_id),
     )
     return ActionResult()

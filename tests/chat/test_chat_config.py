@@ -3,13 +3,15 @@ runbooks beside it, and the signing secret the chat face needs."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from warroom.chat.signing import Refused, SignedRequests
-from warroom.entry.fakeslack import SECRET, sign
+from warroom.entry.fakeslack import SCOPES, SECRET, sign
 from warroom.errors import RunbookError
 from warroom.language.loader import load_runbook_file, parse_runbook
 from warroom.language.schema import runbook_json_schema
@@ -79,3 +81,14 @@ def test_signature_checks() -> None:
         signed.check({**headers, "x-slack-request-timestamp": "soon"}, body)
     with pytest.raises(Refused, match="does not match"):
         signed.check({k.lower(): v for k, v in sign(body + b"x").items()}, body)
+
+
+def test_the_fake_slack_allows_what_the_readme_manifest_asks_for() -> None:
+    """The app manifest people paste (README) and the scopes the fake enforces are the same."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    manifest = next(
+        yaml.safe_load(block)
+        for block in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+        if block.startswith("display_information:")
+    )
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == SCOPES
