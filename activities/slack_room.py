@@ -44,6 +44,7 @@ from warroom.contract.chat import (
 )
 from warroom.language.loader import load_teams_for, runbook_dirs
 from warroom.language.people import People, find_people
+from warroom.language.runbook import is_channel_id
 from warroom.language.teams import resolve_approvers
 
 #: Suffixes tried when a channel name is taken by someone else (-2 … -9).
@@ -62,6 +63,10 @@ def channel_name(req: OpenRoom) -> str:
 @activity.defn(name=OPEN)
 async def open_room(req: OpenRoom) -> OpenedRoom:
     client = web_client()
+    if is_channel_id(req.channel):
+        # Used as it is: Slack refuses the first post in it (`channel_not_found`,
+        # `not_in_channel`) with a final error, as it refuses a named channel's.
+        return OpenedRoom(channel=req.channel, name=req.channel)
     if req.channel != "create":
         name = req.channel.lstrip("#")
         found = await _find_channel(client, name)

@@ -14,6 +14,7 @@ from warroom.chat.signing import Refused, SignedRequests
 from warroom.entry.fakeslack import SCOPES, SECRET, sign
 from warroom.errors import RunbookError
 from warroom.language.loader import load_runbook_file, parse_runbook
+from warroom.language.runbook import is_channel_id
 from warroom.language.schema import runbook_json_schema
 
 PLAIN = (
@@ -53,6 +54,38 @@ def test_a_broken_chat_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
 def test_the_chat_key_is_strict(chat: str, says: str) -> None:
     with pytest.raises(RunbookError, match=says):
         parse_runbook(PLAIN + f"chat: {chat}\n")
+
+
+@pytest.mark.parametrize("channel", ["create", '"#payments-incidents"', "C024BE91L", "G0PRIVATE12"])
+def test_the_channel_is_create_a_name_or_an_id(channel: str) -> None:
+    chat = parse_runbook(PLAIN + f"chat: {{slack: {{channel: {channel}}}}}\n").chat
+    assert chat is not None and chat.slack is not None
+    assert chat.slack.channel == channel.strip('"')
+    assert is_channel_id(chat.slack.channel) == (channel[0] in "CG")
+
+
+@pytest.mark.parametrize(
+    ("channel", "guess"),
+    [
+        ('"#Payments Incidents"', " (did you mean '#payments-incidents'?)"),
+        ("c024Be91L", " (did you mean 'C024BE91L'?)"),
+        ("Create", " (did you mean 'create'?)"),
+        ('"!!"', ""),
+    ],
+)
+def test_a_channel_that_is_none_of_them_is_refused_with_its_line(
+    tmp_path: Path, channel: str, guess: str
+) -> None:
+    path = tmp_path / "plain.yaml"
+    path.write_text(PLAIN + f"chat:\n  slack:\n    channel: {channel}\n")
+    with pytest.raises(RunbookError) as caught:
+        load_runbook_file(path)
+    said = str(caught.value)
+    assert (
+        f"plain.yaml:7:14: chat.slack.channel: '{channel.strip(chr(34))}' is not a channel: "
+        in said
+    )
+    assert said.rstrip().endswith(f"or a channel id such as C024BE91L{guess}")
 
 
 def test_the_json_schema_describes_chat() -> None:

@@ -282,6 +282,8 @@ class FakeSlack:
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
+        if BOT_USER not in channel.members:
+            raise SlackError("not_in_channel")
         limit = int(args.get("limit", 100))
         newest_first = list(reversed(channel.messages))[:limit]
         return {"messages": newest_first, "has_more": len(channel.messages) > limit}
