@@ -362,7 +362,7 @@ class Param(Strict):
 
 #: A Slack channel name: lowercase letters, digits, - and _, at most 80 characters.
 CHANNEL_NAME = r"#?[a-z0-9][a-z0-9_-]{0,79}"
-#: A Slack channel id: C (public) or G (private), then uppercase letters and digits.
+#: A Slack channel id: C (or G: an older private channel), then uppercase letters and digits.
 CHANNEL_ID = r"[CG][A-Z0-9]{8,11}"
 #: What `chat.slack.channel` takes: "create" (a name too), a channel name, or a channel id.
 CHANNEL = rf"^({CHANNEL_NAME}|{CHANNEL_ID})$"
