@@ -23,6 +23,8 @@ RETRYABLE = frozenset({"ratelimited", "internal_error", "fatal_error", "service_
 MAX_RETRY_AFTER = timedelta(minutes=1)
 #: The error type of a refused call (the timeline names it).
 ERROR_TYPE = "warroom.SlackError"
+#: How far back a retry looks for a message it may already have posted.
+HISTORY_LOOKBACK = 200
 
 
 def configured() -> bool:
@@ -86,4 +88,14 @@ def error_code(err: BaseException) -> str | None:
         detail = err.details[0]
         if isinstance(detail, dict):
             return str(detail.get("code"))
+    return None
+
+
+async def posted(client: AsyncWebClient, channel: str, block_id: str) -> str | None:
+    """The `ts` of a message an earlier attempt posted in `channel` (found by its block id
+    among the last HISTORY_LOOKBACK), if any."""
+    history = await call(client, "conversations.history", channel=channel, limit=HISTORY_LOOKBACK)
+    for message in history.get("messages", []):
+        if any(b.get("block_id") == block_id for b in message.get("blocks", [])):
+            return str(message["ts"])
     return None

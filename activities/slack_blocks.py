@@ -5,6 +5,7 @@ face answers (warroom/chat/)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -41,6 +42,12 @@ def step_id(incident_id: str, step: str) -> str:
 
 def update_id(incident_id: str, number: int) -> str:
     return cut(f"update:{incident_id}:{number}", 255)
+
+
+def dm_id(key: str) -> str:
+    """A direct message's block id: its send's idempotency key (hashed when too long)."""
+    block_id = f"dm:{key}"
+    return block_id if len(block_id) <= 255 else f"dm:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def button_value(incident_id: str, step: str | None = None) -> str:
@@ -170,10 +177,13 @@ def _md(text: str, limit: int = MAX_TEXT) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": cut(text or " ", limit)}
 
 
-def dm_blocks(subject: str, text: str, acknowledge: str | None) -> list[dict[str, Any]]:
+def dm_blocks(
+    subject: str, text: str, acknowledge: str | None, block_id: str
+) -> list[dict[str, Any]]:
     """A direct message to a person: a shift notice, or a page with the card's Acknowledge
     button for the incident `acknowledge` (the chat face answers both alike)."""
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": _md(f"*{subject}*\n{text}")}]
+    section = {"type": "section", "block_id": block_id, "text": _md(f"*{subject}*\n{text}")}
+    blocks: list[dict[str, Any]] = [section]
     if acknowledge:
         blocks.append(_actions(acknowledge, None, [("Acknowledge", ACKNOWLEDGE, "primary")]))
     return blocks

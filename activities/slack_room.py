@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.slack_api import ERROR_TYPE, call, error_code, web_client
+from activities.slack_api import ERROR_TYPE, call, error_code, posted, web_client
 from activities.slack_blocks import (
     MAX_TEXT,
     card_blocks,
@@ -44,12 +44,11 @@ from warroom.contract.chat import (
 )
 from warroom.language.loader import load_teams_for, runbook_dirs
 from warroom.language.people import People, find_people
+from warroom.language.runbook import is_channel_id
 from warroom.language.teams import resolve_approvers
 
 #: Suffixes tried when a channel name is taken by someone else (-2 … -9).
 SUFFIXES = 9
-#: How far back a retry looks for a message it may already have posted.
-HISTORY_LOOKBACK = 200
 
 
 def channel_name(req: OpenRoom) -> str:
@@ -64,6 +63,10 @@ def channel_name(req: OpenRoom) -> str:
 @activity.defn(name=OPEN)
 async def open_room(req: OpenRoom) -> OpenedRoom:
     client = web_client()
+    if is_channel_id(req.channel):
+        # Used as it is: Slack refuses the first post in it (`channel_not_found`,
+        # `not_in_channel`) with a final error, as it refuses a named channel's.
+        return OpenedRoom(channel=req.channel, name=req.channel)
     if req.channel != "create":
         name = req.channel.lstrip("#")
         found = await _find_channel(client, name)
@@ -117,7 +120,7 @@ async def post_card(card: Card) -> str:
     """Post (and pin) the card, or edit it; its `ts`."""
     client = web_client()
     message = {"text": card_text(card), "blocks": card_blocks(card)}
-    ts = card.ts or await _posted(client, card.channel, card_id(card.incident_id))
+    ts = card.ts or await posted(client, card.channel, card_id(card.incident_id))
     if ts:
         await call(client, "chat.update", channel=card.channel, ts=ts, **message)
     else:
@@ -139,7 +142,7 @@ async def post_step(msg: StepMessage) -> StepPosted:
     step shows now."""
     client = web_client()
     message = {"text": step_text(msg), "blocks": step_blocks(msg)}
-    ts = msg.ts or await _posted(client, msg.channel, step_id(msg.incident_id, msg.step))
+    ts = msg.ts or await posted(client, msg.channel, step_id(msg.incident_id, msg.step))
     if ts:
         await call(client, "chat.update", channel=msg.channel, ts=ts, **message)
         for channel, copy in msg.copies:
@@ -162,7 +165,7 @@ async def post_status(post: StatusPost) -> str:
     """A status update in the channel (once, across retries: found again by its block id)."""
     client = web_client()
     block_id = update_id(post.incident_id, post.number)
-    ts = await _posted(client, post.channel, block_id)
+    ts = await posted(client, post.channel, block_id)
     if ts:
         return ts
     message = {"text": cut(post.text, MAX_TEXT), "blocks": status_blocks(post)}
@@ -205,15 +208,6 @@ async def _find_channel(client: AsyncWebClient, name: str) -> dict[str, Any] | N
         cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
         if not cursor:
             break
-    return None
-
-
-async def _posted(client: AsyncWebClient, channel: str, block_id: str) -> str | None:
-    """The `ts` of a message an earlier attempt posted (found by its block id), if any."""
-    history = await call(client, "conversations.history", channel=channel, limit=HISTORY_LOOKBACK)
-    for message in history.get("messages", []):
-        if any(b.get("block_id") == block_id for b in message.get("blocks", [])):
-            return str(message["ts"])
     return None
 
 

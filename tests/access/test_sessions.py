@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import json
 
-from warroom.access.sessions import SESSION_SECONDS, Sessions
+import pytest
+
+from warroom.access.sessions import SESSION_SECONDS, Sessions, session_seconds
+from warroom.errors import WarroomError
 
 KEY = b"k" * 32
 
@@ -44,4 +47,25 @@ def test_expired_tampered_and_other_purposes_read_as_nothing():
     now[0] += 601
     assert sessions.unseal("oidc sign-in", flow, 600) is None
     now[0] += SESSION_SECONDS
+    assert sessions.read(value) is None
+
+
+def test_the_lifetime_is_whole_hours_from_1_to_720():
+    assert session_seconds({}) == SESSION_SECONDS == 12 * 3600
+    assert session_seconds({"WARROOM_SESSION_HOURS": " 24 "}) == 24 * 3600
+    assert session_seconds({"WARROOM_SESSION_HOURS": "720"}) == 720 * 3600
+    for bad in ("0", "721", "1.5", "12h", "\u0663"):  # ٣: a digit, but not one of 0-9
+        with pytest.raises(WarroomError, match="write a whole number of hours from 1 to 720"):
+            session_seconds({"WARROOM_SESSION_HOURS": bad})
+
+
+def test_a_session_older_than_its_lifetime_reads_as_nothing():
+    now = [1_000_000.0]
+    sessions = Sessions(
+        KEY, clock=lambda: now[0], lifetime=session_seconds({"WARROOM_SESSION_HOURS": "2"})
+    )
+    _, value = sessions.new("dana", "responder", "session")
+    now[0] += 2 * 3600
+    assert sessions.read(value) is not None
+    now[0] += 1
     assert sessions.read(value) is None

@@ -319,3 +319,28 @@ async def test_a_paused_step_is_skipped_by_button(room: Room) -> None:
     await until(lambda: channel.archived, "the close")
     state = await views.status(room.client, incident)
     assert next(s for s in state.steps if s.id == "flaky").status == "skipped"
+
+
+async def test_a_fixed_channel_named_by_id(room: Room) -> None:
+    fixed = room.slack.add_channel("payments-incidents")
+    runbook = parse_runbook(ROOM.replace("channel: create", f"channel: {fixed.id}"))
+    looked_up = room.slack.methods().count("conversations.list")
+    incident = await declare(room.client, runbook, "by id", declared_by="carol")
+    await until(lambda: fixed.pins, "the card pinned in the fixed channel")
+    await until(lambda: approval_message(fixed), "the approval message in it")
+    await decisions.send(room.client, incident, "resolve", Resolve(by="dana"))
+    await room.client.get_workflow_handle(incident).result()
+    await until(lambda: "resolved" in texts(fixed.message(fixed.pins[0]) or {}), "final card")
+    state = await views.status(room.client, incident)
+    assert state.chat is not None and state.chat.channel == fixed.id and not fixed.archived
+    assert room.slack.methods().count("conversations.list") == looked_up  # no name lookup
+
+    nowhere = parse_runbook(ROOM.replace("channel: create", "channel: C0NOWHERE1"))
+    lost = await declare(room.client, nowhere, "nowhere", declared_by="carol")
+
+    async def stopped() -> str | None:
+        state = await views.status(room.client, lost)
+        return state.chat.stopped if state.chat else None
+
+    assert "channel_not_found" in await until(stopped, "the room stopped")
+    await decisions.send(room.client, lost, "resolve", Resolve(by="dana"))

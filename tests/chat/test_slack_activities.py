@@ -126,6 +126,31 @@ async def test_fixed_channel_and_rename_at_close(slack: FakeSlack) -> None:
     assert slack.channels[made.channel].name == made.name + "-resolved"
 
 
+async def test_fixed_channel_by_id_is_used_as_it_is(slack: FakeSlack) -> None:
+    fixed = slack.add_channel("payments-incidents")
+    room = await open_room(OPEN.model_copy(update={"channel": fixed.id}))
+    assert room.channel == fixed.id
+    ts = await post_card(card(room.channel))
+    assert [m["ts"] for m in fixed.messages] == [ts] and fixed.pins == [ts]
+    assert "conversations.list" not in slack.methods()  # no lookup by name
+    assert "conversations.create" not in slack.methods()
+
+
+@pytest.mark.parametrize(
+    ("member", "code"), [(True, "channel_not_found"), (False, "not_in_channel")]
+)
+async def test_a_channel_id_slack_refuses_is_final(
+    slack: FakeSlack, member: bool, code: str
+) -> None:
+    channel = "C0NOWHERE1" if member else slack.add_channel("elsewhere", member=False).id
+    room = await open_room(OPEN.model_copy(update={"channel": channel}))
+    with pytest.raises(ApplicationError) as caught:
+        await post_card(card(room.channel))
+    assert caught.value.non_retryable and caught.value.type == "warroom.SlackError"
+    # the first call in it: looking for a card an earlier attempt posted
+    assert caught.value.message == f"Slack refused conversations.history: {code}"
+
+
 async def test_block_kit_limits_hold_for_long_text(slack: FakeSlack) -> None:
     room = await open_room(OPEN)
     huge = StepMessage(

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from warroom.access.sessions import HOURS_ENV, Sessions
 from warroom.access.tokens import Tokens
 from warroom.api.app import Temporal
 from warroom.entry.web import web_app
+from warroom.errors import WarroomError
 from warroom.language.catalogue import Catalogue
 
 TOKEN = "dana-token-0123456789abcdef"
@@ -127,3 +130,38 @@ async def test_with_tokens_a_console_form_carrying_a_token_is_refused():
             "/console/declare", data={"csrf": csrf, "runbook": "general", "summary": TOKEN}
         )
         assert refused.status_code == 422 and "an API token is never a name" in refused.text
+
+
+@pytest.mark.parametrize(("age", "signed_in"), [(3600 - 5, True), (3600 + 5, False)])
+async def test_warroom_session_hours_is_how_long_a_session_lasts(
+    monkeypatch: pytest.MonkeyPatch, age: int, signed_in: bool
+) -> None:
+    monkeypatch.setenv(HOURS_ENV, "1")
+    app = web_app(Catalogue.load(), Temporal(address="127.0.0.1:1"), tokens=Tokens({}))
+    sessions: Sessions = app.state.sessions
+    assert sessions.lifetime == 3600
+    # A session signed by this server `age` seconds ago (its clock set back by that much).
+    then = Sessions(sessions._key, clock=lambda: time.time() - age)
+    _, value = then.new("dana", "responder", "session")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        http.cookies.set(sessions.cookie_name, value)
+        page = await http.get("/console/runbooks")
+    if signed_in:
+        assert page.status_code == 200 and "Signed in as <strong>dana</strong>" in page.text
+    else:
+        assert page.status_code == 303
+        assert page.headers["location"] == "/console/sign-in?next=/console/runbooks"
+
+
+@pytest.mark.parametrize("hours", ["0", "721", "1.5", "twelve", "-3"])
+def test_a_bad_warroom_session_hours_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, hours: str
+) -> None:
+    monkeypatch.setenv(HOURS_ENV, hours)
+    with pytest.raises(WarroomError) as caught:
+        web_app(Catalogue.load(), Temporal(address="127.0.0.1:1"), tokens=Tokens({}))
+    assert str(caught.value) == (
+        f"WARROOM_SESSION_HOURS={hours!r}: write a whole number of hours from 1 to 720, "
+        "e.g. WARROOM_SESSION_HOURS=12 (the default)"
+    )

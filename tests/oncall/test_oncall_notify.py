@@ -4,6 +4,7 @@ SMTP server, a loopback HTTP server that answers as PagerDuty's Events API v2 do
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +128,45 @@ async def test_slack_refusing_a_notice_is_final_with_its_code(
     ) as e:
         await ActivityEnvironment().run(oncall_notify, NOTICE)
     assert e.value.non_retryable and e.value.type == "warroom.SlackError"
+
+
+async def test_a_dm_slack_took_but_whose_answer_was_lost_is_sent_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack: FakeSlack
+) -> None:
+    people(tmp_path, monkeypatch, "{slack: U024BE7LH}")
+    slack.lose_next.add("chat.postMessage")  # Slack posts it; the worker gets a 502
+    env = ActivityEnvironment()
+    with pytest.raises(ApplicationError, match=r"HTTP 502") as e:
+        await env.run(oncall_notify, NOTICE)
+    assert not e.value.non_retryable  # so Temporal tries again, with the same key
+    env.info = dataclasses.replace(env.info, attempt=2)
+    result = await env.run(oncall_notify, NOTICE)
+    assert result.method == "slack"
+    [message] = slack.channels["D024BE7LH"].messages  # one DM, not two
+    assert "You are on call for sre-primary" in texts(message)
+    assert slack.methods() == [
+        "chat.postMessage",  # attempt 1: taken, answer lost
+        "conversations.open",  # attempt 2: the DM's id …
+        "conversations.history",  # … and the message found there by its block id
+    ]
+    another = NOTICE.model_copy(update={"key": NOTICE.key + ":next"})
+    await env.run(oncall_notify, another)  # a retry of another notice is still sent
+    assert len(slack.channels["D024BE7LH"].messages) == 2
+
+
+async def test_without_im_history_a_retried_dm_is_sent_anyway(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An app installed before the manifest asked for `im:history` cannot look (the fake
+    refuses as Slack does): the notice still goes out, and the log says why it may be twice."""
+    people(tmp_path, monkeypatch, "{slack: U024BE7LH}")
+    slack.scopes.discard("im:history")
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=2)
+    assert (await env.run(oncall_notify, NOTICE)).method == "slack"
+    assert [c.error for c in slack.calls if not c.ok] == ["missing_scope"]
+    assert len(slack.channels["D024BE7LH"].messages) == 1
+    assert "lacks the im:history scope" in caplog.text

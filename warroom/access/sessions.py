@@ -14,18 +14,38 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from warroom.access.roles import Principal, Role
 from warroom.access.tokens import Tokens
+from warroom.errors import WarroomError
 
-#: How long a session lasts from sign-in (an on-call shift and then some).
+#: How long a session lasts from sign-in (an on-call shift and then some), unless
+#: `WARROOM_SESSION_HOURS` says otherwise (whole hours, 1 to 720: a month).
 SESSION_SECONDS = 12 * 3600
+HOURS_ENV = "WARROOM_SESSION_HOURS"
+MAX_HOURS = 720
 COOKIE_PREFIX = "warroom_session_"
+
+
+def session_seconds(env: Mapping[str, str] | None = None) -> int:
+    """How long a console session lasts: `WARROOM_SESSION_HOURS` (default 12) in seconds; any
+    value that is not a whole number of hours from 1 to 720 is refused."""
+    raw = (os.environ if env is None else env).get(HOURS_ENV, "").strip()
+    if not raw:
+        return SESSION_SECONDS
+    if not re.fullmatch(r"[0-9]+", raw) or not 1 <= int(raw) <= MAX_HOURS:
+        raise WarroomError(
+            f"{HOURS_ENV}={raw!r}: write a whole number of hours from 1 to {MAX_HOURS}, "
+            f"e.g. {HOURS_ENV}=12 (the default)"
+        )
+    return int(raw) * 3600
 
 
 def _b64(data: bytes) -> str:

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
 
 from warroom.access.oidc import OidcSettings, Provider, people_for
-from warroom.access.sessions import Sessions
+from warroom.access.sessions import Sessions, session_seconds
 from warroom.console import live, oidc, oncall, pages, session
 
 STATIC = Path(__file__).parent / "static"
@@ -30,7 +30,8 @@ def mount(app: FastAPI) -> None:
     app.state.oidc = Provider(settings, people_for(settings)) if settings else None
     app.state.sign_in_form = settings is None or settings.keep_token_form
     secret = settings.client_secret if settings else ""
-    app.state.sessions = Sessions.for_tokens(app.state.tokens, secret)
+    lifetime = session_seconds()
+    app.state.sessions = Sessions.for_tokens(app.state.tokens, secret, lifetime)
     app.include_router(pages.router)
     app.include_router(oidc.router)
     app.include_router(oncall.router)

@@ -45,7 +45,7 @@ class OpenRoom(BaseModel):
     severity: str
     status: str
     started_at: datetime
-    #: "create", or a fixed channel ("#payments-incidents").
+    #: "create", or a fixed channel by name ("#payments-incidents") or id ("C024BE91L").
     channel: str
     #: warroom names and `group:` names, resolved to Slack ids on the worker (people.yaml).
     invite: list[str] = Field(default_factory=list)

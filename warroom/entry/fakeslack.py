@@ -1,6 +1,7 @@
 """A fake of the Slack Web API on a loopback port (for `warroom demo --slack` and the tests), answering the methods warroom calls the way
 Slack documents them: bearer token (`not_authed`, `invalid_auth`), required arguments, `ok:
-false` with Slack's error codes, channels and messages kept, Block Kit limits checked
+false` with Slack's error codes, the bot's scopes (`missing_scope` for a method the app
+manifest's scopes do not allow), channels and messages kept, Block Kit limits checked
 (`invalid_blocks`, `msg_too_long`), 429 with Retry-After on demand. Every call is recorded.
 `response_url`s point at it too (`/response/<n>`)."""
 
@@ -24,6 +25,37 @@ TOKEN = "xoxb-fake-bot-token"
 #: The signing secret the fake signs its users' requests with (as Slack does).
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_USER = "UBOTWARROOM"
+#: The bot scopes of the README's app manifest (a test keeps the two the same).
+SCOPES = frozenset(
+    {
+        "channels:manage",
+        "channels:read",
+        "channels:history",
+        "groups:read",
+        "groups:history",
+        "chat:write",
+        "im:write",
+        "im:history",
+        "pins:write",
+        "commands",
+    }
+)
+#: The scope each method needs (api.slack.com/methods); `conversations.history` needs the
+#: history scope of the conversation's kind (`channels:history`, `im:history`…).
+METHOD_SCOPES = {
+    "conversations.create": "channels:manage",
+    "conversations.setTopic": "channels:manage",
+    "conversations.invite": "channels:manage",
+    "conversations.archive": "channels:manage",
+    "conversations.rename": "channels:manage",
+    "conversations.list": "channels:read",
+    "conversations.open": "im:write",
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "pins.add": "pins:write",
+}
+HISTORY_SCOPES = {"C": "channels:history", "G": "groups:history", "D": "im:history"}
 CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 #: Block Kit limits (api.slack.com/reference/block-kit).
 MAX_BLOCKS, MAX_TEXT, MAX_HEADER, MAX_BUTTON, MAX_VALUE, MAX_MESSAGE = (
@@ -70,8 +102,9 @@ class SlackError(Exception):
 class FakeSlack:
     """The fake workspace and its HTTP server (`url` + "api/" is the Web API base URL)."""
 
-    def __init__(self, token: str = TOKEN) -> None:
+    def __init__(self, token: str = TOKEN, scopes: frozenset[str] = SCOPES) -> None:
         self.token = token
+        self.scopes = set(scopes)
         self.channels: dict[str, Channel] = {}
         self.calls: list[Call] = []
         self.responses: list[dict[str, Any]] = []
@@ -84,6 +117,9 @@ class FakeSlack:
         #: method → called (once) after its next call acted, before the answer leaves: a test
         #: kills the caller there, so that Slack did the work and the caller never heard.
         self.after_next: dict[str, Callable[[], None]] = {}
+        #: methods whose next call acts but whose answer is lost on the way (the caller gets
+        #: a 502 Bad Gateway, as from a proxy in between): Slack did it, the caller never heard.
+        self.lose_next: set[str] = set()
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -152,8 +188,12 @@ class FakeSlack:
                 return Reply(200, {"ok": False, "error": err.code})
             self.calls.append(Call(method, args, True))
             hook = self.after_next.pop(method, None)
+            lost = method in self.lose_next
+            self.lose_next.discard(method)
         if hook is not None:
             hook()
+        if lost:
+            return Reply(502, None)
         return Reply(200, {"ok": True, **answer})
 
     def _auth(self, request: Request) -> None:
@@ -167,6 +207,11 @@ class FakeSlack:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             raise SlackError("unknown_method")
+        needed = METHOD_SCOPES.get(method)
+        if method == "conversations.history":
+            needed = HISTORY_SCOPES.get(str(args.get("channel", ""))[:1])
+        if needed and needed not in self.scopes:
+            raise SlackError("missing_scope")
         answer: dict[str, Any] = handler(args)
         return answer
 
@@ -192,6 +237,13 @@ class FakeSlack:
             "channels": [_channel_json(c) for c in found],
             "response_metadata": {"next_cursor": ""},
         }
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The bot's DM with one user (`users=U…`), opened if it was not."""
+        users = [u for u in str(_required(args, "users")).split(",") if u]
+        if len(users) != 1 or not users[0].startswith(("U", "W")):
+            raise SlackError("user_not_found" if len(users) == 1 else "not_enough_users")
+        return {"channel": {"id": self._dm(users[0]).id}}
 
     def _conversations_setTopic(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._writable(args)
@@ -230,6 +282,8 @@ class FakeSlack:
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args)
+        if BOT_USER not in channel.members:
+            raise SlackError("not_in_channel")
         limit = int(args.get("limit", 100))
         newest_first = list(reversed(channel.messages))[:limit]
         return {"messages": newest_first, "has_more": len(channel.messages) > limit}
@@ -297,16 +351,20 @@ class FakeSlack:
     def _writable(self, args: dict[str, Any], *, dm: bool = False) -> Channel:
         target = _required(args, "channel")
         if dm and target.startswith(("U", "W", "D")):
-            dm_id = "D" + target[1:] if not target.startswith("D") else target
-            return self.channels.setdefault(
-                dm_id, Channel(dm_id, dm_id, BOT_USER, members={BOT_USER, target})
-            )
+            return self._dm(target)
         channel = self._channel(args)
         if channel.archived:
             raise SlackError("is_archived")
         if BOT_USER not in channel.members:
             raise SlackError("not_in_channel")
         return channel
+
+    def _dm(self, user: str) -> Channel:
+        """The bot's DM channel with `user` (its id `D` + the user id's rest), made at first use."""
+        dm_id = "D" + user[1:] if not user.startswith("D") else user
+        return self.channels.setdefault(
+            dm_id, Channel(dm_id, dm_id, BOT_USER, members={BOT_USER, user})
+        )
 
     def _message(self, args: dict[str, Any]) -> dict[str, Any]:
         text = args.get("text")
