@@ -125,7 +125,18 @@ async def record_lifecycle() -> None:
         save("lifecycle", history)
 
 
-ESCALATION = """\
+#: One step that waits for alice's approval, then notes "fixed".
+APPROVED_FIX = """\
+steps:
+  - id: fix
+    phase: mitigate
+    approval: {approvers: [alice]}
+    action: note
+    with: {text: fixed}
+"""
+
+ESCALATION = (
+    """\
 name: escalation
 title: Nobody acknowledges
 severity: SEV3
@@ -134,13 +145,9 @@ escalation:
   levels:
     - {wait: 2s, notify: [{action: webhook.post, with: {url: "{{ secret.STATUS_WEBHOOK }}"}}]}
     - {wait: 3s, notify: [{action: webhook.post, with: {url: "{{ secret.STATUS_WEBHOOK }}"}}]}
-steps:
-  - id: fix
-    phase: mitigate
-    approval: {approvers: [alice]}
-    action: note
-    with: {text: fixed}
 """
+    + APPROVED_FIX
+)
 
 
 async def record_escalation(name: str) -> None:
@@ -192,17 +199,14 @@ async def record_alert_budget() -> None:
         print(f"saved {path.name} ({len(history.events)} events)")
 
 
-HANDOVER = """\
+HANDOVER = (
+    """\
 name: handover
 title: A decision as the run is due to continue as new
 severity: SEV3
-steps:
-  - id: fix
-    phase: mitigate
-    approval: {approvers: [alice]}
-    action: note
-    with: {text: fixed}
 """
+    + APPROVED_FIX
+)
 #: The server suggests continuing as new past this many events (dev server dynamic config):
 #: a short history that still takes the path.
 SUGGEST_AFTER = 40
