@@ -15,7 +15,7 @@ from typing import Literal
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from warroom.contract.models import ActionInput, Escalated
+from warroom.contract.models import ActionInput, Escalated, EscalationProgress
 from warroom.expressions.dataflow import project
 from warroom.language.durations import format_duration
 from warroom.language.runbook import RETRY_POLICIES, ActionRef
@@ -27,6 +27,10 @@ UPDATE_TIMEOUT = timedelta(seconds=30)
 #: An escalation level's `wait` is the wait before that level (after the level before it);
 #: runs started before read it as the wait after the level, before the next one.
 PATCH_ESCALATION_WAIT = "escalation-wait-before-level"
+#: The escalation for want of an acknowledgement goes on where it was when the run continues
+#: as new (its progress carried). Before, each run waited `acknowledge_within` again and
+#: started over at level 1: in an alert storm, level 1 again and again, level 2 never.
+PATCH_ESCALATION_CARRIED = "escalation-carried"
 
 
 class Cadence:
@@ -119,6 +123,17 @@ class Cadence:
         def acknowledged() -> bool:
             return inc.state.milestones.acknowledged is not None or inc.state.is_closed
 
+        reason = f"not acknowledged within {format_duration(escalation.acknowledge_within)}"
+        if workflow.patched(PATCH_ESCALATION_CARRIED):
+            # Where the run before left it; else `acknowledge_within` after the declaration.
+            # (A run before this patch carries none: its escalation starts over, as it did.)
+            if inc.escalation is None:
+                declared = inc.state.milestones.declared or workflow.now()
+                inc.escalation = EscalationProgress(due=declared + escalation.acknowledge_within)
+            progress = inc.escalation
+            if not progress.done and await self._due(progress, acknowledged, "acknowledge within"):
+                await self._escalate(reason, acknowledged, progress)
+            return
         try:
             await workflow.wait_condition(
                 acknowledged,
@@ -126,17 +141,36 @@ class Cadence:
                 timeout_summary="acknowledge within",
             )
         except TimeoutError:
-            waited = format_duration(escalation.acknowledge_within)
-            await self._escalate(f"not acknowledged within {waited}", acknowledged)
+            await self._escalate(reason, acknowledged)
+
+    async def _due(
+        self, progress: EscalationProgress, until: Callable[[], bool], summary: str
+    ) -> bool:
+        """Wait for `progress.due` unless `until` holds first (or the incident closes): whether
+        the next level is to be notified now."""
+        inc = self.incident
+        remaining = progress.due - workflow.now()
+        if remaining > timedelta(0) and not (until() or inc.state.is_closed):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: until() or inc.state.is_closed,
+                    timeout=remaining,
+                    timeout_summary=summary,
+                )
+        return not (until() or inc.state.is_closed)
 
     def escalate_in_background(self, reason: str, until: Callable[[], bool]) -> None:
         inc = self.incident
         if inc.runbook.escalation is not None:
             inc.background.append(asyncio.create_task(self._escalate(reason, until)))
 
-    async def _escalate(self, reason: str, until: Callable[[], bool]) -> None:
+    async def _escalate(
+        self, reason: str, until: Callable[[], bool], progress: EscalationProgress | None = None
+    ) -> None:
         """Notify the escalation levels in turn, until `until` holds (acknowledged, decided)
-        or the incident closes: level 1 at once, each next one after its own `wait`."""
+        or the incident closes: level 1 at once, each next one after its own `wait`. With
+        `progress` (the acknowledgement escalation, carried over): from its level on, and
+        kept up to date."""
         inc = self.incident
         escalation = inc.runbook.escalation
         if escalation is None:
@@ -147,10 +181,13 @@ class Cadence:
                 reason,
                 until,
                 lambda n: f"ESCALATION level {n}: {reason}. {self._update_text('escalation')}",
+                progress,
             )
             return
         levels = escalation.levels or []
         for number, level in enumerate(levels, start=1):
+            if progress is not None and number < progress.level:
+                continue  # notified by a run before
             if until() or inc.state.is_closed:
                 return
             text = f"ESCALATION level {number}: {reason}. {self._update_text('escalation')}"
@@ -160,9 +197,16 @@ class Cadence:
             )
             inc.record("escalation sent", detail=f"level {number}: {reason}")
             if number == len(levels):
+                if progress is not None:
+                    progress.done = True
                 return
             # Runs started before the patch waited the notified level's `wait` instead.
             wait = levels[number].wait if workflow.patched(PATCH_ESCALATION_WAIT) else level.wait
+            if progress is not None:
+                progress.level, progress.due = number + 1, workflow.now() + wait
+                if not await self._due(progress, until, f"escalation level {number + 1}"):
+                    return
+                continue
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: until() or inc.state.is_closed,

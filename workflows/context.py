@@ -22,6 +22,7 @@ from warroom.contract.models import (
     CarriedState,
     Decision,
     DecisionKind,
+    EscalationProgress,
     IncidentInput,
     IncidentState,
     IncidentStatusName,
@@ -119,6 +120,8 @@ class IncidentContext:
         )
         self.next_update_at: datetime | None = carried.next_update_at if carried else None
         self.since_update: list[str] = list(carried.since_update) if carried else []
+        #: The acknowledgement escalation's progress (workflows/cadence.py), carried over.
+        self.escalation: EscalationProgress | None = carried.escalation if carried else None
         self.params: dict[str, Any] = dict(inp.params)
         self.published: dict[str, str] = {}
         self.severity_changes = 0
@@ -281,6 +284,7 @@ class IncidentContext:
             commands=self.commands,
             abort=self.abort,
             resolve=self.resolve,
+            escalation=self.escalation,
             seen_alerts=sorted(self.seen_alerts),
             alert_ledger=self.alert_ledger,
             next_update_at=next_update_at,

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from warroom.contract.models import Escalated, StepState
+from warroom.contract.models import Escalated, EscalationProgress, StepState
 from warroom.contract.oncall import (
     PAGE_ACTIVITY,
     WHO_ACTIVITY,
@@ -44,13 +44,18 @@ PAGE_RETRY = RetryPolicy(
 
 
 async def page_through_policy(
-    inc: IncidentContext, reason: str, until: Callable[[], bool], text: Callable[[int], str]
+    inc: IncidentContext,
+    reason: str,
+    until: Callable[[], bool],
+    text: Callable[[int], str],
+    progress: EscalationProgress | None = None,
 ) -> None:
     """Page the policy's levels (and repeats) in turn until `until` holds or the incident
-    closes; `text(level)` is what each page says."""
+    closes; `text(level)` is what each page says. With `progress` (carried over): from its
+    level and round on, kept up to date (a page cut off by continuing as new is sent again)."""
     escalation = inc.runbook.escalation
     assert escalation is not None and escalation.policy is not None
-    level, round_ = 1, 0
+    level, round_ = (progress.level, progress.round) if progress is not None else (1, 0)
     while not (until() or inc.state.is_closed):
         try:
             result: PageResult = await workflow.execute_activity(
@@ -76,6 +81,8 @@ async def page_through_policy(
             inc.state.escalations.append(
                 Escalated(level=level, at=workflow.now(), reason=reason, delivered=False)
             )
+            if progress is not None:
+                progress.done = True
             return
         for page in result.pages:
             inc.record("paged", detail=page.describe())
@@ -86,7 +93,12 @@ async def page_through_policy(
             Escalated(level=level, at=workflow.now(), reason=reason, delivered=delivered)
         )
         if result.next_level is None or result.next_wait is None:
+            if progress is not None:
+                progress.done = True
             return
+        if progress is not None:
+            progress.level, progress.round = result.next_level, result.next_round
+            progress.due = workflow.now() + result.next_wait
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: until() or inc.state.is_closed,

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from tests.fakehttp import FakeHttp, Reply
+from tests.workflows.test_lifecycle import backlog
 from tests.workflows.test_replay import patches
 from warroom.contract.models import Decision, IncidentInput, IncidentState
 from warroom.language.loader import parse_runbook
@@ -29,11 +30,14 @@ from warroom.oncall.schedules import sync_schedules
 from warroom.record.postmortem import postmortem
 from warroom.record.timeline import story, timeline
 from worker import build_worker
+from workflows.cadence import PATCH_ESCALATION_CARRIED
 from workflows.incident import IncidentWorkflow
 from workflows.paging import PATCH_ONCALL_APPROVERS, PATCH_ONCALL_POLICY
 
 HISTORY = Path(__file__).parent / "histories" / "incident-policy.json"
 GATE_HISTORY = Path(__file__).parent / "histories" / "incident-oncall-approver.json"
+#: The run after a continue-as-new in the middle of a policy's escalation.
+CONTINUED_HISTORY = Path(__file__).parent / "histories" / "incident-policy-continued.json"
 
 ONCALL = """\
 schedules:
@@ -130,8 +134,45 @@ async def test_a_policy_pages_whoever_is_on_call_when_each_level_fires(
         HISTORY.write_text(history.to_json())
 
 
+async def test_a_policy_goes_on_where_it_was_after_continuing_as_new(
+    own_env: WorkflowEnvironment, task_queue: str, world: tuple[FakeHttp, str]
+) -> None:
+    """Level 1 paged, then an alert storm makes the run continue as new: the next run pages
+    level 2 when it is due (an hour after level 1), not level 1 again."""
+    fake, name = world
+    client = own_env.client
+    oncall = load_oncall(Path(os.environ["WARROOM_ONCALL"]))
+    async with build_worker(client, task_queue):
+        await sync_schedules(client, oncall, task_queue)
+        handle = await declare(client, task_queue, RUNBOOK)
+        first_run = (await handle.describe()).run_id
+        await own_env.sleep(timedelta(minutes=6))  # level 1 at +5 min
+        await backlog(handle)
+        for _ in range(100):
+            if (await handle.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.1)
+        await own_env.sleep(timedelta(minutes=60))  # level 2 at +65 min
+        state = await handle.query(IncidentWorkflow.status)
+        history = await handle.fetch_history()
+        await handle.terminate()
+        await client.get_workflow_handle(f"oncall-{name}").terminate()
+    assert (await handle.describe()).run_id != first_run  # it did continue as new
+    assert [e.level for e in state.escalations] == [1, 2]
+    pages = [r for r in fake.requests if r.body["text"].startswith("[SEV2] Paged through")]
+    assert len(pages) == 3 and "carol" in [r.path.lstrip("/") for r in pages]
+    assert [("escalation level 2" in r.body["text"]) for r in pages] == [False, True, True]
+    if os.environ.get("WARROOM_RECORD_HISTORIES"):
+        CONTINUED_HISTORY.write_text(history.to_json())
+
+
 @pytest.mark.parametrize(
-    ("path", "patch"), [(HISTORY, PATCH_ONCALL_POLICY), (GATE_HISTORY, PATCH_ONCALL_APPROVERS)]
+    ("path", "patch"),
+    [
+        (HISTORY, PATCH_ONCALL_POLICY),
+        (GATE_HISTORY, PATCH_ONCALL_APPROVERS),
+        (CONTINUED_HISTORY, PATCH_ESCALATION_CARRIED),
+    ],
 )
 async def test_the_recorded_incidents_replay(path: Path, patch: str) -> None:
     assert patch in patches(path)

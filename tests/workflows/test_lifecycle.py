@@ -563,12 +563,6 @@ async def test_a_decision_taken_as_the_run_is_due_to_continue_as_new_is_applied_
     assert result.alerts_received == BACKLOG
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG, open: a run that continues as new starts the acknowledgement wait and "
-    "the escalation ladder again (level 1 paged again, level 2 never reached); see the stop's "
-    "closing note. Strict: this fails the suite once fixed, so the mark goes with the fix.",
-)
 async def test_an_escalation_goes_on_where_it_was_after_continuing_as_new(
     time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
 ):
@@ -589,3 +583,24 @@ async def test_an_escalation_goes_on_where_it_was_after_continuing_as_new(
     assert (await handle.describe()).run_id != first_run
     assert [e.level for e in state.escalations] == [1, 2]
     assert len(texts(fake_http, "/level1")) == 1
+
+
+async def test_the_acknowledgement_wait_is_not_restarted_by_continuing_as_new(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    hooks(fake_http)
+    async with worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(ESCALATING, fake_http))
+        first_run = (await handle.describe()).run_id
+        await time_env.sleep(timedelta(minutes=2))
+        await backlog(handle)  # the run continues as new 2 min into the 5 min wait
+        for _ in range(100):
+            if (await handle.describe()).run_id != first_run:
+                break
+            await asyncio.sleep(0.1)
+        await time_env.sleep(timedelta(minutes=3, seconds=30))  # level 1 was due at +5 min
+        state = await wait_for(handle, lambda s: len(s.escalations) == 1, "level 1 at +5 min")
+        await abort_and_finish(handle, "dana")
+    assert (await handle.describe()).run_id != first_run
+    assert "not acknowledged within 5m" in texts(fake_http, "/level1")[0]
+    assert state.escalations[0].level == 1

@@ -320,6 +320,17 @@ class Escalated(BaseModel):
     delivered: bool = True
 
 
+class EscalationProgress(BaseModel):
+    """Where the escalation for want of an acknowledgement stands: the level (and, for an
+    on-call policy, the round) to notify next and when, or done. Carried when a run
+    continues as new, so the next run goes on where this one was."""
+
+    level: int = 1
+    round: int = 0
+    due: datetime
+    done: bool = False
+
+
 class IncidentState(BaseModel):
     """Answer of the `status` query (and of `warroom show --json`)."""
 
@@ -449,6 +460,9 @@ class CarriedState(BaseModel):
     next_update_at: datetime | None = None
     #: What happened since the last status update, one line each.
     since_update: list[str] = Field(default_factory=list)
+    #: The escalation for want of an acknowledgement, where it stood (runs with patch
+    #: `escalation-carried`; None from older runs and before one started).
+    escalation: EscalationProgress | None = None
 
 
 #: IncidentState fields that templates never see: bulky (steps come as `steps`, decisions)
