@@ -130,9 +130,7 @@ class Cadence:
             if inc.escalation is None:
                 declared = inc.state.milestones.declared or workflow.now()
                 inc.escalation = EscalationProgress(due=declared + escalation.acknowledge_within)
-            progress = inc.escalation
-            if not progress.done and await self._due(progress, acknowledged, "acknowledge within"):
-                await self._escalate(reason, acknowledged, progress)
+            await self._resume(reason, acknowledged, inc.escalation, "acknowledge within")
             return
         try:
             await workflow.wait_condition(
@@ -159,10 +157,30 @@ class Cadence:
                 )
         return not (until() or inc.state.is_closed)
 
-    def escalate_in_background(self, reason: str, until: Callable[[], bool]) -> None:
+    async def _resume(
+        self,
+        reason: str,
+        until: Callable[[], bool],
+        progress: EscalationProgress,
+        summary: str = "escalation",
+    ) -> None:
+        """An escalation from where `progress` stands: its next level when due."""
+        if not progress.done and await self._due(progress, until, summary):
+            await self._escalate(reason, until, progress)
+
+    def escalate_in_background(
+        self, reason: str, until: Callable[[], bool], progress: EscalationProgress | None = None
+    ) -> None:
+        """Escalate while the incident goes on; with `progress` (carried over), from there."""
         inc = self.incident
         if inc.runbook.escalation is not None:
-            inc.background.append(asyncio.create_task(self._escalate(reason, until)))
+            inc.background.append(
+                asyncio.create_task(
+                    self._escalate(reason, until)
+                    if progress is None
+                    else self._resume(reason, until, progress)
+                )
+            )
 
     async def _escalate(
         self, reason: str, until: Callable[[], bool], progress: EscalationProgress | None = None

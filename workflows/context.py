@@ -59,6 +59,11 @@ PATCH_UNSET_TARGET = "unset-notification-skipped"
 #: outcome only the run could bring: the incident never closed and its caller never heard.
 #: And a gate or paused step woken to continue as new does so (`continue_unless`).
 PATCH_DECISIONS_FIRST = "decisions-before-continuing"
+#: A gate that a run continued as new keeps its approval's timeout from when it was first
+#: asked, and a step's escalation (approval timed out, or failed and waiting) goes on where
+#: it was. Before, each run asked again, waited the whole timeout again and escalated from
+#: level 1 again.
+PATCH_APPROVAL_CARRIED = "approval-carried"
 #: Lines of "what happened since the last status update" kept (an update quotes the last ten).
 SINCE_UPDATE_KEPT = 50
 
@@ -136,6 +141,7 @@ class IncidentContext:
         self.lists_commander = workflow.patched(PATCH_COMMANDER)
         self.budgets_alerts = workflow.patched(PATCH_ALERT_BUDGET)
         self.decisions_first = workflow.patched(PATCH_DECISIONS_FIRST)
+        self.approvals_carried = workflow.patched(PATCH_APPROVAL_CARRIED)
 
     # ---- steps ------------------------------------------------------------------------
 

@@ -6,12 +6,19 @@ Deterministic code only; passed through the workflow sandbox (imported once per 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from warroom.contract.models import Abort, ActionInput, DecisionKind, StepState
+from warroom.contract.models import (
+    Abort,
+    ActionInput,
+    DecisionKind,
+    EscalationProgress,
+    StepState,
+)
 from warroom.language.durations import format_duration
 from warroom.language.runbook import Approval, Step
 from workflows.cadence import Cadence
@@ -37,14 +44,20 @@ class Gates:
         """Wait for the step's quorum: "approved", "skip" (mitigation skipped), or "closed"."""
         inc = self.incident
         await resolve_oncall_approvers(inc, state)
+        # Asked by a run before this one (it continued as new): not asked again, the timeout
+        # runs from then, an escalation goes on (PATCH_APPROVAL_CARRIED).
+        asked_before = inc.approvals_carried and state.asked_at is not None
         state.status = "awaiting_approval"
         inc.set_status("awaiting_approval")
-        within = f", within {format_duration(approval.timeout)}" if approval.timeout else ""
-        inc.tell(
-            "approval requested",
-            step=step.id,
-            detail=f"{approval.min_approvals} of {who_may_approve(state)}{within}",
-        )
+        if not asked_before:
+            if inc.approvals_carried:
+                state.asked_at = workflow.now()
+            within = f", within {format_duration(approval.timeout)}" if approval.timeout else ""
+            inc.tell(
+                "approval requested",
+                step=step.id,
+                detail=f"{approval.min_approvals} of {who_may_approve(state)}{within}",
+            )
 
         def chosen() -> bool:
             return (
@@ -58,9 +71,7 @@ class Gates:
             return chosen() or inc.long()
 
         try:
-            await workflow.wait_condition(
-                decided, timeout=approval.timeout, timeout_summary=f"approval: {step.id}"
-            )
+            await self._until_decided(approval, state, decided)
         except TimeoutError:
             waited = format_duration(approval.timeout or timedelta())
             why = f"approval of {step.id} timed out after {waited}"
@@ -74,10 +85,14 @@ class Gates:
                 inc.record("approved (timeout)", step=step.id, detail=why)
                 state.decided_by = "timeout"
                 return "approved"
-            inc.record("approval timed out", step=step.id, detail=f"{why}: escalating")
-            self.cadence.escalate_in_background(why, decided)
+            if state.escalation is None:  # else timed out in a run before, escalating since
+                inc.record("approval timed out", step=step.id, detail=f"{why}: escalating")
+                if inc.approvals_carried:
+                    state.escalation = EscalationProgress(due=workflow.now())
+            self.cadence.escalate_in_background(why, decided, state.escalation)
             await workflow.wait_condition(decided)
         inc.continue_unless(chosen())
+        state.escalation = None  # decided: no escalation goes on for it
         if inc.ending():
             state.status = "pending"  # never decided: a closed incident waits for nobody
             await self.end()
@@ -100,6 +115,26 @@ class Gates:
         state.comment = "; ".join(d.comment for d in approvals if d.comment) or None
         return "approved"
 
+    async def _until_decided(
+        self, approval: Approval, state: StepState, decided: Callable[[], bool]
+    ) -> None:
+        """Wait for `decided` within the approval's timeout (TimeoutError after it): from when
+        it was first asked (a run before may have asked), or already over when it timed out in
+        a run before."""
+        timeout = approval.timeout
+        if timeout is not None and state.asked_at is not None and self.incident.approvals_carried:
+            if state.escalation is not None:
+                timeout = timedelta(0)  # it timed out in a run before
+            else:
+                timeout = state.asked_at + timeout - workflow.now()
+            if timeout <= timedelta(0):
+                if decided():
+                    return
+                raise TimeoutError
+        await workflow.wait_condition(
+            decided, timeout=timeout, timeout_summary=f"approval: {state.id}"
+        )
+
     async def await_command(self, step: Step) -> DecisionKind | None:
         """A step failed after its retries: wait for retry, skip, or the end (None)."""
         inc = self.incident
@@ -111,12 +146,16 @@ class Gates:
         def answered() -> bool:
             return commanded() or inc.long()
 
+        state = inc.step(step.id)
         if inc.runbook.escalation and not answered():
+            if inc.approvals_carried and state.escalation is None:
+                state.escalation = EscalationProgress(due=workflow.now())
             self.cadence.escalate_in_background(
-                f"step {step.id} failed and waits for a person", answered
+                f"step {step.id} failed and waits for a person", answered, state.escalation
             )
         await workflow.wait_condition(answered)
         inc.continue_unless(commanded())
+        state.escalation = None  # answered: no escalation goes on for it
         if inc.ending():
             return None
         kind, command = inc.commands.pop(step.id)

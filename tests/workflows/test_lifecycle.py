@@ -31,6 +31,7 @@ from warroom.contract.models import (
     IncidentState,
     Note,
     SetSeverity,
+    StepCommand,
 )
 from warroom.record.metrics import metrics
 from warroom.record.timeline import timeline
@@ -604,3 +605,87 @@ async def test_the_acknowledgement_wait_is_not_restarted_by_continuing_as_new(
     assert (await handle.describe()).run_id != first_run
     assert "not acknowledged within 5m" in texts(fake_http, "/level1")[0]
     assert state.escalations[0].level == 1
+
+
+async def continued_as_new(handle: Handle, first_run: str) -> None:
+    await backlog(handle)
+    for _ in range(100):
+        if (await handle.describe()).run_id != first_run:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail("the incident never continued as new")
+
+
+async def test_an_approval_timeout_runs_from_when_it_was_asked_across_continuing_as_new(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    hooks(fake_http)
+    text = ESCALATING.replace("on_timeout: escalate", "on_timeout: reject")
+    async with worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(text, fake_http))
+        await handle.signal(IncidentWorkflow.acknowledge, Acknowledge(by="dana"))
+        await wait_for(handle, lambda s: s.status == "awaiting_approval", "the gate")
+        first_run = (await handle.describe()).run_id
+        await time_env.sleep(timedelta(minutes=10))
+        await continued_as_new(handle, first_run)
+        await time_env.sleep(timedelta(minutes=21))  # the 30 min ran out at +30
+        state = await wait_for(handle, lambda s: s.status == "aborted", "the timeout at +30 min")
+        entries = await timeline(time_env.client, handle.id)
+    assert state.outcome == "approval of rollback timed out after 30m"
+    assert [e.event for e in entries].count("approval requested") == 1  # asked once
+
+
+async def test_an_approval_escalation_goes_on_where_it_was_across_continuing_as_new(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    hooks(fake_http)
+    async with worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(ESCALATING, fake_http))
+        await handle.signal(IncidentWorkflow.acknowledge, Acknowledge(by="dana"))
+        first_run = (await handle.describe()).run_id
+        await time_env.sleep(timedelta(minutes=31))  # timed out at +30: level 1
+        await wait_for(handle, lambda s: len(s.escalations) == 1, "level 1")
+        await continued_as_new(handle, first_run)
+        await time_env.sleep(timedelta(minutes=10))  # level 2 at +40
+        state = await wait_for(handle, lambda s: len(s.escalations) == 2, "level 2 at +40 min")
+        entries = await timeline(time_env.client, handle.id)
+        await approve(handle, "rollback", "alice")
+        result = await finish(handle)
+    assert [e.level for e in state.escalations] == [1, 2]
+    assert len(texts(fake_http, "/level1")) == 1
+    assert [e.event for e in entries].count("approval timed out") == 1
+    assert result.status == "resolved"
+
+
+PAUSING = """\
+name: pausing
+title: Pausing
+escalation:
+  acknowledge_within: 5m
+  levels:
+    - {notify: [{action: webhook.post, with: {url: "FAKE/level1"}}]}
+    - {wait: 10m, notify: [{action: webhook.post, with: {url: "FAKE/level2"}}]}
+steps:
+  - {id: broken, phase: mitigate, action: http.request, with: {url: "FAKE/broken"}}
+"""
+
+
+async def test_a_paused_steps_escalation_goes_on_where_it_was_across_continuing_as_new(
+    time_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp
+):
+    hooks(fake_http)
+    fake_http.routes[("GET", "/broken")] = Reply(400, {})
+    async with worker(time_env.client, task_queue):
+        handle = await start(time_env.client, task_queue, runbook(PAUSING, fake_http))
+        await handle.signal(IncidentWorkflow.acknowledge, Acknowledge(by="dana"))
+        await wait_for(handle, lambda s: len(s.escalations) == 1, "level 1 as the step pauses")
+        first_run = (await handle.describe()).run_id
+        await continued_as_new(handle, first_run)
+        await time_env.sleep(timedelta(minutes=10, seconds=30))  # level 2 at +10 min
+        state = await wait_for(handle, lambda s: len(s.escalations) == 2, "level 2 at +10 min")
+        await handle.signal(IncidentWorkflow.skip_step, StepCommand(step="broken", by="dana"))
+        result = await finish(handle)
+    assert [e.level for e in state.escalations] == [1, 2]
+    assert "step broken failed and waits for a person" in state.escalations[1].reason
+    assert len(texts(fake_http, "/level1")) == 1
+    assert result.status == "resolved"

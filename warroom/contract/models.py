@@ -260,6 +260,17 @@ class DecisionRecord(BaseModel):
     refused: str | None = None
 
 
+class EscalationProgress(BaseModel):
+    """Where the escalation for want of an acknowledgement stands: the level (and, for an
+    on-call policy, the round) to notify next and when, or done. Carried when a run
+    continues as new, so the next run goes on where this one was."""
+
+    level: int = 1
+    round: int = 0
+    due: datetime
+    done: bool = False
+
+
 class StepState(BaseModel):
     """What the incident knows about one step."""
 
@@ -281,6 +292,12 @@ class StepState(BaseModel):
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: When its approval was first asked for: a run that continues as new keeps the approval's
+    #: `timeout` from then (patch `approval-carried`).
+    asked_at: datetime | None = None
+    #: The escalation of its timed-out approval, or of its failure waiting for a person, where
+    #: it stood (carried over with the state; None when none runs).
+    escalation: EscalationProgress | None = None
 
 
 class Milestones(BaseModel):
@@ -318,17 +335,6 @@ class Escalated(BaseModel):
     at: datetime
     reason: str
     delivered: bool = True
-
-
-class EscalationProgress(BaseModel):
-    """Where the escalation for want of an acknowledgement stands: the level (and, for an
-    on-call policy, the round) to notify next and when, or done. Carried when a run
-    continues as new, so the next run goes on where this one was."""
-
-    level: int = 1
-    round: int = 0
-    due: datetime
-    done: bool = False
 
 
 class IncidentState(BaseModel):
