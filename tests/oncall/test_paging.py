@@ -31,6 +31,7 @@ from warroom.record.postmortem import postmortem
 from warroom.record.timeline import story, timeline
 from worker import build_worker
 from workflows.cadence import PATCH_ESCALATION_CARRIED
+from workflows.context import PATCH_APPROVAL_CARRIED
 from workflows.incident import IncidentWorkflow
 from workflows.paging import PATCH_ONCALL_APPROVERS, PATCH_ONCALL_POLICY
 
@@ -176,6 +177,8 @@ async def test_a_policy_goes_on_where_it_was_after_continuing_as_new(
 )
 async def test_the_recorded_incidents_replay(path: Path, patch: str) -> None:
     assert patch in patches(path)
+    if path == CONTINUED_HISTORY:  # its gate was asked in the run before: not asked again
+        assert PATCH_APPROVAL_CARRIED in patches(path)
     replayer = Replayer(workflows=[IncidentWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(recorded(path))
 
