@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from tests.fakehttp import FakeHttp, Reply
-from tests.workflows.test_lifecycle import backlog
+from tests.workflows.test_lifecycle import continued_as_new
 from tests.workflows.test_replay import patches
 from warroom.contract.models import Decision, IncidentInput, IncidentState
 from warroom.language.loader import parse_runbook
@@ -148,11 +148,7 @@ async def test_a_policy_goes_on_where_it_was_after_continuing_as_new(
         handle = await declare(client, task_queue, RUNBOOK)
         first_run = (await handle.describe()).run_id
         await own_env.sleep(timedelta(minutes=6))  # level 1 at +5 min
-        await backlog(handle)
-        for _ in range(100):
-            if (await handle.describe()).run_id != first_run:
-                break
-            await asyncio.sleep(0.1)
+        await continued_as_new(handle, first_run)
         await own_env.sleep(timedelta(minutes=60))  # level 2 at +65 min
         state = await handle.query(IncidentWorkflow.status)
         history = await handle.fetch_history()

@@ -524,6 +524,16 @@ async def backlog(handle: Handle) -> None:
         )
 
 
+async def continued_as_new(handle: Handle, first_run: str) -> None:
+    """Until the run has continued as new, driven there by a backlog of alert signals."""
+    await backlog(handle)
+    for _ in range(100):
+        if (await handle.describe()).run_id != first_run:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail("the incident never continued as new")
+
+
 @pytest.mark.parametrize("decision", ["abort", "reject", "approve"])
 async def test_a_decision_taken_as_the_run_is_due_to_continue_as_new_is_applied_and_answered(
     dev_env: WorkflowEnvironment, task_queue: str, fake_http: FakeHttp, decision: str
@@ -573,11 +583,7 @@ async def test_an_escalation_goes_on_where_it_was_after_continuing_as_new(
         first_run = (await handle.describe()).run_id
         await time_env.sleep(timedelta(minutes=6))
         await wait_for(handle, lambda s: len(s.escalations) == 1, "level 1")
-        await backlog(handle)  # the run continues as new
-        for _ in range(100):
-            if (await handle.describe()).run_id != first_run:
-                break
-            await asyncio.sleep(0.1)
+        await continued_as_new(handle, first_run)
         await time_env.sleep(timedelta(minutes=12))  # level 2 was due at +15 min
         state = await wait_for(handle, lambda s: len(s.escalations) >= 2, "a second escalation")
         await abort_and_finish(handle, "dana")
@@ -594,26 +600,13 @@ async def test_the_acknowledgement_wait_is_not_restarted_by_continuing_as_new(
         handle = await start(time_env.client, task_queue, runbook(ESCALATING, fake_http))
         first_run = (await handle.describe()).run_id
         await time_env.sleep(timedelta(minutes=2))
-        await backlog(handle)  # the run continues as new 2 min into the 5 min wait
-        for _ in range(100):
-            if (await handle.describe()).run_id != first_run:
-                break
-            await asyncio.sleep(0.1)
+        await continued_as_new(handle, first_run)  # 2 min into the 5 min wait
         await time_env.sleep(timedelta(minutes=3, seconds=30))  # level 1 was due at +5 min
         state = await wait_for(handle, lambda s: len(s.escalations) == 1, "level 1 at +5 min")
         await abort_and_finish(handle, "dana")
     assert (await handle.describe()).run_id != first_run
     assert "not acknowledged within 5m" in texts(fake_http, "/level1")[0]
     assert state.escalations[0].level == 1
-
-
-async def continued_as_new(handle: Handle, first_run: str) -> None:
-    await backlog(handle)
-    for _ in range(100):
-        if (await handle.describe()).run_id != first_run:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail("the incident never continued as new")
 
 
 async def test_an_approval_timeout_runs_from_when_it_was_asked_across_continuing_as_new(
