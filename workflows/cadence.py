@@ -203,9 +203,8 @@ class Cadence:
             )
             return
         levels = escalation.levels or []
-        for number, level in enumerate(levels, start=1):
-            if progress is not None and number < progress.level:
-                continue  # notified by a run before
+        first = progress.level if progress is not None else 1  # the levels before: notified
+        for number, level in enumerate(levels[first - 1 :], start=first):
             if until() or inc.state.is_closed:
                 return
             text = f"ESCALATION level {number}: {reason}. {self._update_text('escalation')}"

@@ -161,7 +161,8 @@ class ScheduleWorkflow:
         shift goes back to the rotation, whose person the run loop tells). The person it put
         on call is told. Answers the override as it was."""
         now = workflow.now()
-        cancelled = next(o for o in self.overrides if o.id == request.id)
+        cancelled = self._override(request.id)
+        assert cancelled is not None  # the validator refused an unknown id
         self.overrides.remove(cancelled)
         if cancelled.start < now:
             self.overrides.append(cancelled.model_copy(update={"end": now}))

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from tests.chat.conftest import ROOM
+from tests.chat.test_room_e2e import until
 from tests.workflows.test_lifecycle import BACKLOG, backlog
 from warroom.contract.models import Abort, IncidentInput
 from warroom.entry.fakeslack import FakeSlack
@@ -24,14 +25,6 @@ pytestmark = pytest.mark.slow  # two thousand signals, a worker stopped and star
 #: chat.update answers 429 (Retry-After: 1) this many times: the card edit of the handover
 #: stays in flight for seconds (fewer than the room's attempts: the edit then goes through).
 HELD = 3
-
-
-async def until(predicate, what: str, polls: int = 300):  # type: ignore[no-untyped-def]
-    for _ in range(polls):
-        if found := predicate():
-            return found
-        await asyncio.sleep(0.1)
-    pytest.fail(f"never: {what}")
 
 
 async def test_an_abort_while_the_room_holds_the_handover_is_carried_and_applied(
@@ -51,6 +44,7 @@ async def test_an_abort_while_the_room_holds_the_handover_is_carried_and_applied
                 c.method == "chat.postMessage" and "rollback" in str(c.args) for c in slack.calls
             ),
             "the approval message in the room",
+            within=30,
         )
         state = await handle.query(IncidentWorkflow.status)
         first_run = (await handle.describe()).run_id
@@ -63,6 +57,7 @@ async def test_an_abort_while_the_room_holds_the_handover_is_carried_and_applied
         await until(
             lambda: len([c for c in slack.calls if c.error == "ratelimited"]) > held,
             "the card edit held by Slack's rate limit",
+            within=30,
         )
         answered = await asyncio.wait_for(
             handle.execute_update(IncidentWorkflow.abort_incident, Abort(by="dana")), 30

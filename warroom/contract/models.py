@@ -261,9 +261,9 @@ class DecisionRecord(BaseModel):
 
 
 class EscalationProgress(BaseModel):
-    """Where the escalation for want of an acknowledgement stands: the level (and, for an
-    on-call policy, the round) to notify next and when, or done. Carried when a run
-    continues as new, so the next run goes on where this one was."""
+    """Where an escalation stands (nobody acknowledged, an approval timed out, a failed step
+    waits): the level (and, for an on-call policy, the round) to notify next and when, or
+    done. Carried when a run continues as new, so the next run goes on where this one was."""
 
     level: int = 1
     round: int = 0

@@ -365,7 +365,7 @@ CHANNEL_NAME = r"#?[a-z0-9][a-z0-9_-]{0,79}"
 #: A Slack channel id: C (or G: an older private channel), then uppercase letters and digits.
 CHANNEL_ID = r"[CG][A-Z0-9]{8,11}"
 #: What `chat.slack.channel` takes: "create" (a name too), a channel name, or a channel id.
-CHANNEL = rf"^({CHANNEL_NAME}|{CHANNEL_ID})$"
+CHANNEL = rf"{CHANNEL_NAME}|{CHANNEL_ID}"
 CHANNEL_WORDS = (
     'write create, a channel name such as "#payments-incidents" (lowercase letters, digits, '
     "- and _, at most 80) or a channel id such as C024BE91L"
@@ -379,7 +379,7 @@ def is_channel_id(channel: str) -> bool:
 
 def _channel(value: Any) -> Any:
     """A value that is no channel is refused in words, with the closest channel it may mean."""
-    if not isinstance(value, str) or re.fullmatch(CHANNEL[1:-1], value):
+    if not isinstance(value, str) or re.fullmatch(CHANNEL, value):
         return value
     if value.strip().lower() == "create":
         guess = "create"
@@ -387,14 +387,14 @@ def _channel(value: Any) -> Any:
         guess = value.strip().upper()
     else:
         guess = "#" + re.sub(r"[^a-z0-9_-]+", "-", value.lower()).strip("-_#")[:80]
-    hint = f" (did you mean {guess!r}?)" if re.fullmatch(CHANNEL[1:-1], guess) else ""
+    hint = f" (did you mean {guess!r}?)" if re.fullmatch(CHANNEL, guess) else ""
     raise ValueError(f"{value!r} is not a channel: {CHANNEL_WORDS}{hint}")
 
 
 class SlackRoom(Strict):
     """The incident's room in Slack: a channel of its own, or a fixed one."""
 
-    channel: Annotated[str, BeforeValidator(_channel), Field(pattern=CHANNEL)] = Field(
+    channel: Annotated[str, BeforeValidator(_channel), Field(pattern=f"^({CHANNEL})$")] = Field(
         "create",
         description='"create" (a channel per incident, #inc-<date>-<runbook>-<id>), or a '
         'fixed channel by name ("#payments-incidents") or by id ("C024BE91L").',

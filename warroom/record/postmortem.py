@@ -6,7 +6,9 @@ are prompts for the people who finish it, with the failing steps' errors quoted 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from itertools import groupby
 
 from warroom.record.metrics import Metrics, closing, duration_text, of_story
 from warroom.record.timeline import Story, TimelineEntry
@@ -54,42 +56,30 @@ def timeline_markdown(entries: list[TimelineEntry]) -> str:
     return "\n".join(rows)
 
 
+def _is_alert(entry: TimelineEntry) -> bool:
+    return entry.source == "alert" and entry.event.startswith("alert ")
+
+
 def condensed(entries: list[TimelineEntry]) -> list[TimelineEntry]:
     """The entries with every run of more than ALERT_ROWS alert entries in a row cut to its
     first and last ALERT_ROWS_KEPT around one entry that counts what was left out, by event."""
     out: list[TimelineEntry] = []
-    run: list[TimelineEntry] = []
-
-    def flush() -> None:
-        if len(run) <= ALERT_ROWS:
+    for alerts, group in groupby(entries, key=_is_alert):
+        run = list(group)
+        if not alerts or len(run) <= ALERT_ROWS:
             out.extend(run)
-        else:
-            left_out = run[ALERT_ROWS_KEPT:-ALERT_ROWS_KEPT]
-            counts: dict[str, int] = {}
-            for e in left_out:
-                counts[e.event] = counts.get(e.event, 0) + 1
-            first, last = left_out[0], left_out[-1]
-            out.extend(run[:ALERT_ROWS_KEPT])
-            out.append(
-                first.model_copy(
-                    update={
-                        "event": f"{len(left_out):,} more alert entries",
-                        "detail": ", ".join(f"{n:,} {event}" for event, n in counts.items())
-                        + f", until {last.time:%H:%M:%S} (every one: `warroom timeline`)",
-                        "actor": None,
-                    }
-                )
-            )
-            out.extend(run[-ALERT_ROWS_KEPT:])
-        run.clear()
-
-    for e in entries:
-        if e.source == "alert" and e.event.startswith("alert "):
-            run.append(e)
             continue
-        flush()
-        out.append(e)
-    flush()
+        left_out = run[ALERT_ROWS_KEPT:-ALERT_ROWS_KEPT]
+        counts = Counter(e.event for e in left_out)
+        counted = left_out[0].model_copy(
+            update={
+                "event": f"{len(left_out):,} more alert entries",
+                "detail": ", ".join(f"{n:,} {event}" for event, n in counts.items())
+                + f", until {left_out[-1].time:%H:%M:%S} (every one: `warroom timeline`)",
+                "actor": None,
+            }
+        )
+        out += [*run[:ALERT_ROWS_KEPT], counted, *run[-ALERT_ROWS_KEPT:]]
     return out
 
 
